@@ -1,0 +1,27 @@
+"""sergeant: a task queue whose storage layer, the connector, is a plugin.
+
+``import sergeant`` imports no backend and no driver; :func:`connect` loads only
+the plugin of the requested connector type.
+"""
+
+from __future__ import annotations
+
+from sergeant import config, errors
+from sergeant._connect import connect
+from sergeant.connector import Connector, Delivery, Lock, NodeStats
+from sergeant.hookspecs import hookimpl
+from sergeant.plugins import PluginPolicy
+
+__all__ = [
+    "Connector",
+    "Delivery",
+    "Lock",
+    "NodeStats",
+    "PluginPolicy",
+    "config",
+    "connect",
+    "errors",
+    "hookimpl",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,75 @@
+"""User-facing configuration objects.
+
+``Connector`` says where tasks live, exactly as in Sergeant's documentation::
+
+    sergeant.config.Connector(
+        type='redis',
+        params={'nodes': [{'host': 'localhost', 'port': 6379, 'password': None, 'database': 0}]},
+    )
+
+Worker configuration (``WorkerConfig`` and friends) lives in
+:mod:`sergeant.worker_config` and is re-exported here when available.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from sergeant._redact import freeze, redact
+from sergeant.errors import ConfigError
+
+__all__ = ["Connector"]
+
+
+def _readonly_params(params: Any) -> Mapping[str, Any]:
+    if params is None:
+        return MappingProxyType({})
+    if not isinstance(params, Mapping):
+        raise ConfigError(
+            "Connector.params", type(params).__name__, "pass a dict such as {'file_path': '...'}"
+        )
+    for key in params:
+        if not isinstance(key, str):
+            raise ConfigError("Connector.params", key, "param names are strings")
+    return MappingProxyType(copy.deepcopy(dict(params)))
+
+
+def _check_type(_inst: object, _attr: attrs.Attribute[str], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            "Connector.type", value, "use 'local', 'redis', 'mongo' or an installed plugin's type"
+        )
+
+
+def _redacted_repr(params: Mapping[str, Any]) -> str:
+    return repr(redact(dict(params)))
+
+
+@attrs.frozen(repr=False)
+class Connector:
+    """Where tasks live: a connector ``type`` and the ``params`` its plugin takes.
+
+    :param params: keyword arguments for the backend, validated by it at connect time.
+    :param type: ``'local'`` (default, a SQLite file), ``'redis'``, ``'mongo'`` or the
+        type of any installed third-party connector plugin.
+
+    Instances are immutable and hashable; the repr never shows a password.
+    """
+
+    params: Mapping[str, Any] = attrs.field(converter=_readonly_params, eq=freeze)
+    type: str = attrs.field(default="local", validator=_check_type)
+
+    def __repr__(self) -> str:
+        return f"Connector(type={self.type!r}, params={_redacted_repr(self.params)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "type": self.type}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "params", _readonly_params(state["params"]))
+        object.__setattr__(self, "type", state["type"])

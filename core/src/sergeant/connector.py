@@ -1,0 +1,242 @@
+"""The connector contract: what every storage backend provides.
+
+A connector stores queues of ``bytes`` items, keys and locks. Names follow
+Sergeant's so its users feel at home. Backends subclass :class:`Connector` and
+:class:`Lock`; the conformance kit (:mod:`sergeant.testing`) checks every clause
+below against a real backend.
+
+Queues
+    ``priority`` is ``'HIGH'`` or ``'NORMAL'``; HIGH items are handed out before
+    NORMAL ones. Within one priority a single node is FIFO; across nodes no order
+    is promised. ``consumable_from`` (epoch seconds) delays an item until then.
+
+Pops
+    ``queue_pop``/``queue_pop_bulk`` remove items for good: at-most-once.
+
+Reservations (at-least-once)
+    ``queue_reserve`` hands items out under a lease and returns a
+    :class:`Delivery` per item with an opaque ``receipt``. ``queue_ack`` removes
+    them for good; ``queue_release`` puts them back (optionally delayed);
+    ``queue_extend`` renews the lease. An item whose lease runs out is handed out
+    again by the next pop or reserve, with ``deliveries`` one higher; its old
+    receipt can no longer ack, release or extend. Reclaiming happens inside
+    ordinary calls: no daemon is needed.
+
+Keys
+    ``key_set`` stores a value only when the key is new (as Sergeant does) and
+    says whether it did; ``key_get`` and ``key_delete`` do what they say.
+
+Locks
+    ``lock(name)`` returns a :class:`Lock`. Each acquisition holds an owner token:
+    ``release`` and ``set_ttl`` act only while this holder still owns the lock.
+
+Threads and processes
+    A connector object is safe to share between the threads of one process;
+    each process opens its own.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import ClassVar, Literal, Self
+
+import attrs
+
+__all__ = [
+    "CAPABILITIES",
+    "Connector",
+    "Delivery",
+    "Lock",
+    "NodeStats",
+    "Priority",
+]
+
+Priority = Literal["HIGH", "NORMAL"]
+
+#: Every capability a connector may declare. The built-in backends declare all.
+CAPABILITIES: frozenset[str] = frozenset(
+    {"queue", "priority", "delay", "bulk", "reserve", "keys", "locks", "stats"}
+)
+
+
+@attrs.frozen(slots=True)
+class Delivery:
+    """One item handed out by :meth:`Connector.queue_reserve`.
+
+    :ivar item: the stored bytes.
+    :ivar receipt: opaque token for ack, release and extend; valid while the lease lasts.
+    :ivar deliveries: how many times this item has been handed out, 1 the first time.
+    """
+
+    item: bytes
+    receipt: str
+    deliveries: int
+
+
+@attrs.frozen(slots=True)
+class NodeStats:
+    """Counts of one queue on one storage node, for ``sergeant stats``.
+
+    :ivar node: a label for the node (``host:port`` or a file path; never credentials).
+    :ivar ready: items that can be handed out now.
+    :ivar delayed: items waiting for their ``consumable_from``.
+    :ivar in_flight: items reserved under a lease that has not run out.
+    """
+
+    node: str
+    ready: int
+    delayed: int
+    in_flight: int
+
+
+class Lock(abc.ABC):
+    """A named lock with a time to live, shared by every process using the storage."""
+
+    name: str
+
+    @abc.abstractmethod
+    def acquire(
+        self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
+    ) -> bool:
+        """Take the lock, waiting up to ``timeout`` seconds (None: wait until taken).
+
+        :param check_interval: seconds between attempts while another holder has it.
+        :param ttl: seconds until the lock frees itself if not released.
+        :returns: True when this object now holds the lock.
+        """
+
+    @abc.abstractmethod
+    def release(self) -> bool:
+        """Free the lock if this acquisition still owns it; True when it did."""
+
+    @abc.abstractmethod
+    def is_locked(self) -> bool:
+        """True while anyone holds the lock (and it has not expired)."""
+
+    @abc.abstractmethod
+    def set_ttl(self, ttl: int) -> bool:
+        """Reset the time to live to ``ttl`` seconds if this acquisition still owns the lock."""
+
+    @abc.abstractmethod
+    def get_ttl(self) -> int | None:
+        """Seconds the lock has left (rounded up), or None when nobody holds it."""
+
+
+class Connector(abc.ABC):
+    """A storage backend. Subclass it, set ``type_name``, implement every abstract method.
+
+    The constructor takes the ``params`` of :class:`sergeant.config.Connector` as
+    keyword arguments and validates them, failing with
+    :class:`~sergeant.errors.ConfigError` naming the field.
+    """
+
+    #: The ``type`` string users write in ``sergeant.config.Connector(type=...)``.
+    type_name: ClassVar[str]
+    #: What this backend offers; the conformance kit skips only what is missing.
+    capabilities: ClassVar[frozenset[str]] = CAPABILITIES
+
+    # Queues -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def queue_push(
+        self,
+        queue_name: str,
+        item: bytes,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Append one item; True once it is stored."""
+
+    @abc.abstractmethod
+    def queue_push_bulk(
+        self,
+        queue_name: str,
+        items: Iterable[bytes],
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Append many items in order; True once all are stored."""
+
+    @abc.abstractmethod
+    def queue_pop(self, queue_name: str) -> bytes | None:
+        """Remove and return the next item, or None when none is ready (at-most-once)."""
+
+    @abc.abstractmethod
+    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
+        """Remove and return up to ``number_of_items`` ready items (at-most-once)."""
+
+    @abc.abstractmethod
+    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+        """Items waiting to be handed out; with ``include_delayed``, delayed ones too.
+
+        Items reserved under a live lease are in flight and not counted.
+        """
+
+    @abc.abstractmethod
+    def queue_delete(self, queue_name: str) -> bool:
+        """Remove the queue with all its items, reserved ones included; True if it had any."""
+
+    # Reliable delivery --------------------------------------------------
+
+    @abc.abstractmethod
+    def queue_reserve(
+        self, queue_name: str, number_of_items: int, lease_seconds: float
+    ) -> list[Delivery]:
+        """Hand out up to ``number_of_items`` ready items under a lease of ``lease_seconds``."""
+
+    @abc.abstractmethod
+    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
+        """Remove reserved items for good; returns how many receipts were still valid."""
+
+    @abc.abstractmethod
+    def queue_release(
+        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
+    ) -> int:
+        """Put reserved items back (not before ``consumable_from``); returns how many."""
+
+    @abc.abstractmethod
+    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
+        """Renew leases to ``lease_seconds`` from now; returns how many were still valid."""
+
+    @abc.abstractmethod
+    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+        """Per-node counts of ready, delayed and in-flight items."""
+
+    # Keys ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def key_set(self, key: str, value: bytes) -> bool:
+        """Store ``value`` under ``key`` if the key is new; True when it was stored."""
+
+    @abc.abstractmethod
+    def key_get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or None."""
+
+    @abc.abstractmethod
+    def key_delete(self, key: str) -> bool:
+        """Remove ``key``; True if it existed."""
+
+    # Locks --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def lock(self, name: str) -> Lock:
+        """A :class:`Lock` object for ``name`` (not yet acquired)."""
+
+    # Lifecycle ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and files. Calling it twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,71 @@
+"""Every error sergeant raises derives from :class:`SergeantError`.
+
+Catch ``SergeantError`` to handle anything the library reports. Messages name
+the field or thing at fault, the bad value (never a secret) and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ConnectorNotInstalledError",
+    "ConnectorUnavailableError",
+    "DuplicateConnectorTypeError",
+    "PluginLoadError",
+    "PluginPinError",
+    "SergeantError",
+    "StorageError",
+    "TaskDecodeError",
+    "UnknownConnectorTypeError",
+]
+
+
+class SergeantError(Exception):
+    """Base class of every error raised by sergeant and its connectors."""
+
+
+class ConfigError(SergeantError, ValueError):
+    """A configuration value is wrong: the message names the field, the value and the fix."""
+
+    def __init__(self, field: str, value: object, fix: str, *, show_value: bool = True) -> None:
+        self.field = field
+        self.fix = fix
+        shown = repr(value) if show_value else "<redacted>"
+        super().__init__(f"invalid {field}: {shown}; {fix}")
+
+
+class UnknownConnectorTypeError(SergeantError, LookupError):
+    """No installed or known plugin provides the requested connector type."""
+
+
+class ConnectorNotInstalledError(UnknownConnectorTypeError):
+    """The type is one sergeant knows, but its distribution is not installed."""
+
+
+class PluginLoadError(SergeantError, ImportError):
+    """A plugin's module could not be imported or registered."""
+
+
+class DuplicateConnectorTypeError(SergeantError):
+    """Two installed distributions claim the same connector type."""
+
+
+class PluginPinError(SergeantError):
+    """Installed plugins do not match the deployment's requirements or allow-list."""
+
+
+class StorageError(SergeantError):
+    """The storage behind a connector failed or refused an operation."""
+
+
+class ConnectorUnavailableError(StorageError, ConnectionError):
+    """A server or file the connector needs cannot be reached right now."""
+
+
+class AuthenticationError(ConnectorUnavailableError):
+    """The server refused the credentials (which are never included in the message)."""
+
+
+class TaskDecodeError(SergeantError):
+    """A payload could not be decoded into a task."""

@@ -1,0 +1,356 @@
+"""Resolve a connector ``type`` string to a connector class found through entry points.
+
+Plugins are found in the ``sergeant.connectors`` entry point group; an entry
+point's name is the type, its value the plugin module. Resolving a type imports
+only the entry points of that name, so ``'local'`` never imports ``redis``.
+
+We read entry points ourselves instead of calling pluggy's
+``load_setuptools_entrypoints``: it silently keeps the first of two
+distributions that claim one name, and its import errors do not say which
+distribution failed. pluggy still registers the modules and calls the hooks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import importlib_metadata
+import pluggy
+from packaging.utils import canonicalize_name
+
+from sergeant import hookspecs
+from sergeant.connector import Connector
+from sergeant.errors import (
+    ConfigError,
+    ConnectorNotInstalledError,
+    DuplicateConnectorTypeError,
+    PluginLoadError,
+    PluginPinError,
+    SergeantError,
+    UnknownConnectorTypeError,
+)
+from sergeant.plugins import ENV_ALLOW, ENV_AUTOLOAD_OFF, PluginPolicy
+
+if TYPE_CHECKING:
+    from sergeant.config import Connector as ConnectorConfig
+
+__all__ = ["ENTRY_POINT_GROUP", "KNOWN_TYPES", "ConnectorTypes", "PluginInfo", "Registry"]
+
+ENTRY_POINT_GROUP = "sergeant.connectors"
+
+#: Types sergeant ships as separate distributions, for the install hint.
+KNOWN_TYPES: dict[str, str] = {
+    "local": "sergeant-local",
+    "redis": "sergeant-redis",
+    "mongo": "sergeant-mongo",
+}
+
+
+class ConnectorTypes:
+    """The registry handed to ``sergeant_register_connectors``: plugins add classes to it."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Connector]] = {}
+        self._origin: dict[str, str] = {}
+        self._current_origin = "<direct>"
+
+    def add_connector(self, cls: type[Connector], *, replace: bool = False) -> None:
+        """Register ``cls`` under ``cls.type_name``.
+
+        :param replace: allow replacing a different class already registered for the type.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Connector)):
+            raise PluginLoadError(
+                f"{self._current_origin} registered {cls!r}, which is not a "
+                "sergeant.connector.Connector subclass"
+            )
+        type_name = getattr(cls, "type_name", None)
+        if not isinstance(type_name, str) or not type_name:
+            raise PluginLoadError(
+                f"{self._current_origin} registered {cls.__qualname__} without a type_name; "
+                "set the class attribute type_name = '...'"
+            )
+        existing = self._classes.get(type_name)
+        if existing is not None and existing is not cls and not replace:
+            raise DuplicateConnectorTypeError(
+                f"connector type {type_name!r} is already registered by "
+                f"{self._origin[type_name]} ({existing.__module__}.{existing.__qualname__}); "
+                f"{self._current_origin} tried to register {cls.__module__}.{cls.__qualname__}"
+            )
+        self._classes[type_name] = cls
+        self._origin[type_name] = self._current_origin
+
+    def get(self, type_name: str) -> type[Connector] | None:
+        """The class registered for ``type_name``, if any."""
+        return self._classes.get(type_name)
+
+    def names(self) -> list[str]:
+        """Registered type names, sorted."""
+        return sorted(self._classes)
+
+
+@attrs.frozen
+class PluginInfo:
+    """One row of ``sergeant plugins``."""
+
+    type: str
+    distribution: str | None
+    version: str | None
+    module: str | None
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def _dist_name(ep: importlib_metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "<unknown distribution>"
+
+
+def _dist_version(ep: importlib_metadata.EntryPoint) -> str:
+    return ep.dist.version if ep.dist is not None else "?"
+
+
+class Registry:
+    """Finds, loads and checks connector plugins for one :class:`PluginPolicy`.
+
+    Nothing is imported until a type is resolved, and then only that type's plugin.
+    Safe to use from several threads.
+    """
+
+    def __init__(self, policy: PluginPolicy | None = None) -> None:
+        self.policy = policy if policy is not None else PluginPolicy()
+        self.types = ConnectorTypes()
+        self._manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._manager.add_hookspecs(hookspecs)
+        self._lock = threading.RLock()
+        self._checked_requirements = False
+        self._loaded_modules = False
+
+    # Public API ---------------------------------------------------------
+
+    def resolve(self, type_name: str) -> type[Connector]:
+        """The connector class for ``type_name``, loading its plugin if needed."""
+        with self._lock:
+            self._check_allowed(type_name)
+            self.check_requirements()
+            self._register_explicit_modules()
+            found = self.types.get(type_name)
+            if found is not None:
+                return found
+            if self.policy.autoload:
+                entry_point = self._choose_entry_point(type_name)
+                if entry_point is not None:
+                    self._load_entry_point(entry_point)
+                    found = self.types.get(type_name)
+                    if found is None:
+                        raise PluginLoadError(
+                            f"plugin module {entry_point.value!r} from {_dist_name(entry_point)} "
+                            f"{_dist_version(entry_point)} did not register a connector of type "
+                            f"{type_name!r}; its sergeant_register_connectors hook must call "
+                            "registry.add_connector(cls) with cls.type_name == "
+                            f"{type_name!r}"
+                        )
+                    return found
+            raise self._not_found(type_name)
+
+    def connect(self, config: ConnectorConfig) -> Connector:
+        """Build a live connector from ``config`` (see :func:`sergeant.connect`)."""
+        cls = self.resolve(config.type)
+        connector = cls(**dict(config.params))
+        self._manager.hook.sergeant_connector_created(connector=connector, config=config)
+        return connector
+
+    def register_module(self, module: ModuleType, *, origin: str | None = None) -> None:
+        """Register a plugin module directly (what autoload does for each entry point)."""
+        with self._lock:
+            name = origin or module.__name__
+            if self._manager.is_registered(module):
+                return
+            self.types._current_origin = name
+            try:
+                self._manager.register(module, name=name)
+                self._manager.check_pending()
+                self._call_register(module)
+            except SergeantError:
+                raise
+            except pluggy.PluginValidationError as exc:
+                raise PluginLoadError(f"plugin {name} has an invalid hook: {exc}") from exc
+            finally:
+                self.types._current_origin = "<direct>"
+
+    def check_requirements(self) -> None:
+        """Fail with :class:`PluginPinError` if an installed distribution misses its pin."""
+        if self._checked_requirements:
+            return
+        problems = []
+        for requirement in self.policy.requires:
+            try:
+                installed = importlib_metadata.version(requirement.name)
+            except importlib_metadata.PackageNotFoundError:
+                problems.append(
+                    f"{requirement} is required but {requirement.name} is not installed"
+                )
+                continue
+            if requirement.specifier and not requirement.specifier.contains(
+                installed, prereleases=True
+            ):
+                problems.append(
+                    f"{requirement} is required but {requirement.name} {installed} is installed"
+                )
+        if problems:
+            raise PluginPinError(
+                "installed plugins do not match this deployment's pins: "
+                + "; ".join(problems)
+                + ". Install the pinned versions or update the pins "
+                "(`sergeant plugins --requirements` prints what is installed)"
+            )
+        self._checked_requirements = True
+
+    def discover(self) -> list[PluginInfo]:
+        """Every installed and known type with its distribution and status (loads each plugin)."""
+        rows: list[PluginInfo] = []
+        by_type: dict[str, list[importlib_metadata.EntryPoint]] = {}
+        for ep in self._entry_points():
+            by_type.setdefault(ep.name, []).append(ep)
+        for type_name in sorted(set(by_type) | set(KNOWN_TYPES) | set(self.types.names())):
+            eps = by_type.get(type_name, [])
+            if not eps:
+                cls = self.types.get(type_name)
+                if cls is not None:
+                    rows.append(
+                        PluginInfo(type_name, None, None, cls.__module__, "ok (registered)")
+                    )
+                else:
+                    hint = f"pip install {KNOWN_TYPES[type_name]}"
+                    rows.append(
+                        PluginInfo(
+                            type_name, KNOWN_TYPES[type_name], None, None, f"not installed ({hint})"
+                        )
+                    )
+                continue
+            for ep in eps:
+                rows.append(
+                    PluginInfo(
+                        type_name,
+                        _dist_name(ep),
+                        _dist_version(ep),
+                        ep.value,
+                        self._status(type_name),
+                    )
+                )
+        return rows
+
+    def installed_requirements(self) -> list[str]:
+        """Exact pins (``name==version``) for sergeant and every installed plugin distribution."""
+        pins = {"sergeant": importlib_metadata.version("sergeant")}
+        for ep in self._entry_points():
+            if ep.dist is not None:
+                pins[canonicalize_name(ep.dist.name)] = ep.dist.version
+        return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+    # Internals ----------------------------------------------------------
+
+    def _call_register(self, module: ModuleType) -> None:
+        # Only the new module's hook: the other plugins have registered already.
+        others = [p for p in self._manager.get_plugins() if p is not module]
+        caller = self._manager.subset_hook_caller("sergeant_register_connectors", others)
+        caller(registry=self.types)
+
+    def _status(self, type_name: str) -> str:
+        try:
+            self.resolve(type_name)
+        except SergeantError as exc:
+            return f"error: {exc}"
+        return "ok"
+
+    def _entry_points(self) -> Iterator[importlib_metadata.EntryPoint]:
+        seen: set[tuple[str, str, str]] = set()
+        for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+            key = (ep.name, canonicalize_name(_dist_name(ep)), ep.value)
+            if key not in seen:
+                seen.add(key)
+                yield ep
+
+    def _choose_entry_point(self, type_name: str) -> importlib_metadata.EntryPoint | None:
+        candidates = [ep for ep in self._entry_points() if ep.name == type_name]
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        pinned = {canonicalize_name(r.name) for r in self.policy.requires}
+        chosen = [ep for ep in candidates if canonicalize_name(_dist_name(ep)) in pinned]
+        if len(chosen) == 1:
+            return chosen[0]
+        claims = ", ".join(
+            f"{_dist_name(ep)} {_dist_version(ep)} ({ep.value})" for ep in candidates
+        )
+        raise DuplicateConnectorTypeError(
+            f"connector type {type_name!r} is claimed by several distributions: {claims}. "
+            "Uninstall one, or pin the one to use (PluginPolicy(requires=[...]) or "
+            "SERGEANT_PLUGIN_REQUIREMENTS)"
+        )
+
+    def _load_entry_point(self, ep: importlib_metadata.EntryPoint) -> None:
+        origin = f"{_dist_name(ep)} {_dist_version(ep)}"
+        try:
+            module = importlib.import_module(ep.value.split(":", 1)[0])
+        except Exception as exc:
+            raise PluginLoadError(
+                f"connector plugin {ep.name!r} failed to import: distribution {origin}, "
+                f"module {ep.value!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.register_module(module, origin=origin)
+
+    def _register_explicit_modules(self) -> None:
+        if self._loaded_modules:
+            return
+        for name in self.policy.modules:
+            try:
+                module = importlib.import_module(name)
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin module {name!r} (from the deployment's plugin list) failed to "
+                    f"import: {type(exc).__name__}: {exc}"
+                ) from exc
+            self.register_module(module)
+        self._loaded_modules = True
+
+    def _check_allowed(self, type_name: str) -> None:
+        if not isinstance(type_name, str) or not type_name:
+            raise ConfigError(
+                "Connector.type", type_name, "use a connector type name such as 'local'"
+            )
+        allow = self.policy.allow
+        if allow is not None and type_name not in allow:
+            raise PluginPinError(
+                f"connector type {type_name!r} is not allowed by this deployment "
+                f"({ENV_ALLOW}={','.join(sorted(allow))}); add it to the allow-list to use it"
+            )
+
+    def _not_found(self, type_name: str) -> UnknownConnectorTypeError:
+        installed = sorted({ep.name for ep in self._entry_points()} | set(self.types.names()))
+        if not self.policy.autoload:
+            installed = self.types.names()
+        if type_name in KNOWN_TYPES and type_name not in installed:
+            if not self.policy.autoload:
+                return ConnectorNotInstalledError(
+                    f"connector type {type_name!r} is not registered: plugin autoload is off "
+                    f"({ENV_AUTOLOAD_OFF}); list its module in SERGEANT_PLUGINS or "
+                    "PluginPolicy(modules=[...])"
+                )
+            return ConnectorNotInstalledError(
+                f"connector type {type_name!r} is not installed: "
+                f"pip install {KNOWN_TYPES[type_name]}"
+            )
+        candidates = sorted(set(installed) | set(KNOWN_TYPES))
+        close = difflib.get_close_matches(type_name, candidates, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(installed) if installed else "none"
+        return UnknownConnectorTypeError(
+            f"unknown connector type {type_name!r}.{hint} Installed types: {listed}"
+        )

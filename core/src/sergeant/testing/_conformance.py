@@ -1,0 +1,615 @@
+"""The test class behind :mod:`sergeant.testing`."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import pytest
+
+from sergeant.connector import Connector
+from sergeant.errors import ConfigError, SergeantError
+from sergeant.testing._wait import wait_until
+
+__all__ = ["ConnectorConformance"]
+
+ConnectorFactory = Callable[[], Connector]
+
+
+def _need(connector: Connector, *capabilities: str) -> None:
+    missing = sorted(set(capabilities) - connector.capabilities)
+    if missing:
+        pytest.skip(f"{type(connector).__name__} does not declare capabilities {missing}")
+
+
+def _items(count: int, tag: str = "item") -> list[bytes]:
+    return [f"{tag}-{i:06d}".encode() for i in range(count)]
+
+
+class ConnectorConformance:
+    """Subclass me and provide the ``connector_factory`` fixture.
+
+    Class attributes tune the suite to a backend's speed, never its semantics:
+
+    :cvar ordered: the storage is one node, so FIFO and HIGH-before-NORMAL are
+        checked item by item. Multi-node setups set False: the same items must
+        still come out, in any order (DESIGN: across nodes no order is promised).
+    :cvar lease_seconds: the short lease used by expiry tests.
+    :cvar wait_timeout: the bound on every wait for a condition.
+    :cvar concurrent_items: items drained by the concurrent-consumer tests.
+    """
+
+    ordered: ClassVar[bool] = True
+    lease_seconds: ClassVar[float] = 1.0
+    wait_timeout: ClassVar[float] = 20.0
+    concurrent_items: ClassVar[int] = 600
+
+    # Fixtures -------------------------------------------------------------
+
+    @pytest.fixture
+    def connector_factory(self) -> ConnectorFactory:
+        pytest.fail("override the connector_factory fixture to return a connector builder")
+
+    @pytest.fixture
+    def connector(self, connector_factory: ConnectorFactory) -> Iterator[Connector]:
+        connector = connector_factory()
+        try:
+            yield connector
+        finally:
+            connector.close()
+
+    @pytest.fixture
+    def queue(self, connector: Connector) -> Iterator[str]:
+        name = f"kit-{uuid.uuid4().hex[:12]}"
+        yield name
+        connector.queue_delete(name)
+
+    def _same_order(self, got: list[bytes], expected: list[bytes]) -> None:
+        if self.ordered:
+            assert got == expected
+        else:
+            assert sorted(got) == sorted(expected)
+
+    def _drain(self, connector: Connector, queue: str) -> list[bytes]:
+        out: list[bytes] = []
+        while (item := connector.queue_pop(queue)) is not None:
+            out.append(item)
+        return out
+
+    # Push and pop ---------------------------------------------------------
+
+    def test_pop_returns_exact_bytes(self, connector: Connector, queue: str) -> None:
+        payloads = [b"", b"\x00\xff\x00binary", "héllo ✓".encode(), bytes(range(256)) * 4096]
+        for payload in payloads:
+            assert connector.queue_push(queue, payload) is True
+        self._same_order(self._drain(connector, queue), payloads)
+
+    def test_pop_on_empty_queue(self, connector: Connector, queue: str) -> None:
+        assert connector.queue_pop(queue) is None
+        assert connector.queue_pop_bulk(queue, 10) == []
+        assert connector.queue_length(queue) == 0
+
+    def test_fifo_within_priority(self, connector: Connector, queue: str) -> None:
+        items = _items(50)
+        for item in items:
+            connector.queue_push(queue, item)
+        self._same_order(self._drain(connector, queue), items)
+
+    def test_high_before_normal(self, connector: Connector, queue: str) -> None:
+        _need(connector, "priority")
+        normal, high = _items(10, "normal"), _items(10, "high")
+        for item in normal:
+            connector.queue_push(queue, item, priority="NORMAL")
+        for item in high:
+            connector.queue_push(queue, item, priority="HIGH")
+        got = self._drain(connector, queue)
+        self._same_order(got, high + normal)
+
+    def test_high_before_normal_in_bulk(self, connector: Connector, queue: str) -> None:
+        _need(connector, "priority", "bulk")
+        connector.queue_push_bulk(queue, _items(30, "normal"), priority="NORMAL")
+        connector.queue_push_bulk(queue, _items(30, "high"), priority="HIGH")
+        first = connector.queue_pop_bulk(queue, 30)
+        if self.ordered:
+            assert first == _items(30, "high")
+        rest = connector.queue_pop_bulk(queue, 100)
+        self._same_order(first + rest, _items(30, "high") + _items(30, "normal"))
+
+    def test_queues_are_independent(self, connector: Connector, queue: str) -> None:
+        other = queue + "-other"
+        try:
+            connector.queue_push(queue, b"mine")
+            assert connector.queue_pop(other) is None
+            assert connector.queue_length(other) == 0
+            assert connector.queue_pop(queue) == b"mine"
+        finally:
+            connector.queue_delete(other)
+
+    def test_bulk_push_and_pop(self, connector: Connector, queue: str) -> None:
+        _need(connector, "bulk")
+        items = _items(250)
+        assert connector.queue_push_bulk(queue, items) is True
+        assert connector.queue_length(queue) == 250
+        first = connector.queue_pop_bulk(queue, 100)
+        assert len(first) == 100
+        rest = connector.queue_pop_bulk(queue, 1000)
+        assert len(rest) == 150
+        self._same_order(first + rest, items)
+        assert connector.queue_pop_bulk(queue, 10) == []
+
+    def test_bulk_push_accepts_any_iterable_and_empty(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "bulk")
+        assert connector.queue_push_bulk(queue, []) is True
+        assert connector.queue_length(queue) == 0
+        assert connector.queue_push_bulk(queue, (i for i in [b"a", b"b"])) is True
+        self._same_order(connector.queue_pop_bulk(queue, 5), [b"a", b"b"])
+
+    def test_length_and_delete(self, connector: Connector, queue: str) -> None:
+        connector.queue_push_bulk(queue, _items(7))
+        assert connector.queue_length(queue) == 7
+        connector.queue_pop(queue)
+        assert connector.queue_length(queue) == 6
+        assert connector.queue_delete(queue) is True
+        assert connector.queue_length(queue, include_delayed=True) == 0
+        assert connector.queue_pop(queue) is None
+        assert connector.queue_delete(queue) is False
+
+    # Delayed items ----------------------------------------------------------
+
+    def test_delayed_item_waits_until_consumable(self, connector: Connector, queue: str) -> None:
+        _need(connector, "delay")
+        connector.queue_push(queue, b"later", consumable_from=time.time() + 1.0)
+        assert connector.queue_pop(queue) is None
+        assert connector.queue_length(queue) == 0
+        assert connector.queue_length(queue, include_delayed=True) == 1
+        got = wait_until(
+            lambda: connector.queue_pop(queue),
+            timeout=self.wait_timeout,
+            message="the delayed item to become consumable",
+        )
+        assert got == b"later"
+        assert connector.queue_length(queue, include_delayed=True) == 0
+
+    def test_delayed_bulk_and_past_timestamps(self, connector: Connector, queue: str) -> None:
+        _need(connector, "delay", "bulk")
+        connector.queue_push_bulk(queue, [b"d1", b"d2"], consumable_from=time.time() + 60)
+        connector.queue_push_bulk(queue, [b"now1", b"now2"], consumable_from=time.time() - 60)
+        assert connector.queue_length(queue) == 2
+        assert connector.queue_length(queue, include_delayed=True) == 4
+        self._same_order(connector.queue_pop_bulk(queue, 10), [b"now1", b"now2"])
+        assert connector.queue_pop(queue) is None
+
+    def test_delayed_item_is_not_reserved_early(self, connector: Connector, queue: str) -> None:
+        _need(connector, "delay", "reserve")
+        connector.queue_push(queue, b"later", consumable_from=time.time() + 60)
+        assert connector.queue_reserve(queue, 10, 30) == []
+
+    # Reserve / ack / release / extend ----------------------------------------
+
+    def test_reserve_then_ack(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        items = _items(5)
+        connector.queue_push_bulk(queue, items)
+        deliveries = connector.queue_reserve(queue, 10, 30)
+        self._same_order([d.item for d in deliveries], items)
+        assert all(d.deliveries == 1 for d in deliveries)
+        assert len({d.receipt for d in deliveries}) == 5
+        assert connector.queue_length(queue, include_delayed=True) == 0
+        assert connector.queue_reserve(queue, 10, 30) == []
+        assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 5
+        assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 0
+
+    def test_reserve_takes_high_first_and_respects_count(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve", "priority")
+        connector.queue_push_bulk(queue, _items(5, "normal"))
+        connector.queue_push_bulk(queue, _items(5, "high"), priority="HIGH")
+        first = connector.queue_reserve(queue, 3, 30)
+        assert len(first) == 3
+        if self.ordered:
+            assert [d.item for d in first] == _items(3, "high")
+        rest = connector.queue_reserve(queue, 100, 30)
+        self._same_order([d.item for d in first + rest], _items(5, "high") + _items(5, "normal"))
+
+    def test_acked_items_never_return(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"once")
+        (delivery,) = connector.queue_reserve(queue, 1, self.lease_seconds)
+        assert connector.queue_ack(queue, [delivery.receipt]) == 1
+        time.sleep(self.lease_seconds * 1.5)  # the lease would have run out by now
+        assert connector.queue_reserve(queue, 1, 30) == []
+        assert connector.queue_pop(queue) is None
+
+    def test_unknown_receipts_are_ignored(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        assert connector.queue_ack(queue, ["not-a-receipt", ""]) == 0
+        assert connector.queue_release(queue, ["not-a-receipt"]) == 0
+        assert connector.queue_extend(queue, ["not-a-receipt"], 30) == 0
+        assert connector.queue_ack(queue, []) == 0
+
+    def test_release_puts_back_with_delivery_count(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"retry-me")
+        (first,) = connector.queue_reserve(queue, 1, 30)
+        assert connector.queue_release(queue, [first.receipt]) == 1
+        assert connector.queue_length(queue) == 1
+        (second,) = connector.queue_reserve(queue, 1, 30)
+        assert (second.item, second.deliveries) == (b"retry-me", 2)
+        assert second.receipt != first.receipt
+        assert connector.queue_ack(queue, [first.receipt]) == 0
+        assert connector.queue_ack(queue, [second.receipt]) == 1
+
+    def test_release_with_delay(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve", "delay")
+        connector.queue_push(queue, b"later")
+        (first,) = connector.queue_reserve(queue, 1, 30)
+        assert connector.queue_release(queue, [first.receipt], consumable_from=time.time() + 1) == 1
+        assert connector.queue_reserve(queue, 1, 30) == []
+        assert connector.queue_length(queue, include_delayed=True) == 1
+        got = wait_until(
+            lambda: connector.queue_reserve(queue, 1, 30),
+            timeout=self.wait_timeout,
+            message="the released item to become consumable",
+        )
+        assert (got[0].item, got[0].deliveries) == (b"later", 2)
+
+    def test_lease_expiry_redelivers_with_count(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"crashy")
+        (first,) = connector.queue_reserve(queue, 1, self.lease_seconds)
+        assert connector.queue_length(queue) == 0
+        again = wait_until(
+            lambda: connector.queue_reserve(queue, 1, 30),
+            timeout=self.wait_timeout,
+            message="the expired lease to be reclaimed",
+        )
+        assert (again[0].item, again[0].deliveries) == (b"crashy", 2)
+        assert connector.queue_ack(queue, [first.receipt]) == 0
+        assert connector.queue_extend(queue, [first.receipt], 30) == 0
+        assert connector.queue_release(queue, [first.receipt]) == 0
+        assert connector.queue_ack(queue, [again[0].receipt]) == 1
+
+    def test_expired_receipt_cannot_ack_before_reclaim(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"slow")
+        (first,) = connector.queue_reserve(queue, 1, self.lease_seconds)
+        time.sleep(self.lease_seconds * 1.5)  # let the lease run out; nobody reclaims it
+        assert connector.queue_ack(queue, [first.receipt]) == 0
+        (again,) = connector.queue_reserve(queue, 1, 30)
+        assert again.deliveries == 2
+
+    def test_pop_reclaims_expired_leases(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"abandoned")
+        connector.queue_reserve(queue, 1, self.lease_seconds)
+        assert connector.queue_pop(queue) is None
+        got = wait_until(
+            lambda: connector.queue_pop(queue),
+            timeout=self.wait_timeout,
+            message="pop to reclaim the expired lease",
+        )
+        assert got == b"abandoned"
+
+    def test_extend_keeps_the_lease(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"long-job")
+        (delivery,) = connector.queue_reserve(queue, 1, self.lease_seconds)
+        assert connector.queue_extend(queue, [delivery.receipt], 60) == 1
+        time.sleep(self.lease_seconds * 1.5)  # past the original lease
+        assert connector.queue_reserve(queue, 1, 30) == []
+        assert connector.queue_ack(queue, [delivery.receipt]) == 1
+
+    def test_delete_drops_reserved_items(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push_bulk(queue, [b"a", b"b"])
+        connector.queue_push(queue, b"c", consumable_from=time.time() + 60)
+        (delivery,) = connector.queue_reserve(queue, 1, 30)
+        assert connector.queue_delete(queue) is True
+        assert connector.queue_ack(queue, [delivery.receipt]) == 0
+        assert connector.queue_length(queue, include_delayed=True) == 0
+        assert connector.queue_reserve(queue, 10, 30) == []
+
+    def test_stats_count_ready_delayed_and_in_flight(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "stats", "reserve", "delay")
+        connector.queue_push_bulk(queue, _items(6))
+        connector.queue_push(queue, b"later", consumable_from=time.time() + 60)
+        connector.queue_reserve(queue, 2, 30)
+        stats = connector.queue_stats(queue)
+        assert stats, "queue_stats returns one row per node"
+        assert all(isinstance(row.node, str) and row.node for row in stats)
+        totals = (
+            sum(r.ready for r in stats),
+            sum(r.delayed for r in stats),
+            sum(r.in_flight for r in stats),
+        )
+        assert totals == (4, 1, 2)
+
+    # Concurrency ------------------------------------------------------------
+
+    def _run_consumers(
+        self, consume: Callable[[Connector], list[bytes]], connectors: list[Connector]
+    ) -> list[bytes]:
+        results: list[list[bytes]] = [[] for _ in connectors]
+        errors: list[BaseException] = []
+
+        def run(index: int) -> None:
+            try:
+                results[index] = consume(connectors[index])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(connectors))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(self.wait_timeout * 3)
+        assert not any(t.is_alive() for t in threads), "a consumer thread hung"
+        assert not errors, errors
+        return [item for chunk in results for item in chunk]
+
+    def test_concurrent_reservers_get_distinct_items(
+        self, connector: Connector, connector_factory: ConnectorFactory, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        items = _items(self.concurrent_items)
+        connector.queue_push_bulk(queue, items)
+        own = [connector_factory() for _ in range(3)]
+
+        def consume(c: Connector) -> list[bytes]:
+            got: list[bytes] = []
+            while batch := c.queue_reserve(queue, 7, 60):
+                got.extend(d.item for d in batch)
+                assert c.queue_ack(queue, [d.receipt for d in batch]) == len(batch)
+            return got
+
+        try:
+            got = self._run_consumers(consume, [*own, connector, connector])
+        finally:
+            for c in own:
+                c.close()
+        duplicates = [item for item, n in Counter(got).items() if n > 1]
+        assert duplicates == []
+        assert sorted(got) == items
+
+    def test_concurrent_poppers_get_distinct_items(
+        self, connector: Connector, connector_factory: ConnectorFactory, queue: str
+    ) -> None:
+        items = _items(self.concurrent_items)
+        connector.queue_push_bulk(queue, items)
+        own = [connector_factory() for _ in range(3)]
+
+        def consume(c: Connector) -> list[bytes]:
+            got: list[bytes] = []
+            while True:
+                one = c.queue_pop(queue)
+                if one is not None:
+                    got.append(one)
+                batch = c.queue_pop_bulk(queue, 5)
+                got.extend(batch)
+                if one is None and not batch:
+                    return got
+
+        try:
+            got = self._run_consumers(consume, [*own, connector, connector])
+        finally:
+            for c in own:
+                c.close()
+        assert sorted(got) == items
+
+    def test_concurrent_pushers_lose_nothing(
+        self, connector: Connector, connector_factory: ConnectorFactory, queue: str
+    ) -> None:
+        own = [connector_factory() for _ in range(3)]
+        per = self.concurrent_items // 6
+
+        def produce(c: Connector, tag: str) -> list[bytes]:
+            mine = _items(per, tag)
+            for item in mine[: per // 2]:
+                c.queue_push(queue, item)
+            c.queue_push_bulk(queue, mine[per // 2 :])
+            return mine
+
+        counter = iter(range(100))
+        try:
+            pushed = self._run_consumers(
+                lambda c: produce(c, f"p{next(counter)}"), [*own, connector, connector]
+            )
+        finally:
+            for c in own:
+                c.close()
+        assert sorted(self._drain(connector, queue)) == sorted(pushed)
+
+    # Keys -------------------------------------------------------------------
+
+    def test_keys(self, connector: Connector) -> None:
+        _need(connector, "keys")
+        key = f"kit-key-{uuid.uuid4().hex}"
+        try:
+            assert connector.key_get(key) is None
+            assert connector.key_set(key, b"\x00first") is True
+            assert connector.key_set(key, b"second") is False
+            assert connector.key_get(key) == b"\x00first"
+            assert connector.key_delete(key) is True
+            assert connector.key_delete(key) is False
+            assert connector.key_get(key) is None
+            assert connector.key_set(key, b"") is True
+            assert connector.key_get(key) == b""
+        finally:
+            connector.key_delete(key)
+
+    def test_keys_are_shared_between_connectors(
+        self, connector: Connector, connector_factory: ConnectorFactory
+    ) -> None:
+        _need(connector, "keys")
+        key = f"kit-key-{uuid.uuid4().hex}"
+        with connector_factory() as other:
+            assert connector.key_set(key, b"v") is True
+            assert other.key_get(key) == b"v"
+            assert other.key_set(key, b"w") is False
+            assert other.key_delete(key) is True
+
+    # Locks ------------------------------------------------------------------
+
+    def _lock_name(self) -> str:
+        return f"kit-lock-{uuid.uuid4().hex[:12]}"
+
+    def test_lock_acquire_release(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        lock, rival = connector.lock(name), connector.lock(name)
+        assert lock.is_locked() is False
+        assert lock.get_ttl() is None
+        assert lock.acquire(timeout=0, ttl=30) is True
+        assert lock.is_locked() is True
+        assert rival.is_locked() is True
+        ttl = lock.get_ttl()
+        assert ttl is not None
+        assert 0 < ttl <= 30
+        assert rival.acquire(timeout=0) is False
+        assert lock.release() is True
+        assert lock.release() is False
+        assert lock.is_locked() is False
+        assert rival.acquire(timeout=0, ttl=30) is True
+        assert rival.release() is True
+
+    def test_lock_non_owner_cannot_release_or_extend(
+        self, connector: Connector, connector_factory: ConnectorFactory
+    ) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        with connector_factory() as other:
+            owner, stranger = connector.lock(name), other.lock(name)
+            assert owner.acquire(timeout=0, ttl=30) is True
+            assert stranger.release() is False
+            assert stranger.set_ttl(100) is False
+            assert stranger.is_locked() is True
+            ttl = owner.get_ttl()
+            assert ttl is not None
+            assert ttl <= 30
+            assert owner.set_ttl(100) is True
+            ttl = stranger.get_ttl()
+            assert ttl is not None
+            assert 30 < ttl <= 100
+            assert owner.release() is True
+
+    def test_expired_lock_taken_by_another_is_not_ours(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        first, second = connector.lock(name), connector.lock(name)
+        assert first.acquire(timeout=0, ttl=1) is True
+        wait_until(
+            lambda: not first.is_locked(),
+            timeout=self.wait_timeout,
+            message="the lock's ttl to run out",
+        )
+        assert first.get_ttl() is None
+        assert second.acquire(timeout=0, ttl=30) is True
+        assert first.release() is False
+        assert first.set_ttl(60) is False
+        assert second.is_locked() is True
+        assert second.release() is True
+
+    def test_acquire_waits_for_expiry(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        holder, waiter = connector.lock(name), connector.lock(name)
+        assert holder.acquire(timeout=0, ttl=1) is True
+        started = time.monotonic()
+        assert waiter.acquire(timeout=self.wait_timeout, check_interval=0.05, ttl=30) is True
+        assert time.monotonic() - started < self.wait_timeout
+        assert holder.release() is False
+        assert waiter.release() is True
+
+    def test_acquire_times_out(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        holder, waiter = connector.lock(name), connector.lock(name)
+        assert holder.acquire(timeout=0, ttl=60) is True
+        assert waiter.acquire(timeout=0.3, check_interval=0.05) is False
+        assert holder.release() is True
+
+    def test_lock_excludes_concurrent_holders(
+        self, connector: Connector, connector_factory: ConnectorFactory
+    ) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        windows: list[tuple[float, float]] = []
+        record = threading.Lock()
+        own = [connector_factory() for _ in range(3)]
+
+        def contend(c: Connector) -> list[bytes]:
+            for _ in range(5):
+                lock = c.lock(name)
+                assert lock.acquire(timeout=self.wait_timeout, check_interval=0.01, ttl=30)
+                start = time.monotonic()
+                time.sleep(0.005)
+                end = time.monotonic()
+                with record:
+                    windows.append((start, end))
+                assert lock.release() is True
+            return []
+
+        try:
+            self._run_consumers(contend, [*own, connector, connector])
+        finally:
+            for c in own:
+                c.close()
+        windows.sort()
+        assert len(windows) == 25
+        for (_, end), (next_start, _) in itertools.pairwise(windows):
+            assert end <= next_start, "two holders held the lock at once"
+
+    # Bad input and lifecycle ------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda c, q: c.queue_push(q, "text"), "item"),
+            (lambda c, q: c.queue_push(q, b"x", priority="LOW"), "priority"),
+            (lambda c, q: c.queue_push(q, b"x", consumable_from="soon"), "consumable_from"),
+            (lambda c, q: c.queue_push_bulk(q, [b"ok", 3]), "items[1]"),
+            (lambda c, q: c.queue_push(q, b"x", priority=None), "priority"),
+            (lambda c, q: c.queue_push("", b"x"), "queue_name"),
+            (lambda c, q: c.queue_pop_bulk(q, 0), "number_of_items"),
+            (lambda c, q: c.queue_reserve(q, 0, 30), "number_of_items"),
+            (lambda c, q: c.queue_reserve(q, 1, 0), "lease_seconds"),
+            (lambda c, q: c.queue_reserve(q, 1, -5), "lease_seconds"),
+            (lambda c, q: c.queue_ack(q, "receipt"), "receipts"),
+            (lambda c, q: c.queue_extend(q, [], float("nan")), "lease_seconds"),
+            (lambda c, q: c.key_set("k", "text"), "value"),
+            (lambda c, q: c.lock(""), "name"),
+        ],
+    )
+    def test_bad_input_names_the_field(
+        self, connector: Connector, queue: str, call: Callable[[Connector, str], object], field: str
+    ) -> None:
+        with pytest.raises(ConfigError) as caught:
+            call(connector, queue)
+        assert isinstance(caught.value, SergeantError)
+        assert field in str(caught.value)
+        assert connector.queue_length(queue, include_delayed=True) == 0
+
+    def test_bad_lock_ttl_names_the_field(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        with pytest.raises(ConfigError, match="ttl"):
+            connector.lock(self._lock_name()).acquire(timeout=0, ttl=0)
+
+    def test_close_twice_and_context_manager(self, connector_factory: ConnectorFactory) -> None:
+        with connector_factory() as connector:
+            queue = f"kit-{uuid.uuid4().hex[:12]}"
+            connector.queue_push(queue, b"x")
+            assert connector.queue_pop(queue) == b"x"
+        connector.close()
+        connector.close()

@@ -1,0 +1,191 @@
+"""Validators for connector params, shared by every backend.
+
+Backends describe their params as frozen attrs classes; these validators raise
+:class:`~sergeant.errors.ConfigError` naming the field, so a bad param fails at
+construction with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from sergeant.errors import ConfigError
+
+__all__ = [
+    "PRIORITIES",
+    "build_params",
+    "check_consumable_from",
+    "check_count",
+    "check_item",
+    "check_items",
+    "check_positive",
+    "check_priority",
+    "check_queue_name",
+    "check_receipts",
+    "check_ttl",
+    "in_range",
+    "instance_of",
+    "non_empty_str",
+    "positive_number",
+]
+
+T = TypeVar("T")
+
+_MAX_NAME_LENGTH = 1024
+
+
+def build_params(cls: type[T], params: Mapping[str, Any], *, where: str) -> T:
+    """Build the attrs params class ``cls`` from ``params``, reporting bad keys clearly.
+
+    :param where: how the message names the place, e.g. ``"connector 'local' params"``.
+    """
+    if not isinstance(params, Mapping):
+        raise ConfigError(where, type(params).__name__, "pass a mapping of param names to values")
+    fields = attrs.fields_dict(cls)  # type: ignore[arg-type]
+    accepted = sorted(f.alias or name for name, f in fields.items())
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(str(key), accepted, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{where}[{key!r}]",
+                "unknown param",
+                f"{hint}accepted params: {', '.join(accepted)}",
+            )
+    for name, field in fields.items():
+        alias = field.alias or name
+        if field.default is attrs.NOTHING and alias not in params:
+            raise ConfigError(f"{where}[{alias!r}]", "missing", "this param is required")
+    return cls(**params)
+
+
+def instance_of(*types: type, allow_none: bool = False, what: str = "") -> Callable[..., None]:
+    """Validator: the value is an instance of ``types`` (``bool`` never passes for ``int``)."""
+    names = " or ".join(t.__name__ for t in types) + (" or None" if allow_none else "")
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and allow_none:
+            return
+        ok = False if isinstance(value, bool) and bool not in types else isinstance(value, types)
+        if not ok:
+            secret = attribute.metadata.get("secret", False)
+            raise ConfigError(
+                what or attribute.name, value, f"expected {names}", show_value=not secret
+            )
+
+    return check
+
+
+def non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(attribute.name, value, "expected a non-empty string")
+
+
+def positive_number(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: a finite number greater than zero."""
+    check_positive(attribute.name, value)
+
+
+def check_positive(field: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(field, value, "expected a number of seconds greater than zero")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(field, value, "expected a finite number greater than zero")
+    return float(value)
+
+
+def in_range(low: int, high: int) -> Callable[..., None]:
+    """Validator: an int within ``[low, high]``."""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(
+                attribute.name, value, f"expected a whole number from {low} to {high}"
+            )
+
+    return check
+
+
+def check_queue_name(queue_name: Any) -> str:
+    """Return ``queue_name`` if it is a usable queue, key or lock name, else raise ConfigError."""
+    if not isinstance(queue_name, str) or not queue_name:
+        raise ConfigError("queue_name", queue_name, "expected a non-empty string")
+    if len(queue_name) > _MAX_NAME_LENGTH or "\x00" in queue_name:
+        raise ConfigError(
+            "queue_name",
+            queue_name[:40] + "...",
+            f"use at most {_MAX_NAME_LENGTH} characters and no NUL",
+        )
+    return queue_name
+
+
+PRIORITIES = ("HIGH", "NORMAL")
+
+
+def check_priority(priority: Any) -> str:
+    """Return ``priority`` if it is ``'HIGH'`` or ``'NORMAL'``, else raise ConfigError."""
+    if priority not in PRIORITIES:
+        raise ConfigError("priority", priority, "use 'HIGH' or 'NORMAL'")
+    return str(priority)
+
+
+def check_item(item: Any, field: str = "item") -> bytes:
+    """Return ``item`` if it is ``bytes``, else raise ConfigError."""
+    if not isinstance(item, bytes):
+        raise ConfigError(field, type(item).__name__, "items are bytes; encode them first")
+    return item
+
+
+def check_items(items: Any) -> list[bytes]:
+    """Return ``items`` as a list of ``bytes``, else raise ConfigError naming the bad index."""
+    if isinstance(items, bytes | str) or not hasattr(items, "__iter__"):
+        raise ConfigError("items", type(items).__name__, "pass a list of bytes")
+    result = list(items)
+    for index, item in enumerate(result):
+        check_item(item, f"items[{index}]")
+    return result
+
+
+def check_count(field: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number >= 1, else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(field, value, "expected a whole number of at least 1")
+    return value
+
+
+def check_consumable_from(value: Any) -> float | None:
+    """Return ``value`` (epoch seconds) as float, or None; raise ConfigError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError("consumable_from", value, "expected epoch seconds (a number) or None")
+    return float(value)
+
+
+def check_receipts(receipts: Any) -> list[str]:
+    """Return ``receipts`` as a list of strings, else raise ConfigError."""
+    if isinstance(receipts, str | bytes) or not hasattr(receipts, "__iter__"):
+        raise ConfigError("receipts", type(receipts).__name__, "pass a list of receipt strings")
+    result = list(receipts)
+    for index, receipt in enumerate(result):
+        if not isinstance(receipt, str):
+            raise ConfigError(
+                f"receipts[{index}]", receipt, "receipts are the strings reserve gave"
+            )
+    return result
+
+
+def check_ttl(value: Any) -> int:
+    """Return a lock ttl in whole seconds (>= 1), else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError("ttl", value, "expected a whole number of seconds of at least 1")
+    if value < 1:
+        raise ConfigError("ttl", value, "expected a whole number of seconds of at least 1")
+    return math.ceil(value)

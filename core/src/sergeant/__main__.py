@@ -1,0 +1,5 @@
+"""``python -m sergeant`` runs the CLI."""
+
+from sergeant.cli import main
+
+raise SystemExit(main())

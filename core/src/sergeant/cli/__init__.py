@@ -1,0 +1,43 @@
+"""The ``sergeant`` command line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``,
+which adds its parser and sets ``handler`` (a callable taking the parsed
+arguments and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sergeant.errors import SergeantError
+
+__all__ = ["main"]
+
+#: Subcommand modules, in the order ``sergeant --help`` lists them.
+COMMAND_MODULES = ("sergeant.cli.plugins",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="sergeant", description="A task queue whose storage layer is a plugin."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; errors from sergeant print one line (no traceback) and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SergeantError as exc:
+        print(f"sergeant: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""pytest fixtures for real mongo servers (filled in by the mongo backend work)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for real redis servers (filled in by the redis backend work)."""

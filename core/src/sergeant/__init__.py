@@ -6,7 +6,7 @@ the plugin of the requested connector type.
 
 from __future__ import annotations
 
-from sergeant import config, errors
+from sergeant import config, errors, registry
 from sergeant._connect import connect
 from sergeant.connector import Connector, Delivery, Lock, NodeStats
 from sergeant.hookspecs import hookimpl
@@ -22,6 +22,7 @@ __all__ = [
     "connect",
     "errors",
     "hookimpl",
+    "registry",
 ]
 
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ __all__ = [
     "check_count",
     "check_item",
     "check_items",
+    "check_name",
     "check_positive",
     "check_priority",
     "check_queue_name",
@@ -113,17 +114,20 @@ def in_range(low: int, high: int) -> Callable[..., None]:
     return check
 
 
-def check_queue_name(queue_name: Any) -> str:
-    """Return ``queue_name`` if it is a usable queue, key or lock name, else raise ConfigError."""
-    if not isinstance(queue_name, str) or not queue_name:
-        raise ConfigError("queue_name", queue_name, "expected a non-empty string")
-    if len(queue_name) > _MAX_NAME_LENGTH or "\x00" in queue_name:
+def check_name(value: Any, field: str) -> str:
+    """Return ``value`` if it is a usable queue, key or lock name, else raise ConfigError."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(field, value, "expected a non-empty string")
+    if len(value) > _MAX_NAME_LENGTH or "\x00" in value:
         raise ConfigError(
-            "queue_name",
-            queue_name[:40] + "...",
-            f"use at most {_MAX_NAME_LENGTH} characters and no NUL",
+            field, value[:40] + "...", f"use at most {_MAX_NAME_LENGTH} characters and no NUL"
         )
-    return queue_name
+    return value
+
+
+def check_queue_name(queue_name: Any) -> str:
+    """Return ``queue_name`` if it is a usable queue name, else raise ConfigError."""
+    return check_name(queue_name, "queue_name")
 
 
 PRIORITIES = ("HIGH", "NORMAL")

@@ -1,0 +1,75 @@
+"""sergeant.validation: params classes and argument checks report the field and the fix."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from sergeant import validation
+from sergeant.errors import ConfigError
+
+
+@attrs.frozen
+class NodeParams:
+    host: str = attrs.field(validator=validation.non_empty_str)
+    port: int = attrs.field(default=6379, validator=validation.in_range(1, 65535))
+    password: str | None = attrs.field(
+        default=None,
+        validator=validation.instance_of(str, allow_none=True),
+        metadata={"secret": True},
+    )
+
+
+def test_build_params_accepts_good_params() -> None:
+    built = validation.build_params(NodeParams, {"host": "h", "port": 1}, where="nodes[0]")
+    assert built == NodeParams(host="h", port=1)
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"host": "h", "prot": 1}, r"nodes\[0\]\['prot'\].*did you mean 'port'"),
+        ({"port": 1}, r"nodes\[0\]\['host'\].*required"),
+        ({"host": "h", "port": 0}, r"port.*from 1 to 65535"),
+        ({"host": "h", "port": True}, r"port"),
+        ({"host": ""}, r"host.*non-empty"),
+        ("host=h", r"nodes\[0\].*mapping"),
+    ],
+)
+def test_build_params_names_the_bad_field(params: object, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        validation.build_params(NodeParams, params, where="nodes[0]")  # type: ignore[arg-type]
+
+
+def test_secret_values_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        NodeParams(host="h", password=12345678)  # type: ignore[arg-type]
+    assert "12345678" not in str(caught.value)
+    assert "password" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "field"),
+    [
+        (validation.check_priority, "LOW", "priority"),
+        (validation.check_item, "text", "item"),
+        (validation.check_items, b"abc", "items"),
+        (lambda v: validation.check_count("number_of_items", v), 0, "number_of_items"),
+        (lambda v: validation.check_positive("lease_seconds", v), float("inf"), "lease_seconds"),
+        (validation.check_consumable_from, "tomorrow", "consumable_from"),
+        (validation.check_receipts, [1], "receipts[0]"),
+        (validation.check_ttl, 0, "ttl"),
+        (validation.check_queue_name, "x" * 2000, "queue_name"),
+        (validation.check_queue_name, "a\x00b", "queue_name"),
+    ],
+)
+def test_checks_name_the_field(check: object, value: object, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check(value)  # type: ignore[operator]
+    assert str(caught.value).startswith(f"invalid {field}:")
+
+
+def test_checks_pass_good_values_through() -> None:
+    assert validation.check_items(iter([b"a", b"b"])) == [b"a", b"b"]
+    assert validation.check_ttl(1.2) == 2
+    assert validation.check_consumable_from(None) is None
+    assert validation.check_consumable_from(5) == 5.0

@@ -1,4 +1,4 @@
-"""Every hookspec is documented for plugin authors, with each of its parameters (docs can't drift)."""
+"""Every hookspec is documented for plugin authors, with each parameter (docs cannot drift)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,260 @@
+"""One SQLite connection per connector, shared by its threads, with busy retries.
+
+Every public call runs exactly one SQL statement in autocommit mode, or one
+``BEGIN IMMEDIATE`` transaction for ``executemany``. A single write statement
+takes SQLite's write lock before it reads (its first opcode opens a write
+transaction), so it behaves like ``BEGIN IMMEDIATE`` + statement + ``COMMIT`` in
+one step: it never upgrades a stale read snapshot, the cause of ``database is
+locked`` errors that SQLite's busy handler cannot wait out.
+
+SQLite's busy handler waits for other processes' writes; whatever ``SQLITE_BUSY``
+still escapes is retried here with backoff until ``busy_timeout_seconds``. Other
+SQLite errors become :class:`~sergeant.errors.StorageError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sergeant.errors import ConfigError, ConnectorUnavailableError, StorageError
+
+from sergeant_local.params import default_file_path
+from sergeant_local.schema import SCHEMA, SCHEMA_VERSION
+
+__all__ = ["Database", "resolve_path"]
+
+T = TypeVar("T")
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_HINTS = {
+    sqlite3.SQLITE_NOTADB: "is not a SQLite database; point file_path at a new file "
+    "or move this one away",
+    sqlite3.SQLITE_CORRUPT: "is corrupt; restore it from a backup or point file_path at a new file",
+    sqlite3.SQLITE_READONLY: "cannot be written; make the file and its folder writable "
+    "(SQLite creates -wal and -shm files next to it)",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened; make sure file_path names a file in a "
+    "writable folder",
+    sqlite3.SQLITE_PERM: "cannot be accessed; check the file's permissions",
+    sqlite3.SQLITE_FULL: "cannot grow: the disk is full; free space or move file_path",
+    sqlite3.SQLITE_IOERR: "failed with an I/O error; check the disk and the filesystem",
+    sqlite3.SQLITE_TOOBIG: "refused a value larger than SQLite's limit (1 GB); store "
+    "large payloads elsewhere and queue a reference",
+}
+
+# Connections inherited through fork() belong to the parent; the child must not
+# use or close them, so it keeps them referenced here and opens its own.
+_LIVE: weakref.WeakSet[Database] = weakref.WeakSet()
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _forget_inherited_connections() -> None:
+    for database in list(_LIVE):
+        database._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
+    """The absolute database path for the ``file_path`` param, or ConfigError saying why not."""
+    if file_path is None:
+        path = Path(default_file_path())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the folder {path.parent} for the default sergeant-local "
+                f"database ({exc.strerror}); pass params={{'file_path': ...}}"
+            ) from exc
+    else:
+        path = Path(os.path.expanduser(os.fspath(file_path)))
+    path = Path(os.path.abspath(path))
+    shown = os.fspath(file_path) if file_path is not None else str(path)
+    if path.is_dir():
+        raise ConfigError(
+            "file_path",
+            shown,
+            f"{path} is a folder; name a file inside it, e.g. {path / 'sergeant.sqlite3'}",
+        )
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(
+            "file_path",
+            shown,
+            f"the folder {parent} does not exist; create it (mkdir -p {parent}) "
+            "or choose another file_path",
+        )
+    if not parent.is_dir():
+        raise ConfigError(
+            "file_path", shown, f"{parent} is a file, not a folder; choose a path inside a folder"
+        )
+    return str(path)
+
+
+def _many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = conn.executemany(sql, rows).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                conn.execute("ROLLBACK")
+        raise
+    return count
+
+
+class Database:
+    """The connection to one file, guarded by a lock so threads can share it."""
+
+    def __init__(self, path: str, *, busy_timeout: float, synchronous: str) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous
+        self._guard = threading.Lock()
+        self._closed = False
+        self._conn: sqlite3.Connection | None = self._open()
+        _LIVE.add(self)
+
+    # The three ways to run SQL: keep them short, they are every call's hot path.
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Run one statement; its result rows (all fetched, so it has committed)."""
+        with self._guard:
+            conn = self._conn or self._reconnect()
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                return self._retry(exc, lambda c: c.execute(sql, params).fetchall())
+
+    def changes(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement; how many rows it changed."""
+        with self._guard:
+            conn = self._conn or self._reconnect()
+            try:
+                return conn.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                return self._retry(exc, lambda c: c.execute(sql, params).rowcount)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` once per row in one ``BEGIN IMMEDIATE`` transaction; rows changed."""
+        with self._guard:
+            conn = self._conn or self._reconnect()
+            try:
+                return _many(conn, sql, rows)
+            except sqlite3.Error as exc:
+                return self._retry(exc, lambda c: _many(c, sql, rows))
+
+    def close(self) -> None:
+        """Close the connection; later calls fail with StorageError. Idempotent."""
+        with self._guard:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):  # committed data is safe either way
+                conn.close()
+
+    # Internals -----------------------------------------------------------
+
+    def _retry(
+        self, exc: sqlite3.Error, op: Callable[[sqlite3.Connection], T], conn: Any = None
+    ) -> T:
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.0005
+        while True:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY_CODES:
+                raise self._error(exc) from exc
+            if time.monotonic() >= deadline:
+                raise ConnectorUnavailableError(
+                    f"sergeant-local database {self.path} stayed locked for "
+                    f"{self._busy_timeout:g}s (sqlite: {exc}); another process holds a long "
+                    "write transaction; raise busy_timeout_seconds or find that process"
+                ) from exc
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.05)
+            try:
+                return op(conn or self._conn or self._reconnect())
+            except sqlite3.Error as again:
+                exc = again
+
+    def _error(self, exc: sqlite3.Error) -> StorageError:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        hint = _HINTS.get(code, f"failed (sqlite: {exc})")
+        if code in _HINTS:
+            hint += f" (sqlite: {exc})"
+        if isinstance(exc, sqlite3.ProgrammingError) and self._closed:
+            hint = "is closed in this connector; create a new connector"
+        return StorageError(f"sergeant-local database {self.path} {hint}")
+
+    def _reconnect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(
+                f"this sergeant-local connector for {self.path} is closed; create a new one"
+            )
+        self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=64,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            try:
+                self._prepare(conn)
+            except sqlite3.Error as exc:
+                self._retry(exc, self._prepare, conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StorageError(
+                f"sergeant-local database {self.path} cannot use WAL (journal_mode is {mode}); "
+                "put file_path on a local filesystem"
+            )
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"sergeant-local database {self.path} has schema version {version}, newer "
+                    f"than this sergeant-local ({SCHEMA_VERSION}); upgrade sergeant-local"
+                )
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _forget_after_fork(self) -> None:
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+            self._conn = None
+        self._guard = threading.Lock()

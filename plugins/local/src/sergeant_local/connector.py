@@ -1,0 +1,237 @@
+"""The ``local`` connector: queues, keys and locks in one SQLite file.
+
+Several processes may open the same file at once, and threads may share one
+connector object. Items survive ``kill -9`` of any process (WAL, committed per
+call). See :mod:`sergeant_local.schema` for how rows encode readiness and leases.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.validation import (
+    build_params,
+    check_consumable_from,
+    check_count,
+    check_item,
+    check_items,
+    check_name,
+    check_positive,
+    check_priority,
+    check_queue_name,
+    check_receipts,
+)
+
+from sergeant_local import schema
+from sergeant_local._database import Database, resolve_path
+from sergeant_local.lock import LocalLock
+from sergeant_local.params import LocalParams
+
+__all__ = ["LocalConnector"]
+
+_RANK = {"HIGH": schema.HIGH, "NORMAL": schema.NORMAL}
+_RECEIPT = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+_INT64 = 2**63
+
+
+def _parse_receipts(receipts: Any) -> list[tuple[int, int]]:
+    """``(id, lease)`` pairs of the well-formed receipts; others can match nothing."""
+    parsed = []
+    for receipt in check_receipts(receipts):
+        match = _RECEIPT.fullmatch(receipt)
+        if match is not None:
+            row_id, lease = int(match[1]), int(match[2])
+            if row_id < _INT64 and lease < _INT64:
+                parsed.append((row_id, lease))
+    return parsed
+
+
+class LocalConnector(Connector):
+    """Every queue, key and lock in the SQLite file ``file_path``.
+
+    :param file_path: the database file (default: :func:`~sergeant_local.default_file_path`).
+    :param busy_timeout_seconds: how long to wait for other processes' writes (30).
+    :param synchronous: ``'NORMAL'`` (default) or ``'FULL'``.
+    :raises sergeant.errors.ConfigError: a param is unknown, missing or bad.
+    :raises sergeant.errors.StorageError: the file cannot be opened as a database.
+    """
+
+    type_name: ClassVar[str] = "local"
+
+    def __init__(self, **params: Any) -> None:
+        self.params = build_params(LocalParams, params, where="connector 'local' params")
+        self.file_path = resolve_path(self.params.file_path)
+        self._db = Database(
+            self.file_path,
+            busy_timeout=self.params.busy_timeout_seconds,
+            synchronous=self.params.synchronous,
+        )
+        self._last_push = 0.0
+
+    def __repr__(self) -> str:
+        return f"LocalConnector(file_path={self.file_path!r})"
+
+    def _push_time(self) -> float:
+        # Push time orders items within a priority; never let it run backwards here.
+        now = time.time()
+        if now < self._last_push:
+            return self._last_push
+        self._last_push = now
+        return now
+
+    # Queues ----------------------------------------------------------------
+
+    def queue_push(
+        self,
+        queue_name: str,
+        item: bytes,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Append one item; True once it is committed."""
+        check_queue_name(queue_name)
+        check_item(item)
+        rank = _RANK[check_priority(priority)]
+        delayed = check_consumable_from(consumable_from)
+        visible_at = self._push_time() if delayed is None else delayed
+        self._db.changes(schema.PUSH, (queue_name, rank, visible_at, item))
+        return True
+
+    def queue_push_bulk(
+        self,
+        queue_name: str,
+        items: Iterable[bytes],
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Append many items in order, all in one transaction; True once committed."""
+        check_queue_name(queue_name)
+        rank = _RANK[check_priority(priority)]
+        delayed = check_consumable_from(consumable_from)
+        checked = check_items(items)
+        if not checked:
+            return True
+        visible_at = self._push_time() if delayed is None else delayed
+        self._db.many(schema.PUSH, [(queue_name, rank, visible_at, item) for item in checked])
+        return True
+
+    def queue_pop(self, queue_name: str) -> bytes | None:
+        """Remove and return the next ready item, or None (at-most-once)."""
+        check_queue_name(queue_name)
+        found = self._db.rows(schema.POP_ONE, (queue_name, time.time(), 1))
+        return found[0][0] if found else None
+
+    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
+        """Remove and return up to ``number_of_items`` ready items, in order."""
+        check_queue_name(queue_name)
+        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
+        found = self._db.rows(schema.POP, (queue_name, time.time(), count))
+        found.sort()
+        return [row[3] for row in found]
+
+    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+        """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
+        check_queue_name(queue_name)
+        sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
+        return int(self._db.rows(sql, (queue_name, time.time()))[0][0])
+
+    def queue_delete(self, queue_name: str) -> bool:
+        """Remove the queue's items, reserved ones included; True if it had any."""
+        check_queue_name(queue_name)
+        return self._db.changes(schema.ITEMS_DELETE, (queue_name,)) > 0
+
+    # Reliable delivery -----------------------------------------------------
+
+    def queue_reserve(
+        self, queue_name: str, number_of_items: int, lease_seconds: float
+    ) -> list[Delivery]:
+        """Hand out up to ``number_of_items`` ready items under a lease, in order.
+
+        Items whose earlier lease ran out are among the ready ones: this is where
+        they are reclaimed, with ``deliveries`` one higher.
+        """
+        check_queue_name(queue_name)
+        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
+        lease = check_positive("lease_seconds", lease_seconds)
+        now = time.time()
+        found = self._db.rows(schema.RESERVE, (queue_name, now, count, now + lease))
+        found.sort()
+        return [
+            Delivery(item, f"{row_id}.{token}", deliveries)
+            for _, _, row_id, token, deliveries, item in found
+        ]
+
+    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
+        """Remove reserved items for good; how many receipts were still valid."""
+        check_queue_name(queue_name)
+        parsed = _parse_receipts(receipts)
+        if not parsed:
+            return 0
+        now = time.time()
+        return self._db.many(schema.ACK, [(i, lease, queue_name, now) for i, lease in parsed])
+
+    def queue_release(
+        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
+    ) -> int:
+        """Put reserved items back, ready at ``consumable_from`` (default now)."""
+        check_queue_name(queue_name)
+        parsed = _parse_receipts(receipts)
+        delayed = check_consumable_from(consumable_from)
+        if not parsed:
+            return 0
+        now = time.time()
+        visible_at = now if delayed is None else delayed
+        return self._db.many(
+            schema.RELEASE, [(visible_at, i, lease, queue_name, now) for i, lease in parsed]
+        )
+
+    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
+        """Renew leases to ``lease_seconds`` from now; how many were still valid."""
+        check_queue_name(queue_name)
+        parsed = _parse_receipts(receipts)
+        lease = check_positive("lease_seconds", lease_seconds)
+        if not parsed:
+            return 0
+        now = time.time()
+        return self._db.many(
+            schema.EXTEND, [(now + lease, i, token, queue_name, now) for i, token in parsed]
+        )
+
+    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+        """One row for the file: ready, delayed and in-flight counts."""
+        check_queue_name(queue_name)
+        ready, delayed, in_flight = self._db.rows(schema.STATS, (queue_name, time.time()))[0]
+        return [NodeStats(self.file_path, int(ready), int(delayed), int(in_flight))]
+
+    # Keys and locks ----------------------------------------------------------
+
+    def key_set(self, key: str, value: bytes) -> bool:
+        """Store ``value`` under ``key`` if the key is new; True when stored."""
+        check_name(key, "key")
+        check_item(value, "value")
+        return self._db.changes(schema.KEY_SET, (key, value)) == 1
+
+    def key_get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or None."""
+        check_name(key, "key")
+        found = self._db.rows(schema.KEY_GET, (key,))
+        return found[0][0] if found else None
+
+    def key_delete(self, key: str) -> bool:
+        """Remove ``key``; True if it existed."""
+        check_name(key, "key")
+        return self._db.changes(schema.KEY_DELETE, (key,)) == 1
+
+    def lock(self, name: str) -> Lock:
+        """A :class:`~sergeant_local.LocalLock` named ``name`` on this file."""
+        return LocalLock(self._db, check_name(name, "name"))
+
+    # Lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file. Calling it twice is harmless; later calls raise StorageError."""
+        self._db.close()

@@ -26,3 +26,11 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# The task queue on top of the connector (appended by the worker work).
+from sergeant import worker
+from sergeant.broker import Broker
+from sergeant.task import Task
+from sergeant.worker import Worker
+
+__all__ += ["Broker", "Task", "Worker", "worker"]

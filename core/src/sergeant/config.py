@@ -73,3 +73,16 @@ class Connector:
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "params", _readonly_params(state["params"]))
         object.__setattr__(self, "type", state["type"])
+
+
+# Worker configuration, re-exported so ``sergeant.config.WorkerConfig`` works as in Sergeant.
+from sergeant.worker_config import (  # noqa: E402
+    Encoder,
+    Logging,
+    LoggingEvents,
+    Starvation,
+    Timeouts,
+    WorkerConfig,
+)
+
+__all__ += ["Encoder", "Logging", "LoggingEvents", "Starvation", "Timeouts", "WorkerConfig"]

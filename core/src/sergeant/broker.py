@@ -1,0 +1,263 @@
+"""The broker: tasks in and out of one connector, encoded with one encoder.
+
+Besides Sergeant's push, pop, retry, requeue, keys and locks, the broker offers
+the reliable path the worker uses by default (reserve, ack, release, extend) and
+each queue's dead-letter queue, ``<queue>:dead``, where tasks that cannot be
+decoded or kept killing their workers end up with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import msgpack
+
+from sergeant.connector import Connector, Lock, NodeStats, Priority
+from sergeant.encoder import TaskEncoder
+from sergeant.errors import TaskDecodeError
+from sergeant.task import Task
+
+__all__ = ["Broker", "DeadLetter", "Reserved", "dead_queue_name"]
+
+
+def dead_queue_name(queue_name: str) -> str:
+    """The dead-letter queue of ``queue_name``."""
+    return f"{queue_name}:dead"
+
+
+@attrs.define(slots=True)
+class Reserved:
+    """A task handed out under a lease.
+
+    :ivar task: the decoded task, or None when the payload could not be decoded.
+    :ivar payload: the stored bytes, kept to dead-letter or put back unchanged.
+    :ivar receipt: for ack, release and extend; None for a destructive pop.
+    :ivar deliveries: how many times the payload has been handed out.
+    :ivar error: why decoding failed, when it did.
+    """
+
+    task: Task | None
+    payload: bytes
+    receipt: str | None
+    deliveries: int
+    error: str | None = None
+
+
+@attrs.frozen
+class DeadLetter:
+    """An entry of a dead-letter queue: the original payload and why it is there."""
+
+    queue: str
+    reason: str
+    payload: bytes
+    deliveries: int
+    date: float
+
+    def encode(self) -> bytes:
+        """Always msgpack, whatever the task encoder, so any tool can read it."""
+        return msgpack.packb(  # type: ignore[no-any-return]
+            {
+                "queue": self.queue,
+                "reason": self.reason,
+                "payload": self.payload,
+                "deliveries": self.deliveries,
+                "date": self.date,
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def decode(cls, data: bytes, queue: str) -> DeadLetter:
+        """Read an entry; bytes that are not one are shown as such rather than lost."""
+        try:
+            value = msgpack.unpackb(data, raw=False)
+            return cls(
+                queue=str(value["queue"]),
+                reason=str(value["reason"]),
+                payload=bytes(value["payload"]),
+                deliveries=int(value["deliveries"]),
+                date=float(value["date"]),
+            )
+        except Exception:
+            return cls(queue, "not a dead-letter entry", data, 0, 0.0)
+
+
+class Broker:
+    """Push, hand out and settle tasks of named queues on one connector.
+
+    :param connector: a live connector (see :func:`sergeant.connect`).
+    :param encoder: how tasks become bytes; default msgpack without compression.
+    """
+
+    def __init__(self, connector: Connector, encoder: TaskEncoder | None = None) -> None:
+        self.connector = connector
+        self.encoder = encoder or TaskEncoder()
+
+    # Producing ---------------------------------------------------------
+
+    def push_task(
+        self,
+        task_name: str,
+        task: Task,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Push one task; ``consumable_from`` (epoch seconds) delays it."""
+        return self.connector.queue_push(
+            task_name, self.encoder.encode_task(task), priority, consumable_from
+        )
+
+    def push_tasks(
+        self,
+        task_name: str,
+        tasks: Iterable[Task],
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Push many tasks in one call."""
+        encode = self.encoder.encode_task
+        items = [encode(task) for task in tasks]
+        if not items:
+            return True
+        return self.connector.queue_push_bulk(task_name, items, priority, consumable_from)
+
+    def retry(
+        self,
+        task_name: str,
+        task: Task,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Push ``task`` again with ``run_count`` one higher."""
+        task.run_count += 1
+        return self.push_task(task_name, task, priority, consumable_from)
+
+    def requeue(
+        self,
+        task_name: str,
+        task: Task,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        """Push ``task`` again unchanged."""
+        return self.push_task(task_name, task, priority, consumable_from)
+
+    # Consuming ---------------------------------------------------------
+
+    def _decode(self, payload: bytes, receipt: str | None, deliveries: int) -> Reserved:
+        try:
+            return Reserved(self.encoder.decode_task(payload), payload, receipt, deliveries)
+        except TaskDecodeError as exc:
+            return Reserved(None, payload, receipt, deliveries, str(exc))
+
+    def pop(self, task_name: str, number_of_tasks: int) -> list[Reserved]:
+        """Remove up to ``number_of_tasks`` for good (at-most-once), decoded where possible."""
+        if number_of_tasks == 1:
+            item = self.connector.queue_pop(task_name)
+            items = [] if item is None else [item]
+        else:
+            items = self.connector.queue_pop_bulk(task_name, number_of_tasks)
+        return [self._decode(item, None, 1) for item in items]
+
+    def pop_tasks(self, task_name: str, number_of_tasks: int) -> list[Task]:
+        """Sergeant's destructive pop; payloads that cannot be decoded are dead-lettered."""
+        tasks = []
+        for reserved in self.pop(task_name, number_of_tasks):
+            if reserved.task is None:
+                self.dead_letter(task_name, reserved.payload, reserved.error or "", 1)
+            else:
+                tasks.append(reserved.task)
+        return tasks
+
+    def reserve(self, task_name: str, number_of_tasks: int, lease_seconds: float) -> list[Reserved]:
+        """Hand out up to ``number_of_tasks`` under a lease (at-least-once)."""
+        decode = self._decode
+        return [
+            decode(d.item, d.receipt, d.deliveries)
+            for d in self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds)
+        ]
+
+    def ack(self, task_name: str, receipts: Sequence[str]) -> int:
+        """Settle reserved tasks for good; returns how many receipts were still valid."""
+        return self.connector.queue_ack(task_name, receipts) if receipts else 0
+
+    def release(
+        self, task_name: str, receipts: Sequence[str], consumable_from: float | None = None
+    ) -> int:
+        """Put reserved tasks back unchanged (they were not run)."""
+        return self.connector.queue_release(task_name, receipts, consumable_from) if receipts else 0
+
+    def extend(self, task_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
+        """Renew the leases of reserved tasks still being worked."""
+        return self.connector.queue_extend(task_name, receipts, lease_seconds) if receipts else 0
+
+    # Dead letters ------------------------------------------------------
+
+    def dead_letter(self, task_name: str, payload: bytes, reason: str, deliveries: int) -> bool:
+        """Store ``payload`` in the dead-letter queue of ``task_name`` with ``reason``."""
+        entry = DeadLetter(task_name, reason, payload, deliveries, time.time())
+        return self.connector.queue_push(dead_queue_name(task_name), entry.encode())
+
+    def dead_letters(self, task_name: str, limit: int = 100) -> list[DeadLetter]:
+        """Look at up to ``limit`` dead letters without removing them."""
+        dead = dead_queue_name(task_name)
+        deliveries = self.connector.queue_reserve(dead, limit, 30.0)
+        self.connector.queue_release(dead, [d.receipt for d in deliveries])
+        return [DeadLetter.decode(d.item, task_name) for d in deliveries]
+
+    def requeue_dead(self, task_name: str, limit: int | None = None) -> int:
+        """Move dead letters back onto their queue, original payload unchanged."""
+        dead = dead_queue_name(task_name)
+        if limit is None:  # what is there now: entries dead-lettered meanwhile wait
+            limit = self.connector.queue_length(dead, include_delayed=True)
+        moved = 0
+        while moved < limit:
+            batch = min(500, limit - moved)
+            deliveries = self.connector.queue_reserve(dead, batch, 60.0)
+            if not deliveries:
+                break
+            entries = [DeadLetter.decode(d.item, task_name) for d in deliveries]
+            self.connector.queue_push_bulk(task_name, [e.payload for e in entries])
+            self.connector.queue_ack(dead, [d.receipt for d in deliveries])
+            moved += len(deliveries)
+        return moved
+
+    def purge_dead(self, task_name: str) -> bool:
+        """Delete the dead-letter queue of ``task_name``."""
+        return self.connector.queue_delete(dead_queue_name(task_name))
+
+    # Inspection --------------------------------------------------------
+
+    def purge_tasks(self, task_name: str) -> bool:
+        """Delete every task of the queue, reserved ones included."""
+        return self.connector.queue_delete(task_name)
+
+    def number_of_enqueued_tasks(self, task_name: str, include_delayed: bool = False) -> int:
+        """Tasks waiting in the queue (delayed ones too with ``include_delayed``)."""
+        return self.connector.queue_length(task_name, include_delayed)
+
+    def stats(self, task_name: str) -> list[NodeStats]:
+        """Per-node ready, delayed and in-flight counts."""
+        return self.connector.queue_stats(task_name)
+
+    # Keys and locks ----------------------------------------------------
+
+    def set_key(self, name: str, value: Any) -> bool:
+        """Store an encoded value under ``name`` if the key is new."""
+        return self.connector.key_set(name, self.encoder.encode(value))
+
+    def get_key(self, name: str) -> Any:
+        """The decoded value under ``name``, or None."""
+        value = self.connector.key_get(name)
+        return None if value is None else self.encoder.decode(value)
+
+    def delete_key(self, name: str) -> bool:
+        """Remove ``name``; True if it existed."""
+        return self.connector.key_delete(name)
+
+    def lock(self, name: str) -> Lock:
+        """A lock shared by every worker on the same storage."""
+        return self.connector.lock(name)

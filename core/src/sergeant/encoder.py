@@ -1,0 +1,179 @@
+"""Turn tasks (and key values) into bytes and back: a serializer, then an optional compressor.
+
+Serializers:
+
+``msgpack`` (default)
+    compact and fast; carries ``dict``, ``list``, ``str``, ``bytes``, numbers,
+    ``None``, ``bool``, and also ``tuple`` and ``datetime.datetime``.
+``json``
+    readable by anything; ``bytes``, tuples (they come back as lists) and
+    datetimes are not carried.
+``pickle``
+    any Python object. Only when asked for explicitly: unpickling runs code chosen
+    by whoever wrote the payload, so anyone able to push to the queue could run
+    code in your workers. Use it only when every producer is trusted.
+
+Compressors: ``zlib``, ``gzip``, ``bzip2``, ``lzma`` or ``None``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import datetime
+import gzip
+import json
+import lzma
+import pickle
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from sergeant.errors import ConfigError, TaskDecodeError
+from sergeant.task import Task
+
+__all__ = ["COMPRESSORS", "SERIALIZERS", "TaskEncoder"]
+
+_EXT_TUPLE = 1
+_EXT_DATETIME = 2
+
+
+def _msgpack_default(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return msgpack.ExtType(_EXT_TUPLE, _msgpack_dumps(list(obj)))
+    if isinstance(obj, datetime.datetime):
+        offset = obj.utcoffset()
+        seconds = offset.total_seconds() if offset is not None else float("nan")
+        return msgpack.ExtType(_EXT_DATETIME, struct.pack("<dd", obj.timestamp(), seconds))
+    raise TypeError(f"msgpack cannot encode a {type(obj).__name__}")
+
+
+def _msgpack_ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_TUPLE:
+        return tuple(_msgpack_loads(data))
+    if code == _EXT_DATETIME:
+        stamp, offset = struct.unpack("<dd", data)
+        if offset != offset:  # NaN: the datetime was naive
+            return datetime.datetime.fromtimestamp(stamp)
+        zone = datetime.timezone(datetime.timedelta(seconds=offset))
+        return datetime.datetime.fromtimestamp(stamp, zone)
+    return msgpack.ExtType(code, data)
+
+
+def _msgpack_dumps(obj: Any) -> bytes:
+    return msgpack.packb(obj, default=_msgpack_default, use_bin_type=True, strict_types=True)  # type: ignore[no-any-return]
+
+
+def _msgpack_loads(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_msgpack_ext_hook)
+
+
+def _json_dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _json_loads(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def _pickle_dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickle_loads(data: bytes) -> Any:
+    return pickle.loads(data)  # noqa: S301 - only when the user chose pickle explicitly
+
+
+Codec = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
+
+SERIALIZERS: dict[str, Codec] = {
+    "msgpack": (_msgpack_dumps, _msgpack_loads),
+    "json": (_json_dumps, _json_loads),
+    "pickle": (_pickle_dumps, _pickle_loads),
+}
+
+COMPRESSORS: dict[str, Codec] = {
+    "zlib": (zlib.compress, zlib.decompress),
+    "gzip": (gzip.compress, gzip.decompress),
+    "bzip2": (bz2.compress, bz2.decompress),
+    "lzma": (lzma.compress, lzma.decompress),
+}
+
+
+class TaskEncoder:
+    """Encode and decode tasks and key values with one serializer and compressor.
+
+    :param serializer: ``'msgpack'``, ``'json'`` or ``'pickle'`` (see the module doc).
+    :param compressor: ``'zlib'``, ``'gzip'``, ``'bzip2'``, ``'lzma'`` or None.
+    """
+
+    def __init__(self, serializer: str = "msgpack", compressor: str | None = None) -> None:
+        if serializer not in SERIALIZERS:
+            raise ConfigError(
+                "Encoder.serializer", serializer, "use 'msgpack', 'json' or (trusted) 'pickle'"
+            )
+        if compressor is not None and compressor not in COMPRESSORS:
+            raise ConfigError(
+                "Encoder.compressor", compressor, "use 'zlib', 'gzip', 'bzip2', 'lzma' or None"
+            )
+        self.serializer = serializer
+        self.compressor = compressor
+        self._dumps, self._loads = SERIALIZERS[serializer]
+        self._compress: Callable[[Any], bytes] | None = None
+        self._decompress: Callable[[bytes], Any] | None = None
+        if compressor:
+            self._compress, self._decompress = COMPRESSORS[compressor]
+
+    def encode(self, data: Any) -> bytes:
+        """Serialize (and compress) any value the serializer carries."""
+        try:
+            encoded = self._dumps(data)
+        except (TypeError, ValueError, OverflowError, pickle.PicklingError) as exc:
+            raise ConfigError(
+                "value to encode", type(data).__name__, f"{self.serializer} cannot encode it: {exc}"
+            ) from exc
+        return self._compress(encoded) if self._compress else encoded
+
+    def decode(self, data: bytes) -> Any:
+        """The value :meth:`encode` turned into ``data``; TaskDecodeError if it is not one."""
+        try:
+            raw = self._decompress(data) if self._decompress else data
+            return self._loads(raw)
+        except Exception as exc:
+            raise TaskDecodeError(
+                f"cannot decode {len(data)} bytes with serializer {self.serializer!r}"
+                f" and compressor {self.compressor!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def encode_task(self, task: Task) -> bytes:
+        """The bytes stored on the queue for ``task``."""
+        return self.encode(
+            {
+                "kwargs": task.kwargs,
+                "trace_id": task.trace_id,
+                "date": task.date,
+                "run_count": task.run_count,
+            }
+        )
+
+    def decode_task(self, data: bytes) -> Task:
+        """The task in ``data``; TaskDecodeError when the bytes are not an encoded task."""
+        value = self.decode(data)
+        if isinstance(value, Task):  # pickled by a Sergeant-style producer
+            return value
+        if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):
+            raise TaskDecodeError(
+                f"payload decodes to a {type(value).__name__}, not a task"
+                " (a mapping with 'kwargs', 'trace_id', 'date', 'run_count')"
+            )
+        try:
+            return Task(
+                kwargs=value["kwargs"],
+                trace_id=value.get("trace_id"),
+                date=float(value.get("date", 0.0)),
+                run_count=int(value.get("run_count", 0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise TaskDecodeError(f"payload is not a valid task: {exc}") from exc

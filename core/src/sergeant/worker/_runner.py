@@ -1,0 +1,311 @@
+"""The work loop: fetch tasks, run them (serially or on threads), settle them.
+
+At-least-once (default): reserve up to ``tasks_per_transaction`` under a lease,
+run each, and ack it once its handlers have run; acks are sent in one call per
+batch (and at least once a second), before the next reserve. Tasks not started
+when the worker stops are released unchanged. At-most-once: Sergeant's
+destructive pop; tasks popped but not started are pushed back with HIGH priority.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sergeant._status import STATUS_ENV, StatusFile
+from sergeant.broker import Reserved
+from sergeant.errors import SergeantError
+from sergeant.worker._exceptions import (
+    WorkerInterrupt,
+    WorkerMaxRetries,
+    WorkerRequeue,
+    WorkerRetry,
+    WorkerStop,
+    WorkerTimedout,
+)
+from sergeant.worker._lease import LeaseKeeper
+from sergeant.worker._watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from sergeant.worker._worker import Worker
+
+__all__ = ["Runner"]
+
+_ACK_EVERY = 1.0
+_IDLE_SLEEP_MIN = 0.05
+_IDLE_SLEEP_MAX = 1.0
+
+
+class Runner:
+    """Runs one worker's loop until its task budget, a stop signal or an action ends it."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        config = worker.config
+        self.queue = config.name
+        self.reliable = config.delivery == "at_least_once"
+        self.counters = worker.counters
+        self.interrupt: WorkerInterrupt | None = None
+        self._acks: list[str] = []
+        self._acks_guard = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._kill_after = 0.0
+        status_path = os.environ.get(STATUS_ENV)
+        self.status = StatusFile(status_path) if status_path else None
+        self.lease: LeaseKeeper | None = None
+        self.watchdog: Watchdog | None = None
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._slots = threading.Semaphore(config.number_of_threads)
+
+    # Lifecycle ------------------------------------------------------------
+
+    def run(self) -> None:
+        """Work until done; raises WorkerStop or WorkerRespawn when an action asked for it."""
+        config = self.worker.config
+        broker = self.worker.broker
+        if self.reliable:
+            self.lease = LeaseKeeper(broker, self.queue, config.lease_seconds, self.worker.logger)
+            self.lease.start()
+        if config.timeouts.timeout > 0:
+            self.watchdog = Watchdog(
+                config.timeouts.timeout,
+                config.timeouts.grace_period,
+                self.worker.logger,
+                self._set_kill_after,
+                supervised=self.status is not None,
+            )
+            self.watchdog.start()
+        if config.number_of_threads > 1:
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                config.number_of_threads, thread_name_prefix="sergeant-task"
+            )
+        try:
+            self._loop()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+            self.flush_acks()
+            if self.watchdog is not None:
+                self.watchdog.close()
+            if self.lease is not None:
+                self.lease.close()
+            self._publish()
+            if self.status is not None:
+                self.status.close()
+        if self.interrupt is not None:
+            raise self.interrupt
+
+    def _stopping(self) -> bool:
+        return self.interrupt is not None or self.worker.received_stop_signal
+
+    def _loop(self) -> None:
+        config = self.worker.config
+        tasks_left = config.max_tasks_per_run or None
+        idle_sleep = _IDLE_SLEEP_MIN
+        idle_since: float | None = None
+        next_starvation = float(config.starvation.time_with_no_tasks) if config.starvation else 0.0
+        while not self._stopping():
+            wanted = config.tasks_per_transaction
+            if tasks_left is not None:
+                if tasks_left <= 0:
+                    return
+                wanted = min(wanted, tasks_left)
+            self.flush_acks()
+            try:
+                batch = self._fetch(wanted)
+            except SergeantError as exc:
+                self.worker.logger.error("could not fetch tasks: %s", exc)
+                time.sleep(_IDLE_SLEEP_MAX)
+                continue
+            if not batch:
+                now = time.monotonic()
+                if idle_since is None:
+                    idle_since = now
+                idle = now - idle_since
+                if config.starvation and idle >= next_starvation:
+                    next_starvation = idle + 1.0
+                    self.worker.handle_starvation(time_with_no_tasks=int(idle))
+                    if self._stopping():
+                        return
+                time.sleep(idle_sleep)
+                idle_sleep = min(idle_sleep * 2, _IDLE_SLEEP_MAX)
+                continue
+            idle_since = None
+            idle_sleep = _IDLE_SLEEP_MIN
+            if config.starvation:
+                next_starvation = float(config.starvation.time_with_no_tasks)
+            if tasks_left is not None:
+                tasks_left -= len(batch)
+            self._run_batch(batch)
+
+    def _fetch(self, wanted: int) -> list[Reserved]:
+        broker = self.worker.broker
+        if not self.reliable:
+            return broker.pop(self.queue, wanted)
+        batch = broker.reserve(self.queue, wanted, self.worker.config.lease_seconds)
+        if batch and self.lease is not None:
+            self.lease.hold(r.receipt for r in batch if r.receipt is not None)
+        return batch
+
+    # Batches --------------------------------------------------------------
+
+    def _run_batch(self, batch: list[Reserved]) -> None:
+        max_deliveries = self.worker.config.max_deliveries
+        for index, item in enumerate(batch):
+            if self._stopping():
+                self._put_back(batch[index:])
+                return
+            if item.task is None:
+                self._dead(item, f"cannot decode the payload: {item.error}")
+                continue
+            if self.reliable and item.deliveries > max_deliveries:
+                self._dead(
+                    item,
+                    f"handed out {item.deliveries} times (max_deliveries={max_deliveries}):"
+                    " its workers kept dying before finishing it",
+                )
+                continue
+            if self.pool is None:
+                self._execute(item)
+            else:
+                self._slots.acquire()
+                if self._stopping():
+                    self._slots.release()
+                    self._put_back(batch[index:])
+                    return
+                self.pool.submit(self._execute_on_thread, item)
+            if time.monotonic() - self._last_flush > _ACK_EVERY:
+                self.flush_acks()
+
+    def _put_back(self, items: list[Reserved]) -> None:
+        """Return tasks that never started, unchanged."""
+        broker = self.worker.broker
+        try:
+            if self.reliable:
+                receipts = [r.receipt for r in items if r.receipt is not None]
+                broker.release(self.queue, receipts)
+                if self.lease is not None:
+                    self.lease.drop(receipts)
+            elif items:
+                broker.connector.queue_push_bulk(
+                    self.queue, [r.payload for r in items], priority="HIGH"
+                )
+        except SergeantError as exc:
+            self.worker.logger.error(
+                "could not put %d unstarted tasks back (they return after their lease): %s",
+                len(items),
+                exc,
+            )
+
+    def _dead(self, item: Reserved, reason: str) -> None:
+        self.worker.logger.error("dead-lettering a task of %r: %s", self.queue, reason)
+        try:
+            self.worker.broker.dead_letter(self.queue, item.payload, reason, item.deliveries)
+        except SergeantError as exc:
+            self.worker.logger.error("could not dead-letter a task: %s", exc)
+            return
+        self.worker.count("dead")
+        self._settle(item)
+
+    def _settle(self, item: Reserved) -> None:
+        if item.receipt is not None:
+            with self._acks_guard:
+                self._acks.append(item.receipt)
+        counters = self.counters
+        now = time.time()
+        with self.worker.counters_guard:
+            counters.processed += 1
+            if not counters.first_task_at:
+                counters.first_task_at = now
+            counters.last_task_at = now
+        self._publish()
+
+    def flush_acks(self) -> None:
+        """Ack every task settled since the last flush, in one call."""
+        self._last_flush = time.monotonic()
+        with self._acks_guard:
+            receipts, self._acks = self._acks, []
+        if not receipts:
+            return
+        try:
+            self.worker.broker.ack(self.queue, receipts)
+        except SergeantError as exc:
+            self.worker.logger.error(
+                "could not ack %d tasks (they will run again after their lease): %s",
+                len(receipts),
+                exc,
+            )
+        if self.lease is not None:
+            self.lease.drop(receipts)
+
+    # One task -------------------------------------------------------------
+
+    def _execute_on_thread(self, item: Reserved) -> None:
+        try:
+            self._execute(item)
+        finally:
+            self._slots.release()
+
+    def _execute(self, item: Reserved) -> None:
+        worker = self.worker
+        task = item.task
+        assert task is not None
+        worker.current.item = item
+        try:
+            self._run_task(item)
+        except WorkerInterrupt as exc:  # raised by a handler: the task itself has run
+            self.interrupt = exc
+        finally:
+            worker.current.item = None
+            self._settle(item)
+
+    def _run_task(self, item: Reserved) -> None:
+        worker = self.worker
+        task = item.task
+        assert task is not None
+        watchdog = self.watchdog
+        worker.run_pre_work(task)
+        try:
+            if watchdog is not None:
+                watchdog.begin()
+            try:
+                returned_value = worker.work(task)
+            finally:
+                if watchdog is not None:
+                    watchdog.end()
+        except WorkerTimedout as exc:
+            worker.run_post_work(task, False, exc)
+            worker.handle_timeout(task)
+        except WorkerRetry as exc:
+            worker.run_post_work(task, False, exc)
+            worker.handle_retry(task)
+        except WorkerMaxRetries as exc:
+            worker.run_post_work(task, False, exc)
+            worker.handle_max_retries(task)
+        except WorkerRequeue as exc:
+            worker.run_post_work(task, False, exc)
+            worker.handle_requeue(task)
+        except WorkerInterrupt as exc:
+            worker.run_post_work(task, False, exc)
+            if isinstance(exc, WorkerStop):
+                worker.handle_stop(task)
+            self.interrupt = exc
+        except Exception as exc:
+            worker.run_post_work(task, False, exc)
+            worker.handle_failure(task, exc)
+        else:
+            worker.run_post_work(task, True, None)
+            worker.handle_success(task, returned_value)
+
+    # Status ---------------------------------------------------------------
+
+    def _set_kill_after(self, when: float) -> None:
+        self._kill_after = when
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.status is not None:
+            self.status.write(self.counters, self._kill_after)

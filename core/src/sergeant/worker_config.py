@@ -1,0 +1,208 @@
+"""Worker configuration, field for field as in Sergeant's ``WorkerConfig``.
+
+Everything is a frozen attrs class validated at construction, so a wrong value
+fails when the worker is built with :class:`~sergeant.errors.ConfigError`
+naming the field. Beyond Sergeant: ``delivery`` (``'at_least_once'`` by default,
+or Sergeant's destructive ``'at_most_once'``), ``max_deliveries`` and
+``lease_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import attrs
+
+from sergeant.config import Connector
+from sergeant.encoder import COMPRESSORS, SERIALIZERS
+from sergeant.errors import ConfigError
+from sergeant.validation import check_positive, instance_of
+
+__all__ = [
+    "Encoder",
+    "Logging",
+    "LoggingEvents",
+    "Starvation",
+    "Timeouts",
+    "WorkerConfig",
+    "default_connector",
+]
+
+
+def _whole(low: int, what: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(
+                f"{what}.{attribute.name}", value, f"expected a whole number of at least {low}"
+            )
+
+    return check
+
+
+def _seconds(allow_zero: bool, what: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        field = f"{what}.{attribute.name}"
+        if allow_zero and value == 0 and not isinstance(value, bool):
+            return
+        check_positive(field, value)
+
+    return check
+
+
+@attrs.frozen
+class LoggingEvents:
+    """Which handler events the worker logs (Sergeant's defaults)."""
+
+    on_success: bool = False
+    on_failure: bool = True
+    on_timeout: bool = True
+    on_retry: bool = True
+    on_max_retries: bool = True
+    on_requeue: bool = True
+    on_starvation: bool = True
+    on_stop: bool = True
+
+
+@attrs.frozen
+class Logging:
+    """The worker's logger: level, events to log, and extra handlers.
+
+    :param log_to_stdout: also print records to standard output.
+    """
+
+    level: int = attrs.field(default=logging.ERROR, validator=instance_of(int, what="level"))
+    log_to_stdout: bool = False
+    events: LoggingEvents = attrs.field(
+        factory=LoggingEvents, validator=instance_of(LoggingEvents, what="Logging.events")
+    )
+    handlers: list[logging.Handler] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Encoder:
+    """How tasks become bytes.
+
+    :param serializer: ``'msgpack'`` (default), ``'json'``, or ``'pickle'``. Pickle is
+        never the default: unpickling runs code chosen by whoever wrote the payload,
+        so anyone able to push to the queue could run code in your workers. Choose it
+        only when every producer is trusted.
+    :param compressor: ``'zlib'``, ``'gzip'``, ``'bzip2'``, ``'lzma'`` or None.
+    """
+
+    compressor: str | None = attrs.field(default=None)
+    serializer: str = attrs.field(default="msgpack")
+
+    @compressor.validator
+    def _check_compressor(self, _attribute: Any, value: Any) -> None:
+        if value is not None and value not in COMPRESSORS:
+            raise ConfigError(
+                "Encoder.compressor", value, "use 'zlib', 'gzip', 'bzip2', 'lzma' or None"
+            )
+
+    @serializer.validator
+    def _check_serializer(self, _attribute: Any, value: Any) -> None:
+        if value not in SERIALIZERS:
+            raise ConfigError(
+                "Encoder.serializer", value, "use 'msgpack', 'json' or (trusted) 'pickle'"
+            )
+
+
+@attrs.frozen
+class Timeouts:
+    """``timeout``: seconds a task may run (0: no limit); past it, ``on_timeout`` runs.
+    ``grace_period``: seconds more before the process is killed and replaced."""
+
+    timeout: float = attrs.field(default=0.0, validator=_seconds(True, "Timeouts"))
+    grace_period: float = attrs.field(default=10.0, validator=_seconds(True, "Timeouts"))
+
+
+@attrs.frozen
+class Starvation:
+    """``on_starvation`` runs once the queue has been empty this many seconds."""
+
+    time_with_no_tasks: int = attrs.field(validator=_whole(1, "Starvation"))
+
+
+def default_connector() -> Connector:
+    """The ``local`` backend on its default SQLite file (the CLI's default too)."""
+    return Connector(type="local", params={})
+
+
+@attrs.frozen
+class WorkerConfig:
+    """Everything a worker needs; ``name`` is also the queue it consumes.
+
+    :param max_tasks_per_run: the process exits (and is replaced) after this many
+        tasks; 0 runs forever.
+    :param max_retries: ``retry`` past this many runs calls ``on_max_retries`` and
+        dead-letters the task; 0 retries without limit.
+    :param tasks_per_transaction: tasks reserved (or popped) per round trip.
+    :param number_of_threads: tasks worked at once in the process.
+    :param delivery: ``'at_least_once'`` (reserve, work, ack; a crash hands the task
+        out again) or ``'at_most_once'`` (Sergeant's destructive pop).
+    :param max_deliveries: a task handed out more times than this (its workers kept
+        dying) goes to the dead-letter queue instead of running again.
+    :param lease_seconds: how long a reserved task stays invisible to other workers
+        before it is handed out again; renewed while the task runs.
+    """
+
+    name: str = attrs.field()
+    connector: Connector = attrs.field(factory=default_connector)
+    max_tasks_per_run: int = attrs.field(default=0, validator=_whole(0, "WorkerConfig"))
+    max_retries: int = attrs.field(default=0, validator=_whole(0, "WorkerConfig"))
+    tasks_per_transaction: int = attrs.field(default=1, validator=_whole(1, "WorkerConfig"))
+    number_of_threads: int = attrs.field(default=1, validator=_whole(1, "WorkerConfig"))
+    encoder: Encoder = attrs.field(factory=Encoder)
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    logging: Logging = attrs.field(factory=Logging)
+    starvation: Starvation | None = None
+    delivery: Literal["at_least_once", "at_most_once"] = attrs.field(default="at_least_once")
+    max_deliveries: int = attrs.field(default=5, validator=_whole(1, "WorkerConfig"))
+    lease_seconds: float = attrs.field(default=30.0, validator=_seconds(False, "WorkerConfig"))
+
+    @name.validator
+    def _check_name(self, _attribute: Any, value: Any) -> None:
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise ConfigError(
+                "WorkerConfig.name", value, "expected a non-empty string (the queue name)"
+            )
+
+    @connector.validator
+    def _check_connector(self, _attribute: Any, value: Any) -> None:
+        if not isinstance(value, Connector):
+            raise ConfigError(
+                "WorkerConfig.connector",
+                type(value).__name__,
+                "pass sergeant.config.Connector(type=..., params=...)",
+            )
+
+    @delivery.validator
+    def _check_delivery(self, _attribute: Any, value: Any) -> None:
+        if value not in ("at_least_once", "at_most_once"):
+            raise ConfigError(
+                "WorkerConfig.delivery", value, "use 'at_least_once' or 'at_most_once'"
+            )
+
+    def __attrs_post_init__(self) -> None:
+        for field, cls in (
+            ("encoder", Encoder),
+            ("timeouts", Timeouts),
+            ("logging", Logging),
+        ):
+            if not isinstance(getattr(self, field), cls):
+                raise ConfigError(
+                    f"WorkerConfig.{field}",
+                    type(getattr(self, field)).__name__,
+                    f"pass sergeant.config.{cls.__name__}(...)",
+                )
+        if self.starvation is not None and not isinstance(self.starvation, Starvation):
+            raise ConfigError(
+                "WorkerConfig.starvation",
+                type(self.starvation).__name__,
+                "pass sergeant.config.Starvation(time_with_no_tasks=...) or None",
+            )
+
+    def replace(self, **changes: Any) -> WorkerConfig:
+        """A copy with ``changes`` applied (Sergeant's ``WorkerConfig.replace``)."""
+        return attrs.evolve(self, **changes)

@@ -17,7 +17,13 @@ from sergeant.errors import SergeantError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``sergeant --help`` lists them.
-COMMAND_MODULES = ("sergeant.cli.plugins",)
+COMMAND_MODULES = (
+    "sergeant.cli.worker",
+    "sergeant.cli.push",
+    "sergeant.cli.stats",
+    "sergeant.cli.dead",
+    "sergeant.cli.plugins",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,121 @@
+"""Where the CLI's connector comes from: a flag, an environment variable or a config file.
+
+In order: ``--connector SPEC``; ``$SERGEANT_CONNECTOR``; the ``[connector]`` table of
+``--config FILE``, ``$SERGEANT_CONFIG`` or ``./sergeant.toml``; else the ``local``
+backend on its default SQLite file. A SPEC is JSON
+(``{"type": "redis", "params": {"nodes": [{"host": "127.0.0.1", "port": 6379}]}}``),
+a bare type (``local``), or ``local:PATH`` for a SQLite file. A config file::
+
+    [connector]
+    type = "redis"
+    params = { nodes = [{ host = "127.0.0.1", port = 6379 }] }
+
+    [encoder]            # optional, for push and dead list
+    serializer = "msgpack"
+    compressor = "zlib"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sergeant.config import Connector
+from sergeant.encoder import TaskEncoder
+from sergeant.errors import ConfigError
+
+__all__ = ["add_connector_options", "connector_from_args", "encoder_from_args"]
+
+CONNECTOR_ENV = "SERGEANT_CONNECTOR"
+CONFIG_ENV = "SERGEANT_CONFIG"
+DEFAULT_CONFIG = "sergeant.toml"
+
+
+def add_connector_options(parser: argparse.ArgumentParser, *, encoder: bool = False) -> None:
+    """Add ``--connector`` and ``--config`` (and ``--serializer``/``--compressor``)."""
+    group = parser.add_argument_group("storage")
+    group.add_argument(
+        "--connector",
+        metavar="SPEC",
+        help=f"JSON {{'type':..., 'params':...}}, a type, or local:PATH (env ${CONNECTOR_ENV})",
+    )
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"TOML file with a [connector] table (env ${CONFIG_ENV}; default ./{DEFAULT_CONFIG})",
+    )
+    if encoder:
+        group.add_argument("--serializer", choices=("msgpack", "json", "pickle"), default=None)
+        group.add_argument("--compressor", choices=("zlib", "gzip", "bzip2", "lzma"), default=None)
+
+
+def _from_spec(spec: str, source: str) -> Connector:
+    spec = spec.strip()
+    if spec.startswith("{"):
+        try:
+            value = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(source, spec, f"not valid JSON ({exc.msg} at {exc.pos})") from exc
+        return _from_mapping(value, source)
+    kind, _, rest = spec.partition(":")
+    if kind == "local" and rest:
+        return Connector(type="local", params={"file_path": rest})
+    if rest or not kind:
+        raise ConfigError(
+            source, spec, 'use JSON {"type": ..., "params": {...}}, a type, or local:PATH'
+        )
+    return Connector(type=kind, params={})
+
+
+def _from_mapping(value: Any, source: str) -> Connector:
+    if not isinstance(value, dict):
+        raise ConfigError(source, type(value).__name__, "expected a table with type and params")
+    unknown = set(value) - {"type", "params"}
+    if unknown:
+        raise ConfigError(f"{source}.{sorted(unknown)[0]}", "unknown key", "use type and params")
+    params = value.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"{source}.params", type(params).__name__, "expected a table")
+    return Connector(type=value.get("type", "local"), params=params)
+
+
+def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
+    path = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    if path is None:
+        if not Path(DEFAULT_CONFIG).is_file():
+            return None
+        path = DEFAULT_CONFIG
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle), path
+    except OSError as exc:
+        raise ConfigError("--config", path, f"cannot read it: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", path, f"not valid TOML: {exc}") from exc
+
+
+def connector_from_args(args: argparse.Namespace) -> Connector:
+    """The connector config the user chose (see the module doc for the order)."""
+    if getattr(args, "connector", None):
+        return _from_spec(args.connector, "--connector")
+    if os.environ.get(CONNECTOR_ENV):
+        return _from_spec(os.environ[CONNECTOR_ENV], f"${CONNECTOR_ENV}")
+    loaded = _config_file(args)
+    if loaded is not None and "connector" in loaded[0]:
+        return _from_mapping(loaded[0]["connector"], f"{loaded[1]} [connector]")
+    return Connector(type="local", params={})
+
+
+def encoder_from_args(args: argparse.Namespace) -> TaskEncoder:
+    """The task encoder: flags, else the config file's ``[encoder]``, else msgpack."""
+    table: dict[str, Any] = {}
+    loaded = _config_file(args)
+    if loaded is not None:
+        table = loaded[0].get("encoder", {})
+    serializer = getattr(args, "serializer", None) or table.get("serializer", "msgpack")
+    compressor = getattr(args, "compressor", None) or table.get("compressor")
+    return TaskEncoder(serializer, compressor)

@@ -1,0 +1,81 @@
+"""``sergeant dead list|requeue|purge``: the dead-letter queue of a queue."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from typing import Any
+
+from sergeant._connect import connect
+from sergeant.broker import Broker, DeadLetter
+from sergeant.cli._connector_option import (
+    add_connector_options,
+    connector_from_args,
+    encoder_from_args,
+)
+from sergeant.errors import TaskDecodeError
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "dead",
+        help="list, requeue or purge dead letters",
+        description="Tasks that could not be decoded, kept killing their workers, or exceeded"
+        " max_retries wait in QUEUE:dead with the reason.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="show dead letters with their reasons")
+    listing.add_argument("queue")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_connector_options(listing, encoder=True)
+    requeue = actions.add_parser("requeue", help="move dead letters back onto their queue")
+    requeue.add_argument("queue")
+    requeue.add_argument("--limit", type=int, default=None, help="at most this many")
+    add_connector_options(requeue)
+    purge = actions.add_parser("purge", help="delete every dead letter of the queue")
+    purge.add_argument("queue")
+    add_connector_options(purge)
+    parser.set_defaults(handler=run)
+
+
+def _describe(broker: Broker, entry: DeadLetter) -> dict[str, Any]:
+    try:
+        shown: Any = broker.encoder.decode_task(entry.payload).kwargs
+        kwargs = repr(shown)
+    except TaskDecodeError:
+        kwargs = None
+    return {
+        "reason": entry.reason,
+        "deliveries": entry.deliveries,
+        "date": datetime.datetime.fromtimestamp(entry.date, datetime.UTC).isoformat(),
+        "kwargs": kwargs,
+        "payload_hex": entry.payload[:64].hex(),
+        "payload_size": len(entry.payload),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with connect(connector_from_args(args)) as connector:
+        if args.action == "purge":
+            Broker(connector).purge_dead(args.queue)
+            print(f"purged the dead letters of {args.queue!r}")
+            return 0
+        if args.action == "requeue":
+            moved = Broker(connector).requeue_dead(args.queue, args.limit)
+            print(f"requeued {moved} dead letters onto {args.queue!r}")
+            return 0
+        broker = Broker(connector, encoder_from_args(args))
+        entries = [_describe(broker, e) for e in broker.dead_letters(args.queue, args.limit)]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"no dead letters for {args.queue!r}")
+    for entry in entries:
+        what = entry["kwargs"] or f"{entry['payload_size']} bytes 0x{entry['payload_hex']}"
+        print(f"{entry['date']}  deliveries={entry['deliveries']}  {entry['reason']}\n    {what}")
+    return 0

@@ -1,0 +1,77 @@
+"""``sergeant stats``: ready, delayed, in-flight and dead tasks of queues, per node."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from sergeant._connect import connect
+from sergeant.broker import dead_queue_name
+from sergeant.cli._connector_option import add_connector_options, connector_from_args
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "stats",
+        help="queue lengths per node, delayed, in flight and dead",
+        description="Show ready, delayed and in-flight tasks per storage node, and dead letters.",
+    )
+    parser.add_argument("queues", nargs="+", metavar="QUEUE")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_connector_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report: dict[str, Any] = {}
+    with connect(connector_from_args(args)) as connector:
+        for queue in args.queues:
+            nodes = connector.queue_stats(queue)
+            report[queue] = {
+                "ready": sum(n.ready for n in nodes),
+                "delayed": sum(n.delayed for n in nodes),
+                "in_flight": sum(n.in_flight for n in nodes),
+                "dead": connector.queue_length(dead_queue_name(queue), include_delayed=True),
+                "nodes": [
+                    {
+                        "node": n.node,
+                        "ready": n.ready,
+                        "delayed": n.delayed,
+                        "in_flight": n.in_flight,
+                    }
+                    for n in nodes
+                ],
+            }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows = [("QUEUE", "NODE", "READY", "DELAYED", "IN FLIGHT", "DEAD")]
+    for queue, entry in report.items():
+        for node in entry["nodes"]:
+            rows.append(
+                (
+                    queue,
+                    node["node"],
+                    str(node["ready"]),
+                    str(node["delayed"]),
+                    str(node["in_flight"]),
+                    "",
+                )
+            )
+        rows.append(
+            (
+                queue,
+                "(total)",
+                str(entry["ready"]),
+                str(entry["delayed"]),
+                str(entry["in_flight"]),
+                str(entry["dead"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return 0

@@ -1,0 +1,377 @@
+"""Each handler, action and config field of the Worker, in process, on every backend."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+import sergeant
+from sergeant.broker import dead_queue_name
+from sergeant.config import Connector, Logging, Starvation, Timeouts, WorkerConfig
+from sergeant.testing import wait_until
+
+
+class Recording(sergeant.Worker):
+    """Records every hook call in ``self.events``; ``behaviour`` decides what work does."""
+
+    settings: dict[str, Any] = {}
+
+    def generate_config(self) -> WorkerConfig:
+        return WorkerConfig(**self.settings)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[Any, ...]] = []
+
+    def behaviour(self, task: sergeant.Task) -> Any:
+        return task.kwargs.get("n")
+
+    def initialize(self) -> None:
+        self.events.append(("initialize",))
+
+    def finalize(self) -> None:
+        self.events.append(("finalize",))
+
+    def pre_work(self, task: sergeant.Task) -> None:
+        self.events.append(("pre_work", task.kwargs.get("n")))
+
+    def post_work(
+        self, task: sergeant.Task, success: bool, exception: BaseException | None
+    ) -> None:
+        self.events.append(("post_work", task.kwargs.get("n"), success, type(exception).__name__))
+
+    def work(self, task: sergeant.Task) -> Any:
+        return self.behaviour(task)
+
+    def on_success(self, task: sergeant.Task, returned_value: Any) -> None:
+        self.events.append(("on_success", task.kwargs.get("n"), returned_value))
+
+    def on_failure(self, task: sergeant.Task, exception: Exception) -> None:
+        self.events.append(("on_failure", task.kwargs.get("n"), str(exception)))
+
+    def on_timeout(self, task: sergeant.Task) -> None:
+        self.events.append(("on_timeout", task.kwargs.get("n")))
+
+    def on_retry(self, task: sergeant.Task) -> None:
+        self.events.append(("on_retry", task.kwargs.get("n"), task.run_count))
+
+    def on_max_retries(self, task: sergeant.Task) -> None:
+        self.events.append(("on_max_retries", task.kwargs.get("n"), task.run_count))
+
+    def on_requeue(self, task: sergeant.Task) -> None:
+        self.events.append(("on_requeue", task.kwargs.get("n"), task.run_count))
+
+    def on_starvation(self, time_with_no_tasks: int) -> None:
+        self.events.append(("on_starvation", time_with_no_tasks))
+        self.stop()
+
+    def on_stop(self, task: sergeant.Task) -> None:
+        self.events.append(("on_stop", task.kwargs.get("n")))
+
+    def named(self, name: str) -> list[tuple[Any, ...]]:
+        return [e for e in self.events if e[0] == name]
+
+
+def make(
+    connector_config: Connector, queue: str, behaviour: Any = None, **settings: Any
+) -> Recording:
+    attrs: dict[str, Any] = {"settings": {"name": queue, "connector": connector_config, **settings}}
+    if behaviour is not None:
+        attrs["behaviour"] = behaviour
+    worker = type("Configured", (Recording,), attrs)()
+    worker.init_worker()
+    return worker
+
+
+@pytest.fixture
+def build(connector_config: Connector, queue_name: str):  # type: ignore[no-untyped-def]
+    made: list[Recording] = []
+
+    def factory(behaviour: Any = None, **settings: Any) -> Recording:
+        worker = make(connector_config, queue_name, behaviour, **settings)
+        made.append(worker)
+        return worker
+
+    yield factory
+    for worker in made:
+        worker.close()
+
+
+def in_flight(worker: sergeant.Worker) -> int:
+    return sum(n.in_flight for n in worker.broker.stats(worker.config.name))
+
+
+def test_success_runs_every_hook_in_order_and_acks(build: Any) -> None:
+    worker = build(max_tasks_per_run=2)
+    worker.push_tasks(kwargs_list=[{"n": 1}, {"n": 2}])
+    summary = worker.work_loop()
+    assert summary["stop"] is False and summary["executor_exception"] is None
+    assert worker.events == [
+        ("initialize",),
+        ("pre_work", 1),
+        ("post_work", 1, True, "NoneType"),
+        ("on_success", 1, 1),
+        ("pre_work", 2),
+        ("post_work", 2, True, "NoneType"),
+        ("on_success", 2, 2),
+        ("finalize",),
+    ]
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+    assert in_flight(worker) == 0
+    assert summary["counters"].done == 2
+
+
+def test_failure_calls_on_failure_with_the_exception(build: Any) -> None:
+    def boom(self: Recording, task: sergeant.Task) -> None:
+        raise ValueError(f"bad {task.kwargs['n']}")
+
+    worker = build(boom, max_tasks_per_run=1)
+    worker.push_task(kwargs={"n": 7})
+    worker.work_loop()
+    assert worker.named("on_failure") == [("on_failure", 7, "bad 7")]
+    assert worker.named("post_work") == [("post_work", 7, False, "ValueError")]
+    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+
+
+def test_retry_counts_runs_then_max_retries_dead_letters(build: Any) -> None:
+    def always_retry(self: Recording, task: sergeant.Task) -> None:
+        self.retry(task)
+
+    worker = build(always_retry, max_retries=2, max_tasks_per_run=3)
+    worker.push_task(kwargs={"n": 1})
+    worker.work_loop()
+    assert worker.named("on_retry") == [("on_retry", 1, 1), ("on_retry", 1, 2)]
+    assert worker.named("on_max_retries") == [("on_max_retries", 1, 2)]
+    (dead,) = worker.broker.dead_letters(worker.config.name)
+    assert "max_retries (2) exceeded" in dead.reason
+    assert worker.broker.encoder.decode_task(dead.payload).kwargs == {"n": 1}
+    assert worker.number_of_enqueued_tasks() == 0 and in_flight(worker) == 0
+
+
+def test_retry_from_on_failure_with_delay(build: Any) -> None:
+    class Failing(Recording):
+        def work(self, task: sergeant.Task) -> None:
+            raise RuntimeError("later")
+
+        def on_failure(self, task: sergeant.Task, exception: Exception) -> None:
+            self.retry(task, consumable_from=time.time() + 3600)
+
+    worker = build(max_tasks_per_run=1)
+    worker.__class__ = type("F", (Failing, worker.__class__), {})
+    worker.push_task(kwargs={"n": 1})
+    worker.work_loop()
+    assert worker.named("on_retry") == [("on_retry", 1, 1)]
+    assert worker.number_of_enqueued_tasks() == 0
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 1
+
+
+def test_requeue_puts_the_task_back_unchanged(build: Any) -> None:
+    def requeue_once(self: Recording, task: sergeant.Task) -> str:
+        if not self.named("on_requeue"):
+            self.requeue(task)
+        return "second time"
+
+    worker = build(requeue_once, max_tasks_per_run=2)
+    worker.push_task(kwargs={"n": 3})
+    worker.work_loop()
+    assert worker.named("on_requeue") == [("on_requeue", 3, 0)]
+    assert worker.named("on_success") == [("on_success", 3, "second time")]
+
+
+def test_timeout_interrupts_a_blocking_task(build: Any) -> None:
+    def slow(self: Recording, task: sergeant.Task) -> None:
+        time.sleep(60)
+
+    worker = build(slow, max_tasks_per_run=1, timeouts=Timeouts(timeout=0.3))
+    worker.push_task(kwargs={"n": 1})
+    worker.work_loop()
+    assert worker.named("on_timeout") == [("on_timeout", 1)]
+    assert worker.named("post_work") == [("post_work", 1, False, "WorkerTimedout")]
+    assert in_flight(worker) == 0
+
+
+def test_timeout_interrupts_work_on_threads(build: Any) -> None:
+    def busy(self: Recording, task: sergeant.Task) -> None:
+        for _ in range(6000):
+            time.sleep(0.01)
+
+    worker = build(busy, max_tasks_per_run=2, number_of_threads=2, timeouts=Timeouts(timeout=0.3))
+    worker.push_tasks(kwargs_list=[{"n": 1}, {"n": 2}])
+    worker.work_loop()
+    assert sorted(worker.named("on_timeout")) == [("on_timeout", 1), ("on_timeout", 2)]
+
+
+def test_threads_work_tasks_at_the_same_time(build: Any) -> None:
+    barrier = threading.Barrier(4, timeout=20)
+
+    def meet(self: Recording, task: sergeant.Task) -> int:
+        return barrier.wait()
+
+    worker = build(meet, max_tasks_per_run=4, number_of_threads=4, tasks_per_transaction=4)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(4)])
+    worker.work_loop()
+    assert sorted(e[2] for e in worker.named("on_success")) == [0, 1, 2, 3]
+
+
+def test_tasks_per_transaction_sets_the_batch_size(build: Any) -> None:
+    worker = build(max_tasks_per_run=25, tasks_per_transaction=10)
+    sizes: list[int] = []
+    reserve = worker.broker.reserve
+
+    def recording_reserve(queue: str, number: int, lease: float) -> Any:
+        batch = reserve(queue, number, lease)
+        sizes.append(len(batch))
+        return batch
+
+    worker.broker.reserve = recording_reserve  # type: ignore[method-assign]
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
+    worker.work_loop()
+    assert sizes == [10, 10, 5]
+    assert [e[1] for e in worker.named("on_success")] == list(range(25))
+
+
+def test_stop_ends_the_loop_and_releases_unstarted_tasks(build: Any) -> None:
+    def stop_at_once(self: Recording, task: sergeant.Task) -> None:
+        self.stop()
+
+    worker = build(stop_at_once, tasks_per_transaction=5)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(5)])
+    summary = worker.work_loop()
+    assert summary["stop"] is True
+    assert worker.named("on_stop") == [("on_stop", 0)]
+    assert worker.number_of_enqueued_tasks() == 4
+    assert in_flight(worker) == 0
+
+
+def test_respawn_ends_the_loop(build: Any) -> None:
+    def respawn(self: Recording, task: sergeant.Task) -> None:
+        self.respawn()
+
+    worker = build(respawn, tasks_per_transaction=3)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(3)])
+    summary = worker.work_loop()
+    assert summary["respawn"] is True
+    assert worker.number_of_enqueued_tasks() == 2 and in_flight(worker) == 0
+
+
+def test_starvation_calls_on_starvation(build: Any) -> None:
+    worker = build(starvation=Starvation(time_with_no_tasks=1))
+    summary = worker.work_loop()
+    assert summary["stop"] is True
+    assert worker.named("on_starvation") == [("on_starvation", 1)]
+
+
+def test_push_task_from_work_passes_the_trace_id_on(build: Any, queue_name: str) -> None:
+    def chain(self: Recording, task: sergeant.Task) -> None:
+        self.push_task(kwargs={"next": True}, task_name=f"{queue_name}-next")
+
+    worker = build(chain, max_tasks_per_run=1)
+    worker.push_task(kwargs={"n": 1}, trace_id="trace-42")
+    worker.work_loop()
+    (follow_up,) = worker.get_next_tasks(number_of_tasks=5, task_name=f"{queue_name}-next")
+    assert follow_up.kwargs == {"next": True} and follow_up.trace_id == "trace-42"
+
+
+def test_lock_is_shared_through_the_connector(build: Any) -> None:
+    worker = build()
+    lock = worker.lock("e2e-lock")
+    assert lock.acquire(timeout=1, ttl=10)
+    assert not worker.lock("e2e-lock").acquire(timeout=0.1, check_interval=0.05)
+    assert lock.release()
+
+
+def test_undecodable_payload_is_dead_lettered_and_the_worker_keeps_going(build: Any) -> None:
+    worker = build(max_tasks_per_run=2)
+    worker.broker.connector.queue_push(worker.config.name, b"\xc1 garbage")
+    worker.push_task(kwargs={"n": 5})
+    summary = worker.work_loop()
+    assert worker.named("on_success") == [("on_success", 5, 5)]
+    (dead,) = worker.broker.dead_letters(worker.config.name)
+    assert dead.payload == b"\xc1 garbage" and "cannot decode" in dead.reason
+    assert summary["counters"].dead == 1 and in_flight(worker) == 0
+
+
+def test_too_many_deliveries_go_to_the_dead_letter_queue(build: Any) -> None:
+    worker = build(max_tasks_per_run=1, max_deliveries=2)
+    worker.push_task(kwargs={"n": 9})
+    connector = worker.broker.connector
+    for _ in range(2):  # two workers "died" holding it
+        wait_until(lambda: connector.queue_reserve(worker.config.name, 1, 0.1), timeout=10)
+    worker.work_loop()
+    assert worker.named("pre_work") == []
+    (dead,) = worker.broker.dead_letters(worker.config.name)
+    assert dead.deliveries == 3 and "max_deliveries=2" in dead.reason
+    assert connector.queue_length(dead_queue_name(worker.config.name)) == 1
+
+
+def test_at_most_once_pops_destructively(build: Any) -> None:
+    worker = build(max_tasks_per_run=3, delivery="at_most_once", tasks_per_transaction=2)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(3)])
+    worker.work_loop()
+    assert [e[1] for e in worker.named("on_success")] == [0, 1, 2]
+    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+
+
+def test_the_lease_is_extended_while_a_long_task_runs(build: Any) -> None:
+    def slow(self: Recording, task: sergeant.Task) -> None:
+        time.sleep(1.5)
+
+    worker = build(slow, max_tasks_per_run=1, lease_seconds=0.4)
+    worker.push_task(kwargs={"n": 1})
+    runner = threading.Thread(target=worker.work_loop)
+    runner.start()
+    wait_until(lambda: worker.named("pre_work"), timeout=10)
+    connector = worker.broker.connector
+    stolen = []
+    while runner.is_alive():
+        stolen += connector.queue_reserve(worker.config.name, 1, 5)
+        time.sleep(0.05)
+    runner.join()
+    assert stolen == []
+    assert worker.named("on_success") == [("on_success", 1, None)]
+    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+
+
+def test_logging_events_reach_the_configured_handlers(
+    build: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(self: Recording, task: sergeant.Task) -> None:
+        raise ValueError("logged")
+
+    stream = io.StringIO()
+    config = Logging(
+        level=logging.INFO, handlers=[logging.StreamHandler(stream)], log_to_stdout=True
+    )
+    worker = build(boom, max_tasks_per_run=1, logging=config)
+    worker.push_task(kwargs={"n": 1})
+    worker.work_loop()
+    assert "task has failed" in stream.getvalue()
+    assert "task has failed" in capsys.readouterr().out
+
+
+def test_sergeant_producer_api(build: Any) -> None:
+    worker = build()
+    worker.purge_tasks()
+    assert worker.push_tasks(kwargs_list=[{"n": 1}, {"n": 2}])
+    assert worker.push_task(kwargs={"n": 0}, priority="HIGH")
+    assert worker.push_task(kwargs={"n": 3}, consumable_from=time.time() + 3600)
+    assert worker.number_of_enqueued_tasks() == 3
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 4
+    tasks = worker.get_next_tasks(number_of_tasks=3)
+    assert [t.kwargs["n"] for t in tasks] == [0, 1, 2] or tasks[0].kwargs["n"] == 0
+    assert all(t.run_count == 0 and t.date > 0 for t in tasks)
+    assert worker.purge_tasks()
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+
+
+def test_keys_round_trip_through_the_encoder(build: Any) -> None:
+    broker = build().broker
+    assert broker.set_key("e2e-key", {"a": (1, 2)})
+    assert not broker.set_key("e2e-key", {"a": 3})
+    assert broker.get_key("e2e-key") == {"a": (1, 2)}
+    assert broker.delete_key("e2e-key")
+    assert broker.get_key("e2e-key") is None

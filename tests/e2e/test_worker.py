@@ -109,7 +109,8 @@ def test_success_runs_every_hook_in_order_and_acks(build: Any) -> None:
     worker = build(max_tasks_per_run=2)
     worker.push_tasks(kwargs_list=[{"n": 1}, {"n": 2}])
     summary = worker.work_loop()
-    assert summary["stop"] is False and summary["executor_exception"] is None
+    assert summary["stop"] is False
+    assert summary["executor_exception"] is None
     assert worker.events == [
         ("initialize",),
         ("pre_work", 1),
@@ -134,7 +135,8 @@ def test_failure_calls_on_failure_with_the_exception(build: Any) -> None:
     worker.work_loop()
     assert worker.named("on_failure") == [("on_failure", 7, "bad 7")]
     assert worker.named("post_work") == [("post_work", 7, False, "ValueError")]
-    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 0
 
 
 def test_retry_counts_runs_then_max_retries_dead_letters(build: Any) -> None:
@@ -149,7 +151,8 @@ def test_retry_counts_runs_then_max_retries_dead_letters(build: Any) -> None:
     (dead,) = worker.broker.dead_letters(worker.config.name)
     assert "max_retries (2) exceeded" in dead.reason
     assert worker.broker.encoder.decode_task(dead.payload).kwargs == {"n": 1}
-    assert worker.number_of_enqueued_tasks() == 0 and in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 0
+    assert in_flight(worker) == 0
 
 
 def test_retry_from_on_failure_with_delay(build: Any) -> None:
@@ -255,7 +258,8 @@ def test_respawn_ends_the_loop(build: Any) -> None:
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(3)])
     summary = worker.work_loop()
     assert summary["respawn"] is True
-    assert worker.number_of_enqueued_tasks() == 2 and in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 2
+    assert in_flight(worker) == 0
 
 
 def test_starvation_calls_on_starvation(build: Any) -> None:
@@ -273,7 +277,8 @@ def test_push_task_from_work_passes_the_trace_id_on(build: Any, queue_name: str)
     worker.push_task(kwargs={"n": 1}, trace_id="trace-42")
     worker.work_loop()
     (follow_up,) = worker.get_next_tasks(number_of_tasks=5, task_name=f"{queue_name}-next")
-    assert follow_up.kwargs == {"next": True} and follow_up.trace_id == "trace-42"
+    assert follow_up.kwargs == {"next": True}
+    assert follow_up.trace_id == "trace-42"
 
 
 def test_lock_is_shared_through_the_connector(build: Any) -> None:
@@ -291,8 +296,10 @@ def test_undecodable_payload_is_dead_lettered_and_the_worker_keeps_going(build: 
     summary = worker.work_loop()
     assert worker.named("on_success") == [("on_success", 5, 5)]
     (dead,) = worker.broker.dead_letters(worker.config.name)
-    assert dead.payload == b"\xc1 garbage" and "cannot decode" in dead.reason
-    assert summary["counters"].dead == 1 and in_flight(worker) == 0
+    assert dead.payload == b"\xc1 garbage"
+    assert "cannot decode" in dead.reason
+    assert summary["counters"].dead == 1
+    assert in_flight(worker) == 0
 
 
 def test_too_many_deliveries_go_to_the_dead_letter_queue(build: Any) -> None:
@@ -304,7 +311,8 @@ def test_too_many_deliveries_go_to_the_dead_letter_queue(build: Any) -> None:
     worker.work_loop()
     assert worker.named("pre_work") == []
     (dead,) = worker.broker.dead_letters(worker.config.name)
-    assert dead.deliveries == 3 and "max_deliveries=2" in dead.reason
+    assert dead.deliveries == 3
+    assert "max_deliveries=2" in dead.reason
     assert connector.queue_length(dead_queue_name(worker.config.name)) == 1
 
 
@@ -313,7 +321,8 @@ def test_at_most_once_pops_destructively(build: Any) -> None:
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(3)])
     worker.work_loop()
     assert [e[1] for e in worker.named("on_success")] == [0, 1, 2]
-    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 0
 
 
 def test_the_lease_is_extended_while_a_long_task_runs(build: Any) -> None:
@@ -333,7 +342,8 @@ def test_the_lease_is_extended_while_a_long_task_runs(build: Any) -> None:
     runner.join()
     assert stolen == []
     assert worker.named("on_success") == [("on_success", 1, None)]
-    assert in_flight(worker) == 0 and worker.number_of_enqueued_tasks() == 0
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 0
 
 
 def test_logging_events_reach_the_configured_handlers(

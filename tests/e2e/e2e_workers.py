@@ -46,7 +46,8 @@ def base_config() -> WorkerConfig:
 
 
 class Recorder(sergeant.Worker):
-    """Sleeps ``kwargs['sleep']`` seconds, SIGKILLs itself on ``kwargs['poison']``,
+    """Sleeps ``kwargs['sleep']`` seconds (``sleep_first``: on the first delivery only),
+    announces its pid on ``<queue>:started`` (``announce``), SIGKILLs itself on ``poison``,
     and records each finished run on ``<queue>:ran``. Stops when starved (if set)."""
 
     def generate_config(self) -> WorkerConfig:
@@ -55,7 +56,8 @@ class Recorder(sergeant.Worker):
     def work(self, task: sergeant.Task) -> None:
         kwargs = task.kwargs
         item = self.current.item
-        if kwargs.get("announce"):
+        first = item.deliveries == 1
+        if kwargs.get("announce") and first:
             self.broker.connector.queue_push(
                 f"{self.config.name}:started",
                 msgpack.packb({"id": kwargs["id"], "pid": os.getpid()}),
@@ -64,6 +66,8 @@ class Recorder(sergeant.Worker):
             os.kill(os.getpid(), signal.SIGKILL)
         if kwargs.get("sleep"):
             time.sleep(kwargs["sleep"])
+        if kwargs.get("sleep_first") and first:
+            time.sleep(kwargs["sleep_first"])
         self.broker.connector.queue_push(
             f"{self.config.name}:ran",
             msgpack.packb(

@@ -124,7 +124,7 @@ class Supervisor:
         self.exit_code = 0
         self._spawned = 0
         self._respawn_at: list[float] = []
-        self._backoff = 0.5
+        self._backoff = 0.25
         self._signals = 0
         self._status_dir = ""
 
@@ -254,13 +254,14 @@ class Supervisor:
             return
         if self.stopping:
             return
-        if returncode in (0, ExitCode.RESPAWN) or lived > 10:
-            self._backoff = 0.5
+        if returncode in (0, ExitCode.RESPAWN) or lived > 2:
+            if lived > 10:
+                self._backoff = 0.25
             self._spawn()
         else:  # a process that keeps dying at once is replaced ever more slowly
             self.logger.info("replacing it in %.1fs", self._backoff)
             self._respawn_at.append(time.monotonic() + self._backoff)
-            self._backoff = min(self._backoff * 2, 10.0)
+            self._backoff = min(self._backoff * 2, 5.0)
 
 
 def _send(child: _Child, signum: int) -> None:

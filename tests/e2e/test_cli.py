@@ -1,0 +1,114 @@
+"""The sergeant CLI: push, stats, dead, worker, and one-line errors for bad config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sergeant
+from conftest import Processes, connector_json
+from sergeant.broker import Broker, dead_queue_name
+from sergeant.cli import main
+from sergeant.config import Connector
+
+
+@pytest.fixture
+def spec(connector_config: Connector) -> str:
+    return connector_json(connector_config)
+
+
+def test_push_then_stats_json(
+    spec: str, connector: sergeant.Connector, queue_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["push", queue_name, "--kwargs", '{"n": 1}', "--count", "3", "--connector", spec]) == 0
+    )
+    assert main(["push", queue_name, "--delay", "3600", "--connector", spec]) == 0
+    assert "pushed 3 tasks" in capsys.readouterr().out
+    connector.queue_reserve(queue_name, 1, 60)
+    assert main(["stats", queue_name, "--json", "--connector", spec]) == 0
+    report = json.loads(capsys.readouterr().out)[queue_name]
+    assert (report["ready"], report["delayed"], report["in_flight"], report["dead"]) == (2, 1, 1, 0)
+    assert sum(node["ready"] for node in report["nodes"]) == 2
+    assert main(["stats", queue_name, "--connector", spec]) == 0
+    assert "(total)" in capsys.readouterr().out
+    (task,) = Broker(connector).pop_tasks(queue_name, 1)
+    assert task.kwargs == {"n": 1}
+
+
+def test_dead_list_requeue_purge(
+    spec: str, connector: sergeant.Connector, queue_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker = Broker(connector)
+    broker.dead_letter(queue_name, b"\x01garbage", "cannot decode the payload: test", 1)
+    broker.dead_letter(queue_name, broker.encoder.encode_task(sergeant.Task({"n": 2})), "why", 4)
+    assert main(["dead", "list", queue_name, "--json", "--connector", spec]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert sorted(e["reason"] for e in entries) == ["cannot decode the payload: test", "why"]
+    assert {e["kwargs"] for e in entries} == {None, "{'n': 2}"}
+    assert main(["dead", "list", queue_name, "--connector", spec]) == 0
+    assert "deliveries=4" in capsys.readouterr().out
+    assert main(["dead", "requeue", queue_name, "--connector", spec]) == 0
+    assert "requeued 2" in capsys.readouterr().out
+    assert connector.queue_length(queue_name) == 2
+    assert connector.queue_length(dead_queue_name(queue_name)) == 0
+    broker.dead_letter(queue_name, b"x", "again", 1)
+    assert main(["dead", "purge", queue_name, "--connector", spec]) == 0
+    assert connector.queue_length(dead_queue_name(queue_name), include_delayed=True) == 0
+
+
+def test_the_connector_can_come_from_the_environment(
+    connector_config: Connector,
+    connector: sergeant.Connector,
+    queue_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SERGEANT_CONNECTOR", connector_json(connector_config))
+    assert main(["push", queue_name]) == 0
+    assert connector.queue_length(queue_name) == 1
+
+
+def test_the_connector_can_come_from_a_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sergeant.toml").write_text(
+        '[connector]\ntype = "local"\nparams = { file_path = "from-toml.sqlite3" }\n'
+    )
+    assert main(["push", "q", "--count", "2"]) == 0
+    with sergeant.connect(Connector(type="local", params={"file_path": "from-toml.sqlite3"})) as c:
+        assert c.queue_length("q") == 2
+    assert main(["stats", "q", "--config", "missing.toml"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stats", "q", "--connector", "{bad json"], "invalid --connector"),
+        (["stats", "q", "--connector", '{"type": "local", "params": {"nope": 1}}'], "'nope'"),
+        (["stats", "q", "--connector", "no-such-type"], "unknown connector type"),
+        (["push", "q", "--kwargs", "[1]"], "invalid --kwargs"),
+        (["worker", "no_colon_here"], "MODULE:CLASS"),
+    ],
+)
+def test_bad_config_is_a_one_line_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("sergeant: error:")
+    assert message in err
+
+
+def test_worker_command_prints_progress_and_a_summary(
+    connector: sergeant.Connector, processes: Processes, queue_name: str
+) -> None:
+    Broker(connector).push_tasks(queue_name, [sergeant.Task({"id": i}) for i in range(50)])
+    result = processes.run("worker", "e2e_workers:Recorder", "-c", "2", starve_after=1)
+    assert result.returncode == 0, result.stderr
+    assert "summary: 50 tasks" in result.stdout
+    assert "done 50  failed 0  retried 0  dead 0" in result.stdout
+    assert "started worker process" in result.stderr

@@ -1,0 +1,32 @@
+"""Shared fixtures of the mongo backend's tests (servers come from sergeant_test_support)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sergeant
+from sergeant_mongo import MongoConnector
+from sergeant_test_support.mongo_fixtures import MongoServer, mongo_connector_params
+
+MakeConnector = Callable[..., MongoConnector]
+
+
+@pytest.fixture
+def make_connector() -> Iterator[MakeConnector]:
+    """Build connectors on given servers (through the registry); all closed after the test."""
+    made: list[MongoConnector] = []
+
+    def make(*servers: MongoServer, **extra: Any) -> MongoConnector:
+        config = sergeant.config.Connector(
+            type="mongo", params=mongo_connector_params(*servers, **extra)
+        )
+        connector = sergeant.connect(config)
+        assert isinstance(connector, MongoConnector)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()

@@ -238,9 +238,10 @@ class Supervisor:
         if child.killed_for:
             reason = f"killed because {child.killed_for}"
         lived = time.monotonic() - child.started
-        level = (
-            logging.INFO if returncode in (0, ExitCode.RESPAWN, ExitCode.STOP) else logging.ERROR
+        expected = returncode in (0, ExitCode.RESPAWN, ExitCode.STOP) or (
+            self.stopping and returncode == -signal.SIGTERM
         )
+        level = logging.INFO if expected else logging.ERROR
         self.logger.log(level, "worker process %d ended after %.1fs: %s", child.pid, lived, reason)
         if returncode in _FATAL:
             self.logger.critical(

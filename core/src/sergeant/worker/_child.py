@@ -47,6 +47,9 @@ def load_worker_class(module: str, class_name: str) -> type[Any]:
         path = Path(module)
         if not path.is_file():
             raise WorkerLoadError(ExitCode.MODULE_NOT_FOUND, f"no such file: {module}")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # as when the file is run as a script
+            sys.path.insert(0, folder)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         if spec is None or spec.loader is None:
             raise WorkerLoadError(ExitCode.MODULE_NOT_IMPORTABLE, f"cannot import {module}")

@@ -43,8 +43,10 @@ def connector_config(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
     if backend == "redis":
         server = request.getfixturevalue("redis_server")
         return Connector(type="redis", params={"nodes": [server.node()]})
+    from sergeant_test_support.mongo_fixtures import mongo_connector_params
+
     server = request.getfixturevalue("mongo_server")
-    return Connector(type="mongo", params={"nodes": [server.node()]})
+    return Connector(type="mongo", params=mongo_connector_params(server))
 
 
 @pytest.fixture

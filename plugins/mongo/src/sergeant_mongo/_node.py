@@ -133,7 +133,7 @@ class Node:
         )
 
     def _refused(self, exc: OperationFailure) -> StorageError:
-        if exc.code in _AUTH_FAILED:
+        if exc.code in _AUTH_FAILED or "authentication failed" in str(exc).lower():
             return AuthenticationError(
                 f"mongo node {self.label} (nodes[{self.index}]) refused the credentials "
                 f"of user {self.params.username!r}: check username, password and auth_source"

@@ -20,7 +20,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
 from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
-from sergeant.errors import ConnectorUnavailableError
+from sergeant.errors import AuthenticationError, ConnectorUnavailableError
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -87,6 +87,9 @@ class MongoConnector(Connector):
                 errors.append(exc)
         if len(errors) == len(self._nodes):
             self.close()
+            refused = [e for e in errors if isinstance(e, AuthenticationError)]
+            if refused:
+                raise refused[0]
             raise ConnectorUnavailableError(
                 "no mongo node could be reached: " + "; ".join(str(e) for e in errors)
             )

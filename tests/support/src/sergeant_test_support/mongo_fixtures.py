@@ -142,11 +142,14 @@ def ensure_mongoeco_python() -> Path:
     return python
 
 
-def start_mongoeco(python: Path | None = None) -> MongoServer:
-    """Start one mongoeco wire server on a free loopback port and wait until it serves."""
+def start_mongoeco(python: Path | None = None, port: int = 0) -> MongoServer:
+    """Start one mongoeco wire server on loopback and wait until it serves.
+
+    :param port: 0 (the default) lets the OS pick a free port.
+    """
     python = python or ensure_mongoeco_python()
     process = subprocess.Popen(
-        [str(python), str(_LAUNCHER), "--port", "0"],
+        [str(python), str(_LAUNCHER), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,

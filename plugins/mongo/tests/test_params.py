@@ -1,0 +1,114 @@
+"""Bad params fail at construction naming the node index and field; secrets never show."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sergeant
+from sergeant.errors import AuthenticationError, ConfigError, SergeantError
+from sergeant_mongo import MongoConnector
+from sergeant_mongo._params import MongoParams
+from sergeant_test_support.mongo_fixtures import MongoServer
+
+SECRET = "hunter2-s3cret"
+
+
+def _connect(params: dict[str, Any]) -> MongoConnector:
+    connector = sergeant.connect(sergeant.config.Connector(type="mongo", params=params))
+    assert isinstance(connector, MongoConnector)
+    return connector
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, r"'nodes'.*missing"),
+        ({"nodes": []}, r"nodes.*at least one node"),
+        ({"nodes": "localhost"}, r"nodes.*list of nodes"),
+        ({"nodes": [{"host": "a"}, "b"]}, r"nodes\[1\].*mapping"),
+        ({"nodes": [{"host": "a"}, {"host": "b", "port": "27017"}]}, r"nodes\[1\]\.port.*'27017'"),
+        ({"nodes": [{"host": "a", "port": 70000}]}, r"nodes\[0\]\.port.*70000.*1 to 65535"),
+        ({"nodes": [{"host": "a"}, {"hots": "b"}]}, r"nodes\[1\]\['hots'\].*did you mean 'host'"),
+        ({"nodes": [{"host": ""}]}, r"nodes\[0\]\.host"),
+        ({"nodes": [{"host": "a", "replica_set": 5}]}, r"nodes\[0\]\.replica_set"),
+        ({"nodes": [{"host": "a", "tls": "yes"}]}, r"nodes\[0\]\.tls"),
+        ({"nodes": [{"host": "a", "password": "pw"}]}, r"nodes\[0\]\.username.*needs a username"),
+        ({"nodes": [{"uri": "http://x"}]}, r"nodes\[0\]\.uri.*mongodb://"),
+        ({"nodes": [{"uri": "mongodb://a", "host": "b"}]}, r"nodes\[0\]\.uri.*either uri or host"),
+        ({"nodes": [{"host": "a"}, {"host": "a"}]}, r"nodes\[1\].*only once"),
+        ({"nodes": [{"host": "a"}], "database": "no.dots"}, r"database.*'no.dots'"),
+        ({"nodes": [{"host": "a"}], "connect_timeout": 0}, r"connect_timeout"),
+        ({"nodes": [{"host": "a"}], "databse": "x"}, r"'databse'.*did you mean 'database'"),
+    ],
+)
+def test_bad_params_name_the_field(params: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        _connect(params)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"host": "a", "username": "u", "password": 5},
+        {"host": "a", "username": "u", "password": SECRET, "port": "bad"},
+        {"host": "a", "tls": True, "tls_certificate_key_file_password": 7},
+        {"uri": f"mongodb://u:{SECRET}@a:1", "port": 1},
+        {"uri": f"http://u:{SECRET}@a:1"},
+    ],
+)
+def test_errors_never_show_secrets(node: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _connect({"nodes": [node]})
+    assert SECRET not in str(caught.value)
+    assert "nodes[0]" in str(caught.value)
+
+
+def test_repr_never_shows_secrets() -> None:
+    params = sergeant.validation.build_params(
+        MongoParams,
+        {
+            "nodes": [
+                {"host": "a", "username": "u", "password": SECRET},
+                {"uri": f"mongodb://u:{SECRET}@b:27017/?tls=true"},
+                {"host": "c", "tls": True, "tls_certificate_key_file_password": SECRET},
+            ]
+        },
+        where="params",
+    )
+    shown = repr(params)
+    assert SECRET not in shown
+    assert "'***'" in shown
+    assert [n.label for n in params.nodes] == ["a:27017", "b:27017", "c:27017"]
+    config = sergeant.config.Connector(
+        type="mongo", params={"nodes": [{"host": "a", "username": "u", "password": SECRET}]}
+    )
+    assert SECRET not in repr(config)
+
+
+def test_wrong_credentials_fail_clearly_without_the_password(
+    mongo_server_factory: Callable[[], MongoServer],
+) -> None:
+    mongo_server = mongo_server_factory()  # mongoeco, which has no users
+    node = {
+        "host": mongo_server.host,
+        "port": mongo_server.port,
+        "username": "nobody",
+        "password": SECRET,
+    }
+    with pytest.raises(AuthenticationError) as caught:
+        _connect({"nodes": [node], "connect_timeout": 2})
+    assert isinstance(caught.value, SergeantError)
+    assert "nobody" in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(caught.value)
+
+
+def test_found_by_entry_point() -> None:
+    registry = sergeant.registry.Registry()
+    assert registry.resolve("mongo") is MongoConnector
+    rows = [row for row in registry.discover() if row.type == "mongo"]
+    assert [(r.distribution, r.module, r.status) for r in rows] == [
+        ("sergeant-mongo", "sergeant_mongo.plugin", "ok")
+    ]

@@ -130,7 +130,7 @@ def _many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> 
 
 
 class Database:
-    """The connection to one file, guarded by a lock so threads can share it."""
+    """Connections to one file, one per thread, so threads can share a connector."""
 
     def __init__(self, path: str, *, busy_timeout: float, synchronous: str) -> None:
         self.path = path

@@ -70,18 +70,9 @@ class LocalConnector(Connector):
             busy_timeout=self.params.busy_timeout_seconds,
             synchronous=self.params.synchronous,
         )
-        self._last_push = 0.0
 
     def __repr__(self) -> str:
         return f"LocalConnector(file_path={self.file_path!r})"
-
-    def _push_time(self) -> float:
-        # Push time orders items within a priority; never let it run backwards here.
-        now = time.time()
-        if now < self._last_push:
-            return self._last_push
-        self._last_push = now
-        return now
 
     # Queues ----------------------------------------------------------------
 
@@ -97,7 +88,7 @@ class LocalConnector(Connector):
         check_item(item)
         rank = _RANK[check_priority(priority)]
         delayed = check_consumable_from(consumable_from)
-        visible_at = self._push_time() if delayed is None else delayed
+        visible_at = time.time() if delayed is None else delayed
         self._db.changes(schema.PUSH, (queue_name, rank, visible_at, item))
         return True
 
@@ -115,7 +106,7 @@ class LocalConnector(Connector):
         checked = check_items(items)
         if not checked:
             return True
-        visible_at = self._push_time() if delayed is None else delayed
+        visible_at = time.time() if delayed is None else delayed
         self._db.many(schema.PUSH, [(queue_name, rank, visible_at, item) for item in checked])
         return True
 

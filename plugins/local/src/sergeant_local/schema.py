@@ -10,6 +10,9 @@ is a random token per delivery (NULL when not reserved); a receipt is
 Ready rows are found through ``sergeant_items_ready (queue, priority,
 visible_at)``, whose order (then rowid) is exactly the hand-out order: HIGH
 before NORMAL, then by the time each row became ready, then by push order.
+Times are the wall clock (``time.time()``) of the calling process: all processes
+on one file share a machine, hence a clock; if it steps backwards, items pushed
+just before wait for it to catch up.
 """
 
 from __future__ import annotations

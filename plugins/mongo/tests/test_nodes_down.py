@@ -48,9 +48,9 @@ def test_pushes_and_pops_go_on_when_a_node_dies(
     for item in pushed:
         assert connector.queue_push("work", item) is True
     assert connector.queue_push_bulk("work", [b"bulk-1", b"bulk-2"]) is True
-    got = []
-    while (item := connector.queue_pop("work")) is not None:
-        got.append(item)
+    got: list[bytes] = []
+    while (popped := connector.queue_pop("work")) is not None:
+        got.append(popped)
     # the dead node's items died with its in-memory engine; nothing pushed since is lost
     assert sorted(got) == sorted([b"before-0", b"before-2", *pushed, b"bulk-1", b"bulk-2"])
     assert len(connector.queue_stats("work")) == 1  # only the reachable node reports

@@ -105,6 +105,28 @@ def test_wrong_credentials_fail_clearly_without_the_password(
     assert SECRET not in repr(caught.value)
 
 
+def test_right_credentials_are_used(mongo_server_factory: Callable[..., MongoServer]) -> None:
+    server = mongo_server_factory(users={"worker": SECRET})
+    node = {
+        "host": server.host,
+        "port": server.port,
+        "username": "worker",
+        "password": SECRET,
+        "auth_source": "admin",
+        # mongoeco does not answer pymongo's mechanism negotiation, which then falls
+        # back to SCRAM-SHA-1, which mongoeco fails: name the mechanism explicitly
+        "auth_mechanism": "SCRAM-SHA-256",
+    }
+    with _connect({"nodes": [node], "connect_timeout": 2}) as connector:
+        assert connector.queue_push("auth", b"x") is True
+        assert connector.queue_pop("auth") == b"x"
+        assert SECRET not in repr(connector)
+    anonymous = {"host": server.host, "port": server.port}
+    with pytest.raises(SergeantError) as caught:
+        _connect({"nodes": [anonymous], "connect_timeout": 2})
+    assert SECRET not in str(caught.value)
+
+
 def test_found_by_entry_point() -> None:
     registry = sergeant.registry.Registry()
     assert registry.resolve("mongo") is MongoConnector

@@ -142,14 +142,19 @@ def ensure_mongoeco_python() -> Path:
     return python
 
 
-def start_mongoeco(python: Path | None = None, port: int = 0) -> MongoServer:
+def start_mongoeco(
+    python: Path | None = None, port: int = 0, users: dict[str, str] | None = None
+) -> MongoServer:
     """Start one mongoeco wire server on loopback and wait until it serves.
 
     :param port: 0 (the default) lets the OS pick a free port.
+    :param users: name to password; when given, the server requires authentication
+        (users live in ``admin`` and may do anything).
     """
     python = python or ensure_mongoeco_python()
+    accounts = [arg for name, pw in (users or {}).items() for arg in ("--user", f"{name}:{pw}")]
     process = subprocess.Popen(
-        [str(python), str(_LAUNCHER), "--port", str(port)],
+        [str(python), str(_LAUNCHER), "--port", str(port), *accounts],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -217,15 +222,18 @@ def mongo_server_2(mongo_server: MongoServer) -> Iterator[MongoServer]:
 
 
 @pytest.fixture
-def mongo_server_factory() -> Iterator[Callable[[], MongoServer]]:
-    """Start private mongoeco servers on demand; all are stopped after the test."""
+def mongo_server_factory() -> Iterator[Callable[..., MongoServer]]:
+    """Start private mongoeco servers on demand; all are stopped after the test.
+
+    Call it as ``mongo_server_factory()`` or ``mongo_server_factory(users={'u': 'pw'})``.
+    """
     started: list[MongoServer] = []
     python: list[Path] = []
 
-    def start() -> MongoServer:
+    def start(users: dict[str, str] | None = None) -> MongoServer:
         if not python:
             python.append(ensure_mongoeco_python())
-        server = start_mongoeco(python[0])
+        server = start_mongoeco(python[0], users=users)
         started.append(server)
         return server
 

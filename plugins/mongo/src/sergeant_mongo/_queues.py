@@ -16,7 +16,6 @@ random token; only documents carrying our token are ours.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +36,6 @@ __all__ = [
     "pop",
     "pop_many",
     "push",
-    "push_time",
     "release",
     "reserve",
     "stats",
@@ -57,18 +55,6 @@ MAX_ROUNDS = 32
 _ORDER = [("p", 1), ("at", 1), ("_id", 1)]
 
 Receipt = tuple[ObjectId, str]
-
-
-_clock_guard = threading.Lock()
-_last_push = 0.0
-
-
-def push_time() -> float:
-    """Now, but never earlier than this process's previous push: FIFO survives clock steps."""
-    global _last_push
-    with _clock_guard:
-        _last_push = max(_last_push, time.time())
-        return _last_push
 
 
 def _ready(queue: str, now: float) -> Document:

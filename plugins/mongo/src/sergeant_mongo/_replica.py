@@ -34,10 +34,13 @@ def _state(hello: Mapping[str, Any]) -> str:
 def ensure_replica_set(
     client: MongoClient[Any], *, index: int, host: str, port: int, name: str, timeout: float
 ) -> None:
-    """Make the server behind ``client`` (a direct connection) primary of replica set ``name``.
+    """Make sure the server behind ``client`` (a direct connection) is in replica set ``name``.
+
+    A server with no configuration yet gets a one-member set, and this waits until
+    it is primary; a server already in the set is left as it is.
 
     :raises ConfigError: the server is standalone or belongs to another replica set.
-    :raises StorageError: it did not become primary within ``timeout`` seconds.
+    :raises StorageError: a new set did not elect its primary within ``timeout`` seconds.
     """
     field = f"nodes[{index}].replica_set"
     hello = client.admin.command("hello")
@@ -58,8 +61,8 @@ def ensure_replica_set(
                 f"the server at {host}:{port} belongs to replica set {hello['setName']!r}: "
                 "use that name",
             )
-        if hello.get("isWritablePrimary"):
-            return
+        # a member already: the driver finds the set's primary (it may be another member)
+        return
     else:
         config = {"_id": name, "members": [{"_id": 0, "host": f"{host}:{port}"}]}
         try:

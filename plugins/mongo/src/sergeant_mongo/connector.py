@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from bson import ObjectId
@@ -108,11 +109,11 @@ class MongoConnector(Connector):
         start = next(self._rotation) % len(self._nodes)
         return self._nodes[start:] + self._nodes[:start]
 
-    def _visit(self) -> Iterator[Node]:
+    def _visit(self) -> list[Node]:
         """Rotated nodes: available ones first, then those in back-off."""
         order = self._rotated()
-        yield from (node for node in order if node.available())
-        yield from (node for node in order if not node.available())
+        ready = [node for node in order if node.available()]
+        return ready + [node for node in order if node not in ready]
 
     def _first(self, operation: Callable[[Collections], T]) -> T:
         """Run ``operation`` on the first node that answers (pushes)."""
@@ -192,7 +193,8 @@ class MongoConnector(Connector):
             return True
 
         def insert(cols: Collections) -> None:
-            at = _queues.push_time() if delayed is None else delayed
+            # the push time itself, never clamped: a clock stepping back must not hide items
+            at = time.time() if delayed is None else delayed
             _queues.push(cols.queues, queue_name, checked, rank, at)
 
         self._first(insert)

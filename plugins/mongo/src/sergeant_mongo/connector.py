@@ -216,7 +216,12 @@ class MongoConnector(Connector):
         out: list[bytes] = []
 
         def take(node: Node, cols: Collections) -> list[bytes]:
-            got = _queues.pop_many(cols.queues, queue_name, want - len(out))
+            left = want - len(out)
+            if left == 1:
+                one = _queues.pop(cols.queues, queue_name)
+                got = [] if one is None else [one]
+            else:
+                got = _queues.pop_many(cols.queues, queue_name, left)
             out.extend(got)
             return got
 

@@ -174,11 +174,14 @@ class Broker:
 
     def reserve(self, task_name: str, number_of_tasks: int, lease_seconds: float) -> list[Reserved]:
         """Hand out up to ``number_of_tasks`` under a lease (at-least-once)."""
-        decode = self._decode
-        return [
-            decode(d.item, d.receipt, d.deliveries)
-            for d in self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds)
-        ]
+        decode_task = self.encoder.decode_task
+        reserved = []
+        for d in self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds):
+            try:
+                reserved.append(Reserved(decode_task(d.item), d.item, d.receipt, d.deliveries))
+            except TaskDecodeError as exc:
+                reserved.append(Reserved(None, d.item, d.receipt, d.deliveries, str(exc)))
+        return reserved
 
     def ack(self, task_name: str, receipts: Sequence[str]) -> int:
         """Settle reserved tasks for good; returns how many receipts were still valid."""

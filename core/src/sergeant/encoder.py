@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bz2
 import datetime
+import functools
 import gzip
 import json
 import lzma
@@ -66,8 +67,9 @@ def _msgpack_dumps(obj: Any) -> bytes:
     return msgpack.packb(obj, default=_msgpack_default, use_bin_type=True, strict_types=True)  # type: ignore[no-any-return]
 
 
-def _msgpack_loads(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_msgpack_ext_hook)
+_msgpack_loads: Callable[[bytes], Any] = functools.partial(
+    msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=_msgpack_ext_hook
+)
 
 
 def _json_dumps(obj: Any) -> bytes:
@@ -139,8 +141,9 @@ class TaskEncoder:
     def decode(self, data: bytes) -> Any:
         """The value :meth:`encode` turned into ``data``; TaskDecodeError if it is not one."""
         try:
-            raw = self._decompress(data) if self._decompress else data
-            return self._loads(raw)
+            if self._decompress is None:
+                return self._loads(data)
+            return self._loads(self._decompress(data))
         except Exception as exc:
             raise TaskDecodeError(
                 f"cannot decode {len(data)} bytes with serializer {self.serializer!r}"
@@ -161,6 +164,12 @@ class TaskEncoder:
     def decode_task(self, data: bytes) -> Task:
         """The task in ``data``; TaskDecodeError when the bytes are not an encoded task."""
         value = self.decode(data)
+        if type(value) is dict:  # the common case, kept to a few checks
+            kwargs = value.get("kwargs")
+            date = value.get("date")
+            run_count = value.get("run_count")
+            if type(kwargs) is dict and type(date) is float and type(run_count) is int:
+                return Task(kwargs, value.get("trace_id"), date, run_count)
         if isinstance(value, Task):  # pickled by a Sergeant-style producer
             return value
         if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):

@@ -1,8 +1,10 @@
 """The work loop: fetch tasks, run them (serially or on threads), settle them.
 
 At-least-once (default): reserve up to ``tasks_per_transaction`` under a lease,
-run each, and ack it once its handlers have run; acks are sent in one call per
-batch (and at least once a second), before the next reserve. Tasks not started
+run each, and ack it once its handlers have run. Acks are grouped: one call per
+batch, or per 100 tasks when batches are smaller, and never more than 0.2 s
+late; while they wait, their leases are renewed like any other. A crash can thus
+re-run at most those few finished tasks, which at-least-once allows. Tasks not started
 when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
 """
@@ -34,7 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner"]
 
-_ACK_EVERY = 1.0
+_ACK_EVERY = 0.2
+#: Acks of small batches are grouped up to this many per call (at most _ACK_EVERY late).
+_ACK_GROUP = 100
+_PUBLISH_EVERY = 0.1
 _IDLE_SLEEP_MIN = 0.05
 _IDLE_SLEEP_MAX = 1.0
 
@@ -53,6 +58,9 @@ class Runner:
         self._acks_guard = threading.Lock()
         self._last_flush = time.monotonic()
         self._kill_after = 0.0
+        self._last_publish = 0.0
+        self._threaded = config.number_of_threads > 1
+        self._ack_batch = max(config.tasks_per_transaction, _ACK_GROUP)
         status_path = os.environ.get(STATUS_ENV)
         self.status = StatusFile(status_path) if status_path else None
         self.lease: LeaseKeeper | None = None
@@ -113,7 +121,11 @@ class Runner:
                 if tasks_left <= 0:
                     return
                 wanted = min(wanted, tasks_left)
-            self.flush_acks()
+            if (
+                len(self._acks) >= self._ack_batch
+                or time.monotonic() - self._last_flush > _ACK_EVERY
+            ):
+                self.flush_acks()
             try:
                 batch = self._fetch(wanted)
             except SergeantError as exc:
@@ -121,6 +133,7 @@ class Runner:
                 time.sleep(_IDLE_SLEEP_MAX)
                 continue
             if not batch:
+                self.flush_acks()
                 now = time.monotonic()
                 if idle_since is None:
                     idle_since = now
@@ -154,8 +167,10 @@ class Runner:
 
     def _run_batch(self, batch: list[Reserved]) -> None:
         max_deliveries = self.worker.config.max_deliveries
+        worker = self.worker
+        monotonic = time.monotonic
         for index, item in enumerate(batch):
-            if self._stopping():
+            if self.interrupt is not None or worker.received_stop_signal:
                 self._put_back(batch[index:])
                 return
             if item.task is None:
@@ -177,7 +192,7 @@ class Runner:
                     self._put_back(batch[index:])
                     return
                 self.pool.submit(self._execute_on_thread, item)
-            if time.monotonic() - self._last_flush > _ACK_EVERY:
+            if monotonic() - self._last_flush > _ACK_EVERY:
                 self.flush_acks()
 
     def _put_back(self, items: list[Reserved]) -> None:
@@ -209,19 +224,29 @@ class Runner:
             return
         self.worker.count("dead")
         self._settle(item)
+        self.flush_acks()  # rare: settle it now rather than risk a second dead letter
 
     def _settle(self, item: Reserved) -> None:
+        """Queue the ack of a finished task and count it."""
         if item.receipt is not None:
-            with self._acks_guard:
+            if self._threaded:
+                with self._acks_guard:
+                    self._acks.append(item.receipt)
+            else:
                 self._acks.append(item.receipt)
         counters = self.counters
         now = time.time()
-        with self.worker.counters_guard:
+        if self._threaded:
+            with self.worker.counters_guard:
+                counters.processed += 1
+                counters.last_task_at = now
+        else:
             counters.processed += 1
-            if not counters.first_task_at:
-                counters.first_task_at = now
             counters.last_task_at = now
-        self._publish()
+        if not counters.first_task_at:
+            counters.first_task_at = now
+        if self.status is not None and time.monotonic() - self._last_publish > _PUBLISH_EVERY:
+            self._publish()
 
     def flush_acks(self) -> None:
         """Ack every task settled since the last flush, in one call."""
@@ -250,55 +275,56 @@ class Runner:
             self._slots.release()
 
     def _execute(self, item: Reserved) -> None:
+        """Run one task with its hooks and handlers, then settle it (the hot path)."""
         worker = self.worker
         task = item.task
         assert task is not None
         worker.current.item = item
+        watchdog = self.watchdog
         try:
-            self._run_task(item)
+            try:
+                worker.pre_work(task)
+            except Exception as exc:
+                worker.hook_failed("pre_work", exc, task)
+            try:
+                if watchdog is not None:
+                    watchdog.begin()
+                try:
+                    returned_value = worker.work(task)
+                finally:
+                    if watchdog is not None:
+                        watchdog.end()
+            except WorkerTimedout as exc:
+                worker.run_post_work(task, False, exc)
+                worker.handle_timeout(task)
+            except WorkerRetry as exc:
+                worker.run_post_work(task, False, exc)
+                worker.handle_retry(task)
+            except WorkerMaxRetries as exc:
+                worker.run_post_work(task, False, exc)
+                worker.handle_max_retries(task)
+            except WorkerRequeue as exc:
+                worker.run_post_work(task, False, exc)
+                worker.handle_requeue(task)
+            except WorkerInterrupt as exc:
+                worker.run_post_work(task, False, exc)
+                if isinstance(exc, WorkerStop):
+                    worker.handle_stop(task)
+                self.interrupt = exc
+            except Exception as exc:
+                worker.run_post_work(task, False, exc)
+                worker.handle_failure(task, exc)
+            else:
+                try:
+                    worker.post_work(task, True, None)
+                except Exception as exc:
+                    worker.hook_failed("post_work", exc, task)
+                worker.handle_success(task, returned_value)
         except WorkerInterrupt as exc:  # raised by a handler: the task itself has run
             self.interrupt = exc
         finally:
             worker.current.item = None
             self._settle(item)
-
-    def _run_task(self, item: Reserved) -> None:
-        worker = self.worker
-        task = item.task
-        assert task is not None
-        watchdog = self.watchdog
-        worker.run_pre_work(task)
-        try:
-            if watchdog is not None:
-                watchdog.begin()
-            try:
-                returned_value = worker.work(task)
-            finally:
-                if watchdog is not None:
-                    watchdog.end()
-        except WorkerTimedout as exc:
-            worker.run_post_work(task, False, exc)
-            worker.handle_timeout(task)
-        except WorkerRetry as exc:
-            worker.run_post_work(task, False, exc)
-            worker.handle_retry(task)
-        except WorkerMaxRetries as exc:
-            worker.run_post_work(task, False, exc)
-            worker.handle_max_retries(task)
-        except WorkerRequeue as exc:
-            worker.run_post_work(task, False, exc)
-            worker.handle_requeue(task)
-        except WorkerInterrupt as exc:
-            worker.run_post_work(task, False, exc)
-            if isinstance(exc, WorkerStop):
-                worker.handle_stop(task)
-            self.interrupt = exc
-        except Exception as exc:
-            worker.run_post_work(task, False, exc)
-            worker.handle_failure(task, exc)
-        else:
-            worker.run_post_work(task, True, None)
-            worker.handle_success(task, returned_value)
 
     # Status ---------------------------------------------------------------
 
@@ -307,5 +333,6 @@ class Runner:
         self._publish()
 
     def _publish(self) -> None:
+        self._last_publish = time.monotonic()
         if self.status is not None:
             self.status.write(self.counters, self._kill_after)

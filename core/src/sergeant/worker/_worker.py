@@ -263,7 +263,8 @@ class Worker:
         if getattr(self.config.logging.events, event):
             self.logger.log(level, message, extra={"task": task})
 
-    def _hook_failed(self, name: str, exc: BaseException, task: Task | None) -> None:
+    def hook_failed(self, name: str, exc: BaseException, task: Task | None) -> None:
+        """Log that a user hook raised (the worker carries on)."""
         self.logger.error("%s handler has failed: %s", name, exc, extra={"task": task})
 
     def run_pre_work(self, task: Task) -> None:
@@ -271,14 +272,14 @@ class Worker:
         try:
             self.pre_work(task)
         except Exception as exc:
-            self._hook_failed("pre_work", exc, task)
+            self.hook_failed("pre_work", exc, task)
 
     def run_post_work(self, task: Task, success: bool, exception: BaseException | None) -> None:
         """Call :meth:`post_work`, logging its errors."""
         try:
             self.post_work(task, success, exception)
         except Exception as exc:
-            self._hook_failed("post_work", exc, task)
+            self.hook_failed("post_work", exc, task)
 
     def _dispatch_actions(self, name: str, task: Task, call: Any) -> None:
         try:
@@ -292,15 +293,28 @@ class Worker:
         except WorkerInterrupt:
             raise
         except Exception as exc:
-            self._hook_failed(name, exc, task)
+            self.hook_failed(name, exc, task)
 
     def handle_success(self, task: Task, returned_value: Any) -> None:
-        """The task returned: log, count, call :meth:`on_success`."""
-        self.count("done")
-        self._log_event("on_success", logging.INFO, "task has finished successfully", task)
-        self._dispatch_actions(
-            "on_success", task, lambda: self.on_success(task=task, returned_value=returned_value)
-        )
+        """The task returned: log, count, call :meth:`on_success` (kept lean: the hot path)."""
+        if self.config.number_of_threads > 1:
+            self.count("done")
+        else:
+            self.counters.done += 1
+        if self.config.logging.events.on_success:
+            self.logger.info("task has finished successfully", extra={"task": task})
+        try:
+            self.on_success(task=task, returned_value=returned_value)
+        except WorkerRetry:
+            self.handle_retry(task)
+        except WorkerMaxRetries:
+            self.handle_max_retries(task)
+        except WorkerRequeue:
+            self.handle_requeue(task)
+        except WorkerInterrupt:
+            raise
+        except Exception as exc:
+            self.hook_failed("on_success", exc, task)
 
     def handle_failure(self, task: Task, exception: Exception) -> None:
         """The task raised: log, count, call :meth:`on_failure`."""
@@ -356,7 +370,7 @@ class Worker:
         except WorkerInterrupt as exc:
             raise exc
         except Exception as exc:
-            self._hook_failed("on_starvation", exc, None)
+            self.hook_failed("on_starvation", exc, None)
 
     def handle_stop(self, task: Task) -> None:
         """``stop`` was called while working ``task``: log, call :meth:`on_stop`."""
@@ -366,7 +380,7 @@ class Worker:
         except WorkerInterrupt:
             raise
         except Exception as exc:
-            self._hook_failed("on_stop", exc, task)
+            self.hook_failed("on_stop", exc, task)
 
     # Hooks to override ------------------------------------------------------
 

@@ -127,6 +127,25 @@ def test_right_credentials_are_used(mongo_server_factory: Callable[..., MongoSer
     assert SECRET not in str(caught.value)
 
 
+def test_uri_node_with_credentials(mongo_server_factory: Callable[..., MongoServer]) -> None:
+    server = mongo_server_factory(users={"worker": SECRET})
+    uri = (
+        f"mongodb://worker:{SECRET}@{server.host}:{server.port}/"
+        "?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true"
+    )
+    with _connect({"nodes": [{"uri": uri}], "connect_timeout": 2}) as connector:
+        assert connector.queue_push("uri", b"x") is True
+        assert connector.queue_pop("uri") == b"x"
+        stats = connector.queue_stats("uri")
+        assert [row.node for row in stats] == [f"{server.host}:{server.port}"]
+        assert SECRET not in repr(connector)
+        assert SECRET not in repr(connector.params)
+    wrong = uri.replace(SECRET, "wrong-" + SECRET)
+    with pytest.raises(AuthenticationError) as caught:
+        _connect({"nodes": [{"uri": wrong}], "connect_timeout": 2})
+    assert SECRET not in str(caught.value)
+
+
 def test_found_by_entry_point() -> None:
     registry = sergeant.registry.Registry()
     assert registry.resolve("mongo") is MongoConnector

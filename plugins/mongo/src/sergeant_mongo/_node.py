@@ -134,9 +134,10 @@ class Node:
 
     def _refused(self, exc: OperationFailure) -> StorageError:
         if exc.code in _AUTH_FAILED or "authentication failed" in str(exc).lower():
+            who = "the uri's credentials" if self.params.uri else repr(self.params.username)
             return AuthenticationError(
                 f"mongo node {self.label} (nodes[{self.index}]) refused the credentials "
-                f"of user {self.params.username!r}: check username, password and auth_source"
+                f"of user {who}: check username, password, auth_source and auth_mechanism"
             )
         return StorageError(
             f"mongo node {self.label} refused the operation: {redact(str(exc))[:300]}"

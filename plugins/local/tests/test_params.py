@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,6 @@ def test_calls_after_close_fail_clearly(tmp_path: Path) -> None:
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     LocalConnector(file_path=str(path)).close()
-    import sqlite3
-
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA user_version = 99")
     with pytest.raises(SergeantError, match=r"schema version 99.*upgrade sergeant-local"):
@@ -115,3 +114,11 @@ def test_repr_and_stats_name_the_file(tmp_path: Path) -> None:
         assert repr(connector) == f"LocalConnector(file_path={path!r})"
         assert [s.node for s in connector.queue_stats("q")] == [path]
     assert os.path.exists(path)
+
+
+def test_old_sqlite_is_refused_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with pytest.raises(StorageError, match=r"needs SQLite 3\.35 or newer \(for RETURNING\)"):
+        LocalConnector(file_path=str(tmp_path / "db.sqlite3"))

@@ -41,6 +41,7 @@ __all__ = ["Database", "resolve_path"]
 
 T = TypeVar("T")
 
+_MIN_SQLITE = (3, 35, 0)
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _HINTS = {
     sqlite3.SQLITE_NOTADB: "is not a SQLite database; point file_path at a new file "
@@ -226,6 +227,11 @@ class Database:
         return conn
 
     def _open(self) -> _Connection:
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise StorageError(
+                f"sergeant-local needs SQLite 3.35 or newer (for RETURNING); this Python "
+                f"links SQLite {sqlite3.sqlite_version}: use a newer Python build"
+            )
         try:
             conn = sqlite3.connect(
                 self.path,

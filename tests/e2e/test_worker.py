@@ -12,6 +12,7 @@ import pytest
 import sergeant
 from sergeant.broker import dead_queue_name
 from sergeant.config import Connector, Logging, Starvation, Timeouts, WorkerConfig
+from sergeant.errors import StorageError
 from sergeant.testing import wait_until
 
 
@@ -170,6 +171,25 @@ def test_retry_from_on_failure_with_delay(build: Any) -> None:
     assert worker.named("on_retry") == [("on_retry", 1, 1)]
     assert worker.number_of_enqueued_tasks() == 0
     assert worker.number_of_enqueued_tasks(include_delayed=True) == 1
+
+
+def test_a_retry_that_cannot_be_stored_keeps_the_task(build: Any) -> None:
+    def always_retry(self: Recording, task: sergeant.Task) -> None:
+        self.retry(task)
+
+    worker = build(always_retry, max_tasks_per_run=1)
+    worker.push_task(kwargs={"n": 1})
+
+    def unavailable(*args: Any, **kwargs: Any) -> bool:
+        raise StorageError("storage refused the push")
+
+    worker.broker.push_task = unavailable  # type: ignore[method-assign]
+    worker.work_loop()
+    assert worker.named("on_retry") == []
+    assert in_flight(worker) == 0
+    (task,) = worker.get_next_tasks(number_of_tasks=2)
+    assert task.kwargs == {"n": 1}
+    assert task.run_count == 0  # released unchanged
 
 
 def test_requeue_puts_the_task_back_unchanged(build: Any) -> None:

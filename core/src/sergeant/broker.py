@@ -37,6 +37,8 @@ class Reserved:
     :ivar receipt: for ack, release and extend; None for a destructive pop.
     :ivar deliveries: how many times the payload has been handed out.
     :ivar error: why decoding failed, when it did.
+    :ivar put_back: settle by releasing instead of acking (a retry or requeue could
+        not be stored, so the task must not be lost).
     """
 
     task: Task | None
@@ -44,6 +46,7 @@ class Reserved:
     receipt: str | None
     deliveries: int
     error: str | None = None
+    put_back: bool = False
 
 
 @attrs.frozen
@@ -133,7 +136,11 @@ class Broker:
     ) -> bool:
         """Push ``task`` again with ``run_count`` one higher."""
         task.run_count += 1
-        return self.push_task(task_name, task, priority, consumable_from)
+        try:
+            return self.push_task(task_name, task, priority, consumable_from)
+        except BaseException:
+            task.run_count -= 1
+            raise
 
     def requeue(
         self,

@@ -196,7 +196,7 @@ class Runner:
                 self.flush_acks()
 
     def _put_back(self, items: list[Reserved]) -> None:
-        """Return tasks that never started, unchanged."""
+        """Return tasks unchanged: not started, or their retry could not be stored."""
         broker = self.worker.broker
         try:
             if self.reliable:
@@ -228,7 +228,9 @@ class Runner:
 
     def _settle(self, item: Reserved) -> None:
         """Queue the ack of a finished task and count it."""
-        if item.receipt is not None:
+        if item.put_back:
+            self._put_back([item])
+        elif item.receipt is not None:
             if self._threaded:
                 with self._acks_guard:
                     self._acks.append(item.receipt)

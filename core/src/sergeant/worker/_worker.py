@@ -234,15 +234,29 @@ class Worker:
         max_retries = self.config.max_retries
         if max_retries > 0 and task.run_count >= max_retries:
             raise WorkerMaxRetries()
-        self.broker.retry(self.config.name, task, priority, consumable_from)
+        try:
+            self.broker.retry(self.config.name, task, priority, consumable_from)
+        except SergeantError:
+            self._keep_current()
+            raise
         raise WorkerRetry()
 
     def requeue(
         self, task: Task, priority: Priority = "NORMAL", consumable_from: float | None = None
     ) -> None:
         """Push the task again unchanged."""
-        self.broker.requeue(self.config.name, task, priority, consumable_from)
+        try:
+            self.broker.requeue(self.config.name, task, priority, consumable_from)
+        except SergeantError:
+            self._keep_current()
+            raise
         raise WorkerRequeue()
+
+    def _keep_current(self) -> None:
+        """The retry or requeue was not stored: release the reserved task instead of acking it."""
+        item: Reserved | None = getattr(self.current, "item", None)
+        if item is not None:
+            item.put_back = True
 
     def stop(self) -> None:
         """End this process; the supervisor then stops every worker."""
@@ -357,7 +371,8 @@ class Worker:
             )
             self.count("dead")
         except SergeantError as exc:
-            self.logger.error("could not dead-letter a task: %s", exc)
+            self.logger.error("could not dead-letter a task (it will run again): %s", exc)
+            self._keep_current()
 
     def handle_starvation(self, time_with_no_tasks: int) -> None:
         """The queue has been empty a while: log, call :meth:`on_starvation`."""

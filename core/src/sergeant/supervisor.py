@@ -34,7 +34,7 @@ __all__ = ["Supervisor", "main"]
 _TICK = 0.2
 _FATAL = {ExitCode.MODULE_NOT_FOUND, ExitCode.CLASS_NOT_FOUND, ExitCode.MODULE_NOT_IMPORTABLE}
 _REASONS = {
-    ExitCode.FINISHED: "finished (max_tasks_per_run reached or stopped)",
+    ExitCode.FINISHED: "finished: max_tasks_per_run reached",
     ExitCode.CRASHED: "crashed (see its traceback above)",
     ExitCode.MODULE_NOT_FOUND: "could not find the worker module",
     ExitCode.CLASS_NOT_FOUND: "could not find the worker class",
@@ -235,6 +235,8 @@ class Supervisor:
         self.finished.add(child.read()[0])
         child.close()
         reason = _describe(returncode)
+        if self.stopping and returncode == ExitCode.FINISHED:
+            reason = "stopped gracefully"
         if child.killed_for:
             reason = f"killed because {child.killed_for}"
         lived = time.monotonic() - child.started

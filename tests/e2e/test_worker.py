@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
+import zlib
 from typing import Any
 
 import pytest
 import sergeant
 from sergeant.broker import dead_queue_name
-from sergeant.config import Connector, Logging, Starvation, Timeouts, WorkerConfig
+from sergeant.config import (
+    Connector,
+    Encoder,
+    Logging,
+    LoggingEvents,
+    Starvation,
+    Timeouts,
+    WorkerConfig,
+)
 from sergeant.errors import StorageError
 from sergeant.testing import wait_until
 
@@ -405,3 +415,32 @@ def test_keys_round_trip_through_the_encoder(build: Any) -> None:
     assert broker.get_key("e2e-key") == {"a": (1, 2)}
     assert broker.delete_key("e2e-key")
     assert broker.get_key("e2e-key") is None
+
+
+def test_the_encoder_field_is_used_for_every_task(build: Any) -> None:
+    worker = build(max_tasks_per_run=1, encoder=Encoder(serializer="json", compressor="zlib"))
+    worker.push_task(kwargs={"n": 4, "text": "é" * 100})
+    (raw,) = [d.item for d in worker.broker.connector.queue_reserve(worker.config.name, 1, 0.1)]
+    assert json.loads(zlib.decompress(raw))["kwargs"] == {"n": 4, "text": "é" * 100}
+    wait_until(lambda: worker.number_of_enqueued_tasks() == 1, timeout=10)
+    worker.work_loop()
+    assert worker.named("on_success") == [("on_success", 4, 4)]
+
+
+def test_logging_events_can_be_switched_off(build: Any) -> None:
+    def boom(self: Recording, task: sergeant.Task) -> None:
+        if task.kwargs.get("n"):
+            raise ValueError("quiet")
+
+    stream = io.StringIO()
+    config = Logging(
+        level=logging.DEBUG,
+        handlers=[logging.StreamHandler(stream)],
+        events=LoggingEvents(on_failure=False, on_success=True),
+    )
+    worker = build(boom, max_tasks_per_run=2, logging=config)
+    worker.push_tasks(kwargs_list=[{"n": 1}])
+    worker.push_task(kwargs={"ok": True})
+    worker.work_loop()
+    assert "task has failed" not in stream.getvalue()
+    assert "task has finished successfully" in stream.getvalue()

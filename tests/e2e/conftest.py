@@ -23,8 +23,8 @@ from sergeant.config import Connector
 
 HERE = Path(__file__).parent
 
-#: Backends every end-to-end test runs on (``SERGEANT_E2E_BACKENDS=local`` narrows it).
-BACKENDS = os.environ.get("SERGEANT_E2E_BACKENDS", "local,redis,mongo").split(",")
+#: Backends every end-to-end test runs on (``SERGEANT_TEST_E2E_BACKENDS=local`` narrows it).
+BACKENDS = os.environ.get("SERGEANT_TEST_E2E_BACKENDS", "local,redis,mongo").split(",")
 
 #: How many tasks the process tests push: the mongo test server is slow.
 SCALE = {"local": 1.0, "redis": 1.0, "mongo": 0.03}

@@ -14,7 +14,7 @@ from sergeant.cli._connector_option import (
     connector_from_args,
     encoder_from_args,
 )
-from sergeant.errors import TaskDecodeError
+from sergeant.errors import ConfigError, TaskDecodeError
 
 __all__ = ["register"]
 
@@ -59,6 +59,8 @@ def _describe(broker: Broker, entry: DeadLetter) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit", args.limit, "expected a whole number of at least 1")
     with connect(connector_from_args(args)) as connector:
         if args.action == "purge":
             Broker(connector).purge_dead(args.queue)

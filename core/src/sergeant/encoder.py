@@ -147,7 +147,8 @@ class TaskEncoder:
         except Exception as exc:
             raise TaskDecodeError(
                 f"cannot decode {len(data)} bytes with serializer {self.serializer!r}"
-                f" and compressor {self.compressor!r}: {type(exc).__name__}: {exc}"
+                f" and compressor {self.compressor!r}: {type(exc).__name__}"
+                + (f": {exc}" if str(exc) else "")
             ) from exc
 
     def encode_task(self, task: Task) -> bytes:
@@ -163,7 +164,13 @@ class TaskEncoder:
 
     def decode_task(self, data: bytes) -> Task:
         """The task in ``data``; TaskDecodeError when the bytes are not an encoded task."""
-        value = self.decode(data)
+        if self._decompress is None:  # inlined decode: this runs once per task
+            try:
+                value = self._loads(data)
+            except Exception:
+                value = self.decode(data)  # raises TaskDecodeError with the reason
+        else:
+            value = self.decode(data)
         if type(value) is dict:  # the common case, kept to a few checks
             kwargs = value.get("kwargs")
             date = value.get("date")

@@ -59,8 +59,9 @@ def _describe(broker: Broker, entry: DeadLetter) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError("--limit", args.limit, "expected a whole number of at least 1")
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 1:
+        raise ConfigError("--limit", limit, "expected a whole number of at least 1")
     with connect(connector_from_args(args)) as connector:
         if args.action == "purge":
             Broker(connector).purge_dead(args.queue)

@@ -1,0 +1,354 @@
+"""The ``redis`` connector: queues, keys and locks on independent redis-servers.
+
+Nodes
+    ``nodes`` lists independent servers (not a cluster). Pushes rotate across
+    them (a bulk push, chunk by chunk); pops and reserves visit every node,
+    starting from a rotating one, before answering empty; ``queue_length`` sums
+    over nodes. A node that is down is skipped until its back-off ends (see
+    :mod:`sergeant_redis.node`); when it returns its items are consumed again.
+    If no node answers, :class:`~sergeant.errors.ConnectorUnavailableError`.
+    Keys and locks live on the node chosen by rendezvous hashing of their name
+    (:mod:`sergeant_redis.hashing`); if that node is down they raise, naming it.
+
+Key layout (one prefix per queue, so ``queue_delete`` leaves nothing behind)
+    ``sergeant:queue:<name>:high`` / ``:normal``
+        lists of fresh items, raw bytes, FIFO. A plain push is one ``RPUSH``.
+    ``sergeant:queue:<name>:retry_high`` / ``:retry_normal``
+        lists of items handed out before and put back (released, or whose
+        lease ran out), as entries ``<H|N><deliveries>:<item>``. Each is served
+        before the fresh items of its priority.
+    ``sergeant:queue:<name>:delayed``
+        sorted set of items not yet due; score = ``consumable_from`` (epoch
+        seconds), member = 16 hex digits of ``:seq`` + entry (unique, and FIFO
+        among equal due times).
+    ``sergeant:queue:<name>:leases``
+        sorted set of reserved items; score = lease expiry, member = lease id.
+    ``sergeant:queue:<name>:leased``
+        hash lease id -> entry of each reserved item.
+    ``sergeant:queue:<name>:seq``
+        counter for delayed members.
+    ``sergeant:key:<key>``, ``sergeant:lock:<name>``
+        keys and locks.
+
+Time
+    Leases, due times and lock expiry use the server's clock (``TIME`` inside
+    the scripts, key TTLs for locks). ``consumable_from`` is, by contract, an
+    epoch timestamp from the client: it is compared with the server's time, so
+    a client whose clock is off by ``d`` seconds sees its delays off by ``d``.
+
+Scripts
+    Every multi-step operation is one Lua script call per node visited
+    (:mod:`sergeant_redis.scripts`). Due delayed items and expired leases are
+    moved back to the lists by the pops and reserves themselves; no daemon.
+
+Receipts
+    ``<node index>:<lease id>``: acks, releases and extends go to the node the
+    item came from. A lease id is a random per-call token plus a counter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.errors import ConnectorUnavailableError
+from sergeant.validation import (
+    check_consumable_from,
+    check_count,
+    check_item,
+    check_items,
+    check_name,
+    check_positive,
+    check_priority,
+    check_queue_name,
+    check_receipts,
+)
+
+from sergeant_redis import scripts
+from sergeant_redis.hashing import rendezvous
+from sergeant_redis.lock import RedisLock
+from sergeant_redis.node import Node, NodeUnavailableError
+from sergeant_redis.params import NodeParams, parse_nodes
+
+__all__ = ["KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
+
+log = logging.getLogger("sergeant.redis")
+
+QUEUE_PREFIX = "sergeant:queue:"
+KEY_PREFIX = "sergeant:key:"
+#: Items per round trip for bulk pushes, and receipts per ack/release/extend call.
+PUSH_CHUNK = 5000
+RECEIPT_CHUNK = 2000
+_KEY_CACHE_SIZE = 4096
+
+T = TypeVar("T")
+
+
+class RedisConnector(Connector):
+    """Sergeant's redis connector: ``RedisConnector(nodes=[{'host': ..., 'port': ...}])``."""
+
+    type_name: ClassVar[str] = "redis"
+
+    def __init__(self, **params: Any) -> None:
+        self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
+        self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
+        self._identities = [node.identity for node in self.node_params]
+        self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
+        self._keys: dict[str, tuple[str, ...]] = {}
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{p.identity}" for p in self.node_params)
+        return f"RedisConnector(nodes=[{nodes}])"
+
+    # Helpers ----------------------------------------------------------------
+
+    def _queue_keys(self, queue_name: str) -> tuple[str, ...]:
+        keys = self._keys.get(queue_name)
+        if keys is None:
+            prefix = f"{QUEUE_PREFIX}{check_queue_name(queue_name)}:"
+            keys = tuple(prefix + part for part in scripts.KEY_PARTS)
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[queue_name] = keys
+        return keys
+
+    def _rotation(self) -> list[Node]:
+        """Every node, starting from the next in turn; nodes in back-off go last."""
+        nodes = self.nodes
+        if len(nodes) == 1:
+            return nodes
+        start = next(self._turn) % len(nodes)
+        order = nodes[start:] + nodes[:start]
+        return sorted(order, key=lambda node: node.is_down())
+
+    def _visit(self, what: str, call: Callable[[Node], T]) -> Iterable[T]:
+        """Yield ``call(node)`` for each reachable node, in rotation.
+
+        Nodes in back-off are skipped unless every node is; if no node answers,
+        raises :class:`ConnectorUnavailableError` naming them all.
+        """
+        failures: list[NodeUnavailableError] = []
+        answered = False
+        for node in self._rotation():
+            if answered and node.is_down():
+                continue
+            try:
+                result = call(node)
+            except NodeUnavailableError as exc:
+                failures.append(exc)
+                continue
+            answered = True
+            yield result
+        if not answered:
+            raise _unavailable(what, failures)
+
+    def _owner(self, name: str) -> Node:
+        return self.nodes[rendezvous(self._identities, name)]
+
+    # Queues -------------------------------------------------------------
+
+    def queue_push(
+        self,
+        queue_name: str,
+        item: bytes,
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        check_item(item)
+        return self._push(queue_name, [item], priority, consumable_from)
+
+    def queue_push_bulk(
+        self,
+        queue_name: str,
+        items: Iterable[bytes],
+        priority: Priority = "NORMAL",
+        consumable_from: float | None = None,
+    ) -> bool:
+        return self._push(queue_name, check_items(items), priority, consumable_from)
+
+    def _push(
+        self,
+        queue_name: str,
+        items: list[bytes],
+        priority: Priority,
+        consumable_from: float | None,
+    ) -> bool:
+        keys = self._queue_keys(queue_name)
+        letter = check_priority(priority)[0]
+        due = check_consumable_from(consumable_from)
+        ready = keys[1] if letter == "H" else keys[3]
+        for start in range(0, len(items), PUSH_CHUNK):
+            chunk = items[start : start + PUSH_CHUNK]
+
+            def push(node: Node, chunk: list[bytes] = chunk) -> object:
+                if due is None:
+                    return node.execute("RPUSH", ready, *chunk)
+                return node.script(scripts.PUSH_DELAYED, keys, repr(due), letter, *chunk)
+
+            # The first node that answers takes the chunk; a down node is skipped.
+            for _ in self._visit("push", push):
+                break
+        return True
+
+    def queue_pop(self, queue_name: str) -> bytes | None:
+        keys = self._queue_keys(queue_name)
+        for got in self._visit("pop", lambda node: node.script(scripts.POP, keys, 1)):
+            if got:
+                return bytes(got[0])
+        return None
+
+    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
+        count = check_count("number_of_items", number_of_items)
+        keys = self._queue_keys(queue_name)
+        out: list[bytes] = []
+        for got in self._visit(
+            "pop", lambda node: node.script(scripts.POP, keys, count - len(out))
+        ):
+            out.extend(got)
+            if len(out) >= count:
+                break
+        return out
+
+    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+        keys = self._queue_keys(queue_name)
+        flag = "1" if include_delayed else "0"
+        return sum(
+            int(n)
+            for n in self._visit(
+                "queue_length", lambda node: node.script(scripts.LENGTH, keys, flag)
+            )
+        )
+
+    def queue_delete(self, queue_name: str) -> bool:
+        keys = self._queue_keys(queue_name)
+        deleted, failures = 0, []
+        for node in self.nodes:
+            try:
+                deleted += int(node.script(scripts.DELETE, keys))
+            except NodeUnavailableError as exc:
+                failures.append(exc)
+        if failures:
+            raise _unavailable(f"queue_delete of {queue_name!r}", failures)
+        return deleted > 0
+
+    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+        keys = self._queue_keys(queue_name)
+        rows = []
+        for node in self.nodes:
+            try:
+                ready, delayed, in_flight = node.script(scripts.STATS, keys)
+            except NodeUnavailableError as exc:
+                log.warning("queue_stats skips %s", exc)
+                continue
+            rows.append(NodeStats(node.params.address, int(ready), int(delayed), int(in_flight)))
+        if not rows:
+            raise _unavailable("queue_stats", [])
+        return rows
+
+    # Reliable delivery --------------------------------------------------
+
+    def queue_reserve(
+        self, queue_name: str, number_of_items: int, lease_seconds: float
+    ) -> list[Delivery]:
+        count = check_count("number_of_items", number_of_items)
+        lease = repr(check_positive("lease_seconds", lease_seconds))
+        keys = self._queue_keys(queue_name)
+        out: list[Delivery] = []
+
+        def reserve(node: Node) -> None:
+            token = os.urandom(6).hex()
+            got = node.script(scripts.RESERVE, keys, count - len(out), lease, token)
+            prefix = f"{node.index}:{token}"
+            out.extend(
+                Delivery(got[i], f"{prefix}{n}", got[i + 1])
+                for n, i in enumerate(range(0, len(got), 2), 1)
+            )
+
+        for _ in self._visit("reserve", reserve):
+            if len(out) >= count:
+                break
+        return out
+
+    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
+        return self._settle("ack", queue_name, receipts, scripts.ACK)
+
+    def queue_release(
+        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
+    ) -> int:
+        due = check_consumable_from(consumable_from)
+        return self._settle(
+            "release", queue_name, receipts, scripts.RELEASE, "" if due is None else repr(due)
+        )
+
+    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
+        lease = repr(check_positive("lease_seconds", lease_seconds))
+        return self._settle("extend", queue_name, receipts, scripts.EXTEND, lease)
+
+    def _settle(
+        self,
+        what: str,
+        queue_name: str,
+        receipts: Sequence[str],
+        script: scripts.Script,
+        *args: str,
+    ) -> int:
+        """Send each receipt's lease id to the node it came from; count the live ones.
+
+        A node that cannot be reached settles nothing: its leases run out and
+        the items are handed out again, as if the caller had crashed.
+        """
+        by_node: dict[int, list[str]] = {}
+        for receipt in check_receipts(receipts):
+            index, sep, lease_id = receipt.partition(":")
+            if sep and lease_id and index.isdigit() and int(index) < len(self.nodes):
+                by_node.setdefault(int(index), []).append(lease_id)
+        keys = self._queue_keys(queue_name)
+        done = 0
+        for position, ids in by_node.items():
+            node = self.nodes[position]
+            for start in range(0, len(ids), RECEIPT_CHUNK):
+                try:
+                    done += int(
+                        node.script(script, keys, *args, *ids[start : start + RECEIPT_CHUNK])
+                    )
+                except NodeUnavailableError as exc:
+                    log.warning("%s of %d receipts not done: %s", what, len(ids), exc)
+                    break
+        return done
+
+    # Keys ---------------------------------------------------------------
+
+    def key_set(self, key: str, value: bytes) -> bool:
+        check_item(value, "value")
+        name = check_name(key, "key")
+        return bool(self._owner(name).execute("SET", KEY_PREFIX + name, value, "NX"))
+
+    def key_get(self, key: str) -> bytes | None:
+        name = check_name(key, "key")
+        value = self._owner(name).execute("GET", KEY_PREFIX + name)
+        return None if value is None else bytes(value)
+
+    def key_delete(self, key: str) -> bool:
+        name = check_name(key, "key")
+        return bool(self._owner(name).execute("DEL", KEY_PREFIX + name))
+
+    # Locks --------------------------------------------------------------
+
+    def lock(self, name: str) -> Lock:
+        checked = check_name(name, "name")
+        return RedisLock(checked, lambda: self._owner(checked))
+
+    # Lifecycle ----------------------------------------------------------
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+def _unavailable(what: str, failures: Sequence[NodeUnavailableError]) -> ConnectorUnavailableError:
+    reasons = "; ".join(f"{exc.node.label}: {exc.reason}" for exc in failures)
+    return ConnectorUnavailableError(f"no redis node answered the {what}: {reasons}")

@@ -1,0 +1,75 @@
+"""Locks: one redis key per lock, holding the current owner's random token.
+
+The key is ``sergeant:lock:<name>`` on the node chosen by rendezvous hashing.
+Expiry is the server's own key TTL, so client clocks never matter. ``release``
+and ``set_ttl`` are Lua scripts that compare the token first: an expired lock
+taken by someone else is not this holder's to delete or extend.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable
+
+from sergeant.connector import Lock
+from sergeant.validation import check_ttl
+
+from sergeant_redis.node import Node
+from sergeant_redis.scripts import LOCK_RELEASE, LOCK_SET_TTL
+
+__all__ = ["LOCK_PREFIX", "RedisLock"]
+
+LOCK_PREFIX = "sergeant:lock:"
+
+
+class RedisLock(Lock):
+    """A named lock with an owner token per acquisition."""
+
+    def __init__(self, name: str, node: Callable[[], Node]) -> None:
+        self.name = name
+        self.key = LOCK_PREFIX + name
+        self._node = node
+        self._token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisLock({self.name!r}, held={self._token is not None})"
+
+    def acquire(
+        self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
+    ) -> bool:
+        seconds = check_ttl(ttl)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        token = secrets.token_hex(16)
+        while True:
+            if self._node().execute("SET", self.key, token, "NX", "EX", seconds):
+                self._token = token
+                return True
+            if deadline is None:
+                time.sleep(check_interval)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(check_interval, left))
+
+    def release(self) -> bool:
+        if self._token is None:
+            return False
+        released = self._node().script(LOCK_RELEASE, (self.key,), self._token) == 1
+        self._token = None
+        return bool(released)
+
+    def is_locked(self) -> bool:
+        return bool(self._node().execute("EXISTS", self.key))
+
+    def set_ttl(self, ttl: int) -> bool:
+        seconds = check_ttl(ttl)
+        if self._token is None:
+            return False
+        return bool(self._node().script(LOCK_SET_TTL, (self.key,), self._token, seconds) == 1)
+
+    def get_ttl(self) -> int | None:
+        milliseconds = int(self._node().execute("PTTL", self.key))
+        return math.ceil(milliseconds / 1000) if milliseconds >= 0 else None

@@ -1,0 +1,17 @@
+"""Helpers for the redis suite (imported by its test modules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sergeant
+from sergeant.connector import Connector
+from sergeant_test_support.redis_fixtures import RedisServer
+
+
+def connect(servers: list[RedisServer], **node_extra: Any) -> Connector:
+    """A connector through the registry, as a user would build it."""
+    config = sergeant.config.Connector(
+        type="redis", params={"nodes": [server.node(**node_extra) for server in servers]}
+    )
+    return sergeant.connect(config)

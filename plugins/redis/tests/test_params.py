@@ -1,0 +1,118 @@
+"""Construction: params as Sergeant's docs show them, and bad entries named precisely."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sergeant
+from sergeant.errors import ConfigError
+from sergeant_redis import RedisConnector
+from sergeant_redis.params import parse_nodes
+
+
+def build(*nodes: Any) -> RedisConnector:
+    return RedisConnector(nodes=list(nodes))
+
+
+def test_sergeant_docs_examples_construct() -> None:
+    for ports in ([6379], [6379, 6380]):
+        params = {
+            "nodes": [
+                {"host": "localhost", "port": port, "password": None, "database": 0}
+                for port in ports
+            ]
+        }
+        connector = sergeant.connect(sergeant.config.Connector(type="redis", params=params))
+        assert isinstance(connector, RedisConnector)
+        assert len(connector.nodes) == len(ports)
+        connector.close()
+
+
+@pytest.mark.parametrize(
+    ("nodes", "field"),
+    [
+        ([{"host": "h", "port": "6379"}], "nodes[0].port"),
+        ([{"host": "h", "port": 6379}, {"host": "h", "port": 70000}], "nodes[1].port"),
+        ([{"host": "h"}, {"host": 5}], "nodes[1].host"),
+        ([{"host": "h", "database": -1}], "nodes[0].database"),
+        ([{"host": "h", "ssl": "yes"}], "nodes[0].ssl"),
+        ([{"host": "h", "ssl_cert_reqs": "sometimes"}], "nodes[0].ssl_cert_reqs"),
+        ([{"host": "h", "socket_timeout": 0}], "nodes[0].socket_timeout"),
+        ([{"host": "h"}, {"hots": "h"}], "nodes[1]['hots']"),
+        ([{"host": "h"}, 42], "nodes[1]"),
+        ([{"url": "http://h:1/0"}], "nodes[0].url"),
+        ([{"url": "redis://h:1/zero"}], "nodes[0].url"),
+        ([{"url": "redis://h:notaport/0"}], "nodes[0].url"),
+        ([{"url": "redis://h/0?ssl=true"}], "nodes[0].url"),
+        ([{"url": "redis://h:1/0", "port": 2}], "nodes[0].port"),
+        ([{"host": "h", "port": 1}, {"host": "h", "port": 1}], "nodes[1]"),
+        ([], "nodes"),
+    ],
+)
+def test_bad_node_names_index_and_field(nodes: list[Any], field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build(*nodes)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"invalid {field}:")
+
+
+def test_missing_and_unknown_top_level_params() -> None:
+    with pytest.raises(ConfigError, match=r"'nodes'.*required"):
+        RedisConnector()
+    with pytest.raises(ConfigError, match="did you mean 'nodes'"):
+        RedisConnector(nodes=[{"host": "h"}], node=[])
+
+
+def test_password_never_shown_in_errors() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build({"host": "h", "password": 12345})
+    assert "12345" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        build({"url": "redis://user:hunter2@h:1/zero"})
+    assert "hunter2" not in str(caught.value)
+    assert "redis://user:***@h:1/zero" in str(caught.value)
+
+
+def test_url_forms() -> None:
+    plain, tls, bare = parse_nodes(
+        {
+            "nodes": [
+                "redis://:p%40ss@example.org:6390/3",
+                {"url": "rediss://alice:pw@secure.example.org", "ssl_ca_certs": "/ca.pem"},
+                {"url": "redis://localhost"},
+            ]
+        }
+    )
+    assert (plain.host, plain.port, plain.database, plain.password) == (
+        "example.org",
+        6390,
+        3,
+        "p@ss",
+    )
+    assert plain.ssl is False
+    assert (tls.host, tls.port, tls.username, tls.password, tls.ssl) == (
+        "secure.example.org",
+        6379,
+        "alice",
+        "pw",
+        True,
+    )
+    assert tls.ssl_ca_certs == "/ca.pem"
+    assert (bare.host, bare.port, bare.database, bare.password) == ("localhost", 6379, 0, None)
+
+
+def test_repr_hides_passwords() -> None:
+    connector = build(
+        {"host": "h", "port": 1, "password": "topsecret", "ssl_password": "keypass"},
+        {"url": "redis://:urlsecret@h:2/0"},
+    )
+    shown = repr(connector) + repr(connector.node_params) + repr(connector.nodes)
+    for secret in ("topsecret", "keypass", "urlsecret"):
+        assert secret not in shown
+    assert "h:1/0" in repr(connector)
+    assert "h:2/0" in repr(connector)
+    config = sergeant.config.Connector(
+        type="redis", params={"nodes": [{"url": "redis://:urlsecret@h:2/0"}]}
+    )
+    assert "urlsecret" not in repr(config)

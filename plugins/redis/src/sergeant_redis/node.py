@@ -111,6 +111,28 @@ class Node:
         self.execute("SCRIPT", "LOAD", script.source)
         return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
+    def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one round trip (not a transaction); a failed
+        command's result is its exception, already translated."""
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        try:
+            results: list[Any] = pipe.execute(raise_on_error=False)
+        except redis.exceptions.RedisError as exc:
+            raise self._translate(exc) from exc
+        finally:
+            pipe.reset()
+        if self.failures:
+            self.failures, self.down_until = 0, 0.0
+        return [
+            r
+            if not isinstance(r, redis.exceptions.RedisError)
+            or isinstance(r, redis.exceptions.NoScriptError)
+            else self._translate(r)
+            for r in results
+        ]
+
     def close(self) -> None:
         """Drop every pooled connection (a later call reconnects)."""
         self.client.close()

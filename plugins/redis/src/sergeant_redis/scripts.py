@@ -24,6 +24,7 @@ __all__ = [
     "LENGTH",
     "LOCK_RELEASE",
     "LOCK_SET_TTL",
+    "MAINTAIN",
     "POP",
     "PUSH_DELAYED",
     "RELEASE",
@@ -136,6 +137,16 @@ end
 def _script(name: str, body: str) -> Script:
     return Script(name, _COMMON + body)
 
+
+#: ARGV: count. Moves due delayed items and expired leases back to the lists;
+#: the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
+MAINTAIN = _script(
+    "maintain",
+    """
+maintain_if_needed(tonumber(ARGV[1]))
+return 0
+""",
+)
 
 #: ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
 POP = _script(

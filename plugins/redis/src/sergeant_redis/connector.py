@@ -199,6 +199,9 @@ class RedisConnector(Connector):
 
     def queue_pop(self, queue_name: str) -> bytes | None:
         keys = self._queue_keys(queue_name)
+        if len(self.nodes) == 1:
+            got = self.nodes[0].script(scripts.POP, keys, 1)
+            return got[0] if got else None
         for got in self._visit("pop", lambda node: node.script(scripts.POP, keys, 1)):
             if got:
                 return bytes(got[0])

@@ -138,38 +138,45 @@ def _script(name: str, body: str) -> Script:
     return Script(name, _COMMON + body)
 
 
-#: ARGV: count. Moves due delayed items and expired leases back to the lists;
-#: the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
-MAINTAIN = _script(
-    "maintain",
-    """
-maintain_if_needed(tonumber(ARGV[1]))
-return 0
-""",
-)
-
-#: ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
-POP = _script(
-    "pop",
+# The pop scripts define the helpers only when there is something to maintain:
+# the common case (no delayed items, no leases) then runs two commands.
+_MAINTAIN_IF_NEEDED = (
     """
 local count = tonumber(ARGV[1])
-maintain_if_needed(count)
+if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
+"""
+    + _COMMON
+    + """
+  maintain(now(), math.min(math.max(count, 100), 4000))
+end
+"""
+)
+
+#: ARGV: count. Moves due delayed items and expired leases back to the lists;
+#: the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
+MAINTAIN = Script("maintain", _MAINTAIN_IF_NEEDED + "return 0\n")
+
+#: ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
+#: LMPOP takes from the first non-empty list: retry_high, high, retry_normal, normal.
+POP = Script(
+    "pop",
+    _MAINTAIN_IF_NEEDED
+    + """
 local out = {}
-for i = 1, 4 do
-  local need = count - #out
-  if need <= 0 then break end
-  local got = redis.call('LPOP', KEYS[i], need)
-  if got then
-    if i == 1 or i == 3 then
-      for j = 1, #got do
-        local _, _, item = split(got[j])
-        out[#out + 1] = item
-      end
-    elseif #out == 0 then
-      out = got
-    else
-      for j = 1, #got do out[#out + 1] = got[j] end
+while #out < count do
+  local got = redis.call('LMPOP', 4, KEYS[1], KEYS[2], KEYS[3], KEYS[4], 'LEFT',
+    'COUNT', count - #out)
+  if not got then break end
+  local items = got[2]
+  if got[1] == KEYS[1] or got[1] == KEYS[3] then
+    for j = 1, #items do
+      local entry = items[j]
+      out[#out + 1] = string.sub(entry, string.find(entry, ':', 2, true) + 1)
     end
+  elseif #out == 0 then
+    out = items
+  else
+    for j = 1, #items do out[#out + 1] = items[j] end
   end
 end
 return out

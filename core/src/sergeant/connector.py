@@ -20,7 +20,9 @@ Reservations (at-least-once)
     ``queue_extend`` renews the lease. An item whose lease runs out is handed out
     again by the next pop or reserve, with ``deliveries`` one higher; its old
     receipt can no longer ack, release or extend. Reclaiming happens inside
-    ordinary calls: no daemon is needed.
+    ordinary calls: no daemon is needed. ``queue_ack_and_reserve`` acks one batch
+    and reserves the next in one round trip where the backend can (the worker's
+    hot path); its default simply calls the two.
 
 Keys
     ``key_set`` stores a value only when the key is new (as Sergeant does) and
@@ -43,6 +45,8 @@ from types import TracebackType
 from typing import ClassVar, Literal, Self
 
 import attrs
+
+from sergeant.validation import check_count, check_positive, check_receipts
 
 __all__ = [
     "CAPABILITIES",
@@ -189,6 +193,25 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
         """Remove reserved items for good; returns how many receipts were still valid."""
+
+    def queue_ack_and_reserve(
+        self,
+        queue_name: str,
+        receipts: Sequence[str],
+        number_of_items: int,
+        lease_seconds: float,
+    ) -> tuple[int, list[Delivery]]:
+        """Ack ``receipts``, then reserve up to ``number_of_items``: ``(acked, deliveries)``.
+
+        The same as :meth:`queue_ack` followed by :meth:`queue_reserve`, with the
+        same validation; backends override it to do both in one round trip or one
+        transaction. The acks happen first: if the reserve then fails, they stay done.
+        """
+        check_count("number_of_items", number_of_items)
+        check_positive("lease_seconds", lease_seconds)
+        checked = check_receipts(receipts)
+        acked = self.queue_ack(queue_name, checked) if checked else 0
+        return acked, self.queue_reserve(queue_name, number_of_items, lease_seconds)
 
     @abc.abstractmethod
     def queue_release(

@@ -228,6 +228,59 @@ class ConnectorConformance:
         assert connector.queue_reserve(queue, 1, 30) == []
         assert connector.queue_pop(queue) is None
 
+    def test_ack_and_reserve_acks_then_reserves(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        items = _items(6)
+        connector.queue_push_bulk(queue, items)
+        first = connector.queue_reserve(queue, 2, 30)
+        acked, second = connector.queue_ack_and_reserve(queue, [d.receipt for d in first], 3, 30)
+        assert acked == 2
+        assert len(second) == 3
+        assert all(d.deliveries == 1 for d in second)
+        assert connector.queue_ack(queue, [d.receipt for d in first]) == 0
+        acked, third = connector.queue_ack_and_reserve(queue, [d.receipt for d in second], 10, 30)
+        assert acked == 3
+        self._same_order([d.item for d in first + second + third], items)
+        assert len({d.receipt for d in first + second + third}) == 6
+        acked, empty = connector.queue_ack_and_reserve(queue, [d.receipt for d in third], 10, 30)
+        assert (acked, empty) == (1, [])
+        assert connector.queue_length(queue, include_delayed=True) == 0
+        if "stats" in connector.capabilities:
+            assert all(row.in_flight == 0 for row in connector.queue_stats(queue))
+
+    def test_ack_and_reserve_with_nothing_to_ack(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"only")
+        acked, got = connector.queue_ack_and_reserve(queue, [], 5, 30)
+        assert acked == 0
+        assert [(d.item, d.deliveries) for d in got] == [(b"only", 1)]
+        acked, got = connector.queue_ack_and_reserve(queue, ["not-a-receipt", ""], 5, 30)
+        assert (acked, got) == (0, [])
+
+    def test_ack_and_reserve_after_lease_expiry(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"slow")
+        (first,) = connector.queue_reserve(queue, 1, self.lease_seconds)
+        time.sleep(self.lease_seconds * 1.5)  # let the lease run out; nobody reclaims it
+        acked, got = connector.queue_ack_and_reserve(queue, [first.receipt], 1, 30)
+        assert acked == 0  # too late: the item is handed out again instead
+        assert [(d.item, d.deliveries) for d in got] == [(b"slow", 2)]
+        acked, rest = connector.queue_ack_and_reserve(queue, [got[0].receipt], 1, 30)
+        assert (acked, rest) == (1, [])
+
+    def test_ack_and_reserve_validates_before_acking(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        connector.queue_push(queue, b"kept")
+        (delivery,) = connector.queue_reserve(queue, 1, 30)
+        for bad_count, bad_lease, field in ((0, 30, "number_of_items"), (1, -1, "lease_seconds")):
+            with pytest.raises(ConfigError, match=field):
+                connector.queue_ack_and_reserve(queue, [delivery.receipt], bad_count, bad_lease)
+        with pytest.raises(ConfigError, match="receipts"):
+            connector.queue_ack_and_reserve(queue, "a-string", 1, 30)  # type: ignore[arg-type]
+        assert connector.queue_ack(queue, [delivery.receipt]) == 1
+
     def test_unknown_receipts_are_ignored(self, connector: Connector, queue: str) -> None:
         _need(connector, "reserve")
         assert connector.queue_ack(queue, ["not-a-receipt", ""]) == 0

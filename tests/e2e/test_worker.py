@@ -253,17 +253,26 @@ def test_threads_work_tasks_at_the_same_time(build: Any) -> None:
 def test_tasks_per_transaction_sets_the_batch_size(build: Any) -> None:
     worker = build(max_tasks_per_run=25, tasks_per_transaction=10)
     sizes: list[int] = []
-    reserve = worker.broker.reserve
+    acked: list[int] = []
+    reserve, ack_and_reserve = worker.broker.reserve, worker.broker.ack_and_reserve
 
     def recording_reserve(queue: str, number: int, lease: float) -> Any:
         batch = reserve(queue, number, lease)
         sizes.append(len(batch))
         return batch
 
+    def recording_ack_and_reserve(queue: str, receipts: Any, number: int, lease: float) -> Any:
+        acked.append(len(receipts))
+        batch = ack_and_reserve(queue, receipts, number, lease)
+        sizes.append(len(batch))
+        return batch
+
     worker.broker.reserve = recording_reserve  # type: ignore[method-assign]
+    worker.broker.ack_and_reserve = recording_ack_and_reserve  # type: ignore[method-assign]
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
     worker.work_loop()
     assert sizes == [10, 10, 5]
+    assert acked == [10, 10]  # each batch's acks travel with the next reserve
     assert [e[1] for e in worker.named("on_success")] == list(range(25))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import msgpack
 
-from sergeant.connector import Connector, Lock, NodeStats, Priority
+from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
@@ -181,9 +181,28 @@ class Broker:
 
     def reserve(self, task_name: str, number_of_tasks: int, lease_seconds: float) -> list[Reserved]:
         """Hand out up to ``number_of_tasks`` under a lease (at-least-once)."""
+        return self._decode_all(
+            self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds)
+        )
+
+    def ack_and_reserve(
+        self,
+        task_name: str,
+        receipts: Sequence[str],
+        number_of_tasks: int,
+        lease_seconds: float,
+    ) -> list[Reserved]:
+        """Settle ``receipts`` for good and hand out the next tasks, in one round
+        trip where the connector can (the worker's hot path)."""
+        _, deliveries = self.connector.queue_ack_and_reserve(
+            task_name, receipts, number_of_tasks, lease_seconds
+        )
+        return self._decode_all(deliveries)
+
+    def _decode_all(self, deliveries: list[Delivery]) -> list[Reserved]:
         decode_task = self.encoder.decode_task
         reserved = []
-        for d in self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds):
+        for d in deliveries:
             try:
                 reserved.append(Reserved(decode_task(d.item), d.item, d.receipt, d.deliveries))
             except TaskDecodeError as exc:

@@ -1,10 +1,10 @@
 """The work loop: fetch tasks, run them (serially or on threads), settle them.
 
 At-least-once (default): reserve up to ``tasks_per_transaction`` under a lease,
-run each, and ack it once its handlers have run. Acks are grouped: one call per
-batch, or per 100 tasks when batches are smaller, and never more than 0.2 s
-late; while they wait, their leases are renewed like any other. A crash can thus
-re-run at most those few finished tasks, which at-least-once allows. Tasks not started
+run each, and ack it once its handlers have run. The acks of a batch travel
+with the reserve of the next one (``queue_ack_and_reserve``: one round trip per
+batch); within a long batch they are sent at least every 0.2 s. A crash can thus
+re-run the few tasks finished since, which at-least-once allows. Tasks not started
 when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
 """
@@ -36,9 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner"]
 
+#: Within a long batch, finished tasks are acked at least this often (seconds).
 _ACK_EVERY = 0.2
-#: Acks of small batches are grouped up to this many per call (at most _ACK_EVERY late).
-_ACK_GROUP = 100
 _PUBLISH_EVERY = 0.1
 _IDLE_SLEEP_MIN = 0.05
 _IDLE_SLEEP_MAX = 1.0
@@ -60,7 +59,6 @@ class Runner:
         self._kill_after = 0.0
         self._last_publish = 0.0
         self._threaded = config.number_of_threads > 1
-        self._ack_batch = max(config.tasks_per_transaction, _ACK_GROUP)
         status_path = os.environ.get(STATUS_ENV)
         self.status = StatusFile(status_path) if status_path else None
         self.lease: LeaseKeeper | None = None
@@ -121,11 +119,6 @@ class Runner:
                 if tasks_left <= 0:
                     return
                 wanted = min(wanted, tasks_left)
-            if (
-                len(self._acks) >= self._ack_batch
-                or time.monotonic() - self._last_flush > _ACK_EVERY
-            ):
-                self.flush_acks()
             try:
                 batch = self._fetch(wanted)
             except SergeantError as exc:
@@ -158,7 +151,22 @@ class Runner:
         broker = self.worker.broker
         if not self.reliable:
             return broker.pop(self.queue, wanted)
-        batch = broker.reserve(self.queue, wanted, self.worker.config.lease_seconds)
+        with self._acks_guard:
+            receipts, self._acks = self._acks, []
+        self._last_flush = time.monotonic()
+        if not receipts:
+            batch = broker.reserve(self.queue, wanted, self.worker.config.lease_seconds)
+        else:
+            try:
+                batch = broker.ack_and_reserve(
+                    self.queue, receipts, wanted, self.worker.config.lease_seconds
+                )
+            except SergeantError:
+                with self._acks_guard:  # not known to be acked: try again later
+                    self._acks[:0] = receipts
+                raise
+            if self.lease is not None:
+                self.lease.drop(receipts)
         if batch and self.lease is not None:
             self.lease.hold(r.receipt for r in batch if r.receipt is not None)
         return batch

@@ -272,7 +272,11 @@ def test_tasks_per_transaction_sets_the_batch_size(build: Any) -> None:
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
     worker.work_loop()
     assert sizes == [10, 10, 5]
-    assert acked == [10, 10]  # each batch's acks travel with the next reserve
+    connector_class = type(worker.broker.connector)
+    if connector_class.queue_ack_and_reserve is not sergeant.Connector.queue_ack_and_reserve:
+        assert acked == [10, 10]  # each batch's acks travel with the next reserve
+    else:
+        assert acked == []  # grouped acks instead, one call per batch
     assert [e[1] for e in worker.named("on_success")] == list(range(25))
 
 

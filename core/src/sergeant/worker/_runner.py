@@ -1,10 +1,12 @@
 """The work loop: fetch tasks, run them (serially or on threads), settle them.
 
 At-least-once (default): reserve up to ``tasks_per_transaction`` under a lease,
-run each, and ack it once its handlers have run. The acks of a batch travel
-with the reserve of the next one (``queue_ack_and_reserve``: one round trip per
-batch); within a long batch they are sent at least every 0.2 s. A crash can thus
-re-run the few tasks finished since, which at-least-once allows. Tasks not started
+run each, and ack it once its handlers have run. Where the connector overrides
+``queue_ack_and_reserve``, the acks of a batch travel with the reserve of the
+next one (one round trip per batch); otherwise acks are grouped (one call per
+batch, or per 100 tasks when batches are smaller). Either way no finished task
+waits more than 0.2 s for its ack, and its lease is renewed meanwhile. A crash
+can thus re-run the few tasks finished since, which at-least-once allows. Tasks not started
 when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
+from sergeant.connector import Connector
 from sergeant.errors import SergeantError
 from sergeant.worker._exceptions import (
     WorkerInterrupt,
@@ -36,8 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner"]
 
-#: Within a long batch, finished tasks are acked at least this often (seconds).
+#: Finished tasks are acked at least this often (seconds).
 _ACK_EVERY = 0.2
+#: Without a combined ack-and-reserve call, acks of small batches are grouped up
+#: to this many per call (never more than _ACK_EVERY late).
+_ACK_GROUP = 100
 _PUBLISH_EVERY = 0.1
 _IDLE_SLEEP_MIN = 0.05
 _IDLE_SLEEP_MAX = 1.0
@@ -59,6 +65,13 @@ class Runner:
         self._kill_after = 0.0
         self._last_publish = 0.0
         self._threaded = config.number_of_threads > 1
+        # Acks ride with the next reserve when the backend does both in one round
+        # trip; otherwise they are grouped, which saves the same round trips.
+        connector_class = type(worker.broker.connector)
+        self._combined = connector_class.queue_ack_and_reserve is not (
+            Connector.queue_ack_and_reserve
+        )
+        self._ack_batch = max(config.tasks_per_transaction, _ACK_GROUP)
         status_path = os.environ.get(STATUS_ENV)
         self.status = StatusFile(status_path) if status_path else None
         self.lease: LeaseKeeper | None = None
@@ -119,6 +132,11 @@ class Runner:
                 if tasks_left <= 0:
                     return
                 wanted = min(wanted, tasks_left)
+            if not self._combined and (
+                len(self._acks) >= self._ack_batch
+                or time.monotonic() - self._last_flush > _ACK_EVERY
+            ):
+                self.flush_acks()
             try:
                 batch = self._fetch(wanted)
             except SergeantError as exc:
@@ -151,9 +169,11 @@ class Runner:
         broker = self.worker.broker
         if not self.reliable:
             return broker.pop(self.queue, wanted)
-        with self._acks_guard:
-            receipts, self._acks = self._acks, []
-        self._last_flush = time.monotonic()
+        receipts: list[str] = []
+        if self._combined:
+            with self._acks_guard:
+                receipts, self._acks = self._acks, []
+            self._last_flush = time.monotonic()
         if not receipts:
             batch = broker.reserve(self.queue, wanted, self.worker.config.lease_seconds)
         else:

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     totals = supervisor.totals()
     span = totals.last_task_at - totals.first_task_at
     print(
-        f"summary: {totals.processed} tasks in {span:.1f}s: {_figures(totals)}"
+        f"summary: {totals.processed} tasks in {span:.2f}s: {_figures(totals)}"
         + (f", requeued {totals.requeued}" if totals.requeued else ""),
         flush=True,
     )

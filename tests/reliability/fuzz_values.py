@@ -39,6 +39,7 @@ __all__ = [
     "payloads",
     "positive_seconds",
     "redis_params",
+    "redis_url_edges",
     "whole_at_least",
 ]
 
@@ -371,7 +372,14 @@ def edge_calls() -> list[Call]:
             for value in _EDGE_BAD.get(target, ()):
                 args = {p: value if p == target else PLAIN[p] for p in params}
                 calls.append(Call(method, args, "bad", target))
+        if "receipts" in params:
+            args = {p: ODD_RECEIPTS if p == "receipts" else PLAIN[p] for p in params}
+            calls.append(Call(method, args, "good"))
     return calls
+
+
+#: Receipts a caller could make up that look numeric to ``str.isdigit`` but not to ``int``.
+ODD_RECEIPTS = ["\u24f8:x", "\u00b2:1", "\u0660:zz", "9" * 30 + ":x", "1.2", "-1.-1", "0:", ":"]
 
 
 #: Bad values every numeric argument meets in the sweep (NaN compares false with everything).
@@ -446,6 +454,15 @@ _BAD_REDIS_URLS = (
     "localhost:6379",
     "",
 )
+
+
+def redis_url_edges() -> list[Params]:
+    """Every bad url of the list, alone and as ``{'url': ...}`` (a deterministic sweep)."""
+    return [
+        Params("redis", {"nodes": [node]}, "nodes[0]")
+        for url in _BAD_REDIS_URLS
+        for node in (url, {"url": url})
+    ]
 
 
 @st.composite

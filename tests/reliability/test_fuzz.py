@@ -34,6 +34,7 @@ from fuzz_values import (
     names,
     payloads,
     redis_params,
+    redis_url_edges,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -181,6 +182,8 @@ def test_fuzz_redis(soak: bool, redis_server_factory: Callable[..., RedisServer]
     server = redis_server_factory()
     params, good, api = Tally("redis params"), Tally("redis good params"), Tally("redis API")
     _fuzz(redis_params(), _connect_bad(params), _examples(soak, 200), soak)
+    for case in redis_url_edges():
+        _connect_bad(params)(case)
 
     def round_trip(case: tuple[dict[str, Any], str, list[bytes]]) -> None:
         node, queue, items = case

@@ -134,6 +134,14 @@ def _probe_while_full(
             seen["new connector"] = "refused"
             if not isinstance(exc, StorageError) or str(path) not in str(exc):
                 seen["unclear"].append(f"new connector: {type(exc).__name__}: {exc}")
+        fresh = disk.folder / f"new-{cycle}.sqlite3"  # a database created on the full disk
+        try:
+            _local(fresh).close()
+            seen["new file"] = "created"
+        except SergeantError as exc:
+            seen["new file"] = "refused"
+            if not isinstance(exc, StorageError) or str(fresh) not in str(exc):
+                seen["unclear"].append(f"new file: {type(exc).__name__}: {exc}")
     return seen
 
 
@@ -168,7 +176,12 @@ def test_disk_full(tmp_path: Path, soak: bool) -> None:
                 probes.append(probe)
                 if probe.get("single push") == "worked":
                     expected.setdefault("probe", []).append(b"while full %d" % cycle)
-                disk.free(_own_connection(connector))
+                closed_while_full = isinstance(disk, TmpfsDisk) and cycle % 2 == 1
+                if closed_while_full:  # the process exits while the disk is full
+                    connector.close()
+                disk.free(None if closed_while_full else _own_connection(connector))
+                if closed_while_full:
+                    connector = _local(path)
                 after = random_items(rng, 50, 4096)
                 connector.queue_push_bulk(overflow, after)  # space is back: pushes work
                 expected[overflow] = accepted + after
@@ -203,9 +216,11 @@ def test_disk_full(tmp_path: Path, soak: bool) -> None:
                 "refusals (cycles that left some room) and all were kept. While full: reads "
                 f"worked; single push {probes[0].get('single push')}, key_set "
                 f"{probes[0].get('key_set')}, a new connector "
-                f"{probes[0].get('new connector', 'not tried')}. After freeing space "
-                "pushes worked at once; integrity_check ok; every item read back byte for byte "
-                "in order." + (f" Unclear errors: {unclear[:3]}" if unclear else "")
+                f"{probes[0].get('new connector', 'not tried')}, a new database file "
+                f"{probes[0].get('new file', 'not tried')}. Odd cycles closed the connector "
+                "while full and reopened it after. After freeing space pushes worked at once; "
+                "integrity_check ok; every item read back byte for byte in order."
+                + (f" Unclear errors: {unclear[:3]}" if unclear else "")
             ),
             figures={"refused": refused, "cycles": cycles, "disk": kind},
         )

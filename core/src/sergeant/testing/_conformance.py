@@ -278,7 +278,7 @@ class ConnectorConformance:
             with pytest.raises(ConfigError, match=field):
                 connector.queue_ack_and_reserve(queue, [delivery.receipt], bad_count, bad_lease)
         with pytest.raises(ConfigError, match="receipts"):
-            connector.queue_ack_and_reserve(queue, "a-string", 1, 30)  # type: ignore[arg-type]
+            connector.queue_ack_and_reserve(queue, "a-string", 1, 30)
         assert connector.queue_ack(queue, [delivery.receipt]) == 1
 
     def test_unknown_receipts_are_ignored(self, connector: Connector, queue: str) -> None:

@@ -8,7 +8,8 @@ which releases the GIL, instead of handing a Python lock around); with one
 thread, or with batches of 100, the two were equal within noise.
 
 Every public call runs exactly one SQL statement in autocommit mode, or one
-``BEGIN IMMEDIATE`` transaction for ``executemany``. A single write statement
+``BEGIN IMMEDIATE`` transaction (``executemany``, or a function running several
+statements, see :meth:`Database.write`). A single write statement
 takes SQLite's write lock before it reads (its first opcode opens a write
 transaction), so it behaves like ``BEGIN IMMEDIATE`` + statement + ``COMMIT`` in
 one step: it never upgrades a stale read snapshot, the cause of ``database is
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 from sergeant.errors import ConfigError, ConnectorUnavailableError, StorageError
 
 from sergeant_local.params import default_file_path
-from sergeant_local.schema import SCHEMA, SCHEMA_VERSION
+from sergeant_local.schema import MIGRATE_FROM_1, SCHEMA, SCHEMA_VERSION
 
 __all__ = ["Database", "resolve_path"]
 
@@ -117,17 +118,17 @@ def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
     return str(path)
 
 
-def _many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        count = conn.executemany(sql, rows).rowcount
+        result = op(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
                 conn.execute("ROLLBACK")
         raise
-    return count
+    return result
 
 
 class Database:
@@ -165,11 +166,19 @@ class Database:
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run ``sql`` once per row in one ``BEGIN IMMEDIATE`` transaction; rows changed."""
+        return self.write(lambda c: c.executemany(sql, rows).rowcount)
+
+    def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """``op(connection)`` inside one ``BEGIN IMMEDIATE`` transaction; its result.
+
+        ``op`` may run again (after a rollback) while another process holds the
+        write lock, so it must not change anything outside the database.
+        """
         conn = self._local.conn or self._thread_connection()
         try:
-            return _many(conn, sql, rows)
+            return _transaction(conn, op)
         except sqlite3.Error as exc:
-            return self._retry(exc, lambda c: _many(c, sql, rows), conn)
+            return self._retry(exc, lambda c: _transaction(c, op), conn)
 
     def close(self) -> None:
         """Close every thread's connection; later calls fail with StorageError. Idempotent."""
@@ -271,7 +280,8 @@ class Database:
                     f"sergeant-local database {self.path} has schema version {version}, newer "
                     f"than this sergeant-local ({SCHEMA_VERSION}); upgrade sergeant-local"
                 )
-            for statement in SCHEMA.split(";"):
+            script = SCHEMA + (MIGRATE_FROM_1 if version == 1 else "")
+            for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -7,7 +7,7 @@ call). See :mod:`sergeant_local.schema` for how rows encode readiness and leases
 
 from __future__ import annotations
 
-import re
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -26,7 +26,7 @@ from sergeant.validation import (
     check_receipts,
 )
 
-from sergeant_local import schema
+from sergeant_local import _leases, _ready, schema
 from sergeant_local._database import Database, resolve_path
 from sergeant_local.lock import LocalLock
 from sergeant_local.params import LocalParams
@@ -34,20 +34,14 @@ from sergeant_local.params import LocalParams
 __all__ = ["LocalConnector"]
 
 _RANK = {"HIGH": schema.HIGH, "NORMAL": schema.NORMAL}
-_RECEIPT = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
-_INT64 = 2**63
 
 
-def _parse_receipts(receipts: Any) -> list[tuple[int, int]]:
-    """``(id, lease)`` pairs of the well-formed receipts; others can match nothing."""
-    parsed = []
-    for receipt in check_receipts(receipts):
-        match = _RECEIPT.fullmatch(receipt)
-        if match is not None:
-            row_id, lease = int(match[1]), int(match[2])
-            if row_id < _INT64 and lease < _INT64:
-                parsed.append((row_id, lease))
-    return parsed
+def _counts(rows: list[Any], now: float) -> tuple[list[Any], int]:
+    """Split a count statement's rows: the ready-table row, and the held items
+    whose lease ran out (counted as ready)."""
+    main = next(row for row in rows if row[0] == 0)
+    expired = sum(_leases.expired_count(row[1], row[2], now) for row in rows if row[0] == 1)
+    return main, expired
 
 
 class LocalConnector(Connector):
@@ -89,7 +83,7 @@ class LocalConnector(Connector):
         rank = _RANK[check_priority(priority)]
         delayed = check_consumable_from(consumable_from)
         visible_at = time.time() if delayed is None else delayed
-        self._db.changes(schema.PUSH, (queue_name, rank, visible_at, item))
+        self._db.changes(schema.PUSH_ONE, (queue_name, rank, visible_at, item))
         return True
 
     def queue_push_bulk(
@@ -107,33 +101,50 @@ class LocalConnector(Connector):
         if not checked:
             return True
         visible_at = time.time() if delayed is None else delayed
-        self._db.many(schema.PUSH, [(queue_name, rank, visible_at, item) for item in checked])
+        self._db.write(lambda c: _ready.push_many(c, queue_name, rank, visible_at, checked))
         return True
 
     def queue_pop(self, queue_name: str) -> bytes | None:
         """Remove and return the next ready item, or None (at-most-once)."""
         check_queue_name(queue_name)
-        found = self._db.rows(schema.POP_ONE, (queue_name, time.time(), 1))
+        now = time.time()
+
+        def pop(conn: sqlite3.Connection) -> list[Any]:
+            _leases.reclaim(conn, queue_name, now)
+            return conn.execute(schema.POP_ONE, (queue_name, now)).fetchall()
+
+        found = self._db.write(pop)
         return found[0][0] if found else None
 
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
         """Remove and return up to ``number_of_items`` ready items, in order."""
         check_queue_name(queue_name)
         count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        found = self._db.rows(schema.POP, (queue_name, time.time(), count))
-        found.sort()
-        return [row[3] for row in found]
+        now = time.time()
+
+        def pop(conn: sqlite3.Connection) -> list[Any]:
+            _leases.reclaim(conn, queue_name, now)
+            return _ready.take(conn, queue_name, now, count)
+
+        return [row[4] for row in self._db.write(pop)]
 
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
         check_queue_name(queue_name)
+        now = time.time()
         sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
-        return int(self._db.rows(sql, (queue_name, time.time()))[0][0])
+        main, expired = _counts(self._db.rows(sql, (queue_name, now)), now)
+        return int(main[1]) + expired
 
     def queue_delete(self, queue_name: str) -> bool:
         """Remove the queue's items, reserved ones included; True if it had any."""
         check_queue_name(queue_name)
-        return self._db.changes(schema.ITEMS_DELETE, (queue_name,)) > 0
+
+        def delete(conn: sqlite3.Connection) -> int:
+            ready = conn.execute(schema.ITEMS_DELETE, (queue_name,)).rowcount
+            return ready + conn.execute(schema.LEASES_DELETE, (queue_name,)).rowcount
+
+        return self._db.write(delete) > 0
 
     # Reliable delivery -----------------------------------------------------
 
@@ -148,55 +159,76 @@ class LocalConnector(Connector):
         check_queue_name(queue_name)
         count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
         lease = check_positive("lease_seconds", lease_seconds)
+        return self._ack_and_reserve(queue_name, {}, count, lease)[1]
+
+    def queue_ack_and_reserve(
+        self,
+        queue_name: str,
+        receipts: Sequence[str],
+        number_of_items: int,
+        lease_seconds: float,
+    ) -> tuple[int, list[Delivery]]:
+        """Ack ``receipts``, then reserve up to ``number_of_items``, in one transaction."""
+        check_queue_name(queue_name)
+        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
+        lease = check_positive("lease_seconds", lease_seconds)
+        parsed = _leases.parse_receipts(check_receipts(receipts))
+        return self._ack_and_reserve(queue_name, parsed, count, lease)
+
+    def _ack_and_reserve(
+        self, queue_name: str, receipts: _leases.Receipts, count: int, lease: float
+    ) -> tuple[int, list[Delivery]]:
         now = time.time()
-        found = self._db.rows(schema.RESERVE, (queue_name, now, count, now + lease))
-        found.sort()
-        return [
-            Delivery(item, f"{row_id}.{token}", deliveries)
-            for _, _, row_id, token, deliveries, item in found
-        ]
+
+        def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
+            acked = _leases.ack(conn, queue_name, receipts, now) if receipts else 0
+            _leases.reclaim(conn, queue_name, now)
+            rows = _ready.take(conn, queue_name, now, count)
+            spans = _leases.insert(conn, queue_name, rows, now + lease) if rows else []
+            return acked, rows, spans
+
+        acked, rows, spans = self._db.write(run)
+        return acked, _leases.deliveries(rows, spans) if rows else []
 
     def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
         """Remove reserved items for good; how many receipts were still valid."""
         check_queue_name(queue_name)
-        parsed = _parse_receipts(receipts)
+        parsed = _leases.parse_receipts(check_receipts(receipts))
         if not parsed:
             return 0
         now = time.time()
-        return self._db.many(schema.ACK, [(i, lease, queue_name, now) for i, lease in parsed])
+        return self._db.write(lambda c: _leases.ack(c, queue_name, parsed, now))
 
     def queue_release(
         self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
     ) -> int:
         """Put reserved items back, ready at ``consumable_from`` (default now)."""
         check_queue_name(queue_name)
-        parsed = _parse_receipts(receipts)
+        parsed = _leases.parse_receipts(check_receipts(receipts))
         delayed = check_consumable_from(consumable_from)
         if not parsed:
             return 0
         now = time.time()
         visible_at = now if delayed is None else delayed
-        return self._db.many(
-            schema.RELEASE, [(visible_at, i, lease, queue_name, now) for i, lease in parsed]
-        )
+        return self._db.write(lambda c: _leases.release(c, queue_name, parsed, visible_at, now))
 
     def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
         """Renew leases to ``lease_seconds`` from now; how many were still valid."""
         check_queue_name(queue_name)
-        parsed = _parse_receipts(receipts)
+        parsed = _leases.parse_receipts(check_receipts(receipts))
         lease = check_positive("lease_seconds", lease_seconds)
         if not parsed:
             return 0
         now = time.time()
-        return self._db.many(
-            schema.EXTEND, [(now + lease, i, token, queue_name, now) for i, token in parsed]
-        )
+        return self._db.write(lambda c: _leases.extend(c, queue_name, parsed, now + lease, now))
 
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         """One row for the file: ready, delayed and in-flight counts."""
         check_queue_name(queue_name)
-        ready, delayed, in_flight = self._db.rows(schema.STATS, (queue_name, time.time()))[0]
-        return [NodeStats(self.file_path, int(ready), int(delayed), int(in_flight))]
+        now = time.time()
+        main, expired = _counts(self._db.rows(schema.STATS, (queue_name, now)), now)
+        ready, delayed, held = int(main[1]) + expired, int(main[2]), int(main[3]) - expired
+        return [NodeStats(self.file_path, ready, delayed, held)]
 
     # Keys and locks ----------------------------------------------------------
 

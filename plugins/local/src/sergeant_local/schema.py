@@ -1,30 +1,46 @@
 """The tables of a sergeant-local file and every statement run against them.
 
-One row per item in ``sergeant_items``. ``visible_at`` is when the row may next
-be handed out: its push time, its ``consumable_from``, or, while reserved, the
-end of its lease. So a lease that runs out simply makes the row ready again and
-the next pop or reserve takes it: reclaiming needs no extra statement. ``lease``
-is a random token per delivery (NULL when not reserved); a receipt is
-``"<id>.<lease>"``, so a receipt from an earlier delivery never matches.
+``sergeant_ready`` holds the items waiting to be handed out, one row each, keyed
+(and so stored) in hand-out order: ``(queue, priority, visible_at, seq)``. HIGH
+(0) comes before NORMAL (1), then the time the item became ready (its push time,
+its ``consumable_from``, or the time it was released or its lease ran out), then
+``seq``, its push order among items ready at the same instant. It is a
+``WITHOUT ROWID`` table: one b-tree, so taking a run of items from the front is
+one range read and one range delete, with no second index to keep in step.
 
-Ready rows are found through ``sergeant_items_ready (queue, priority,
-visible_at)``, whose order (then rowid) is exactly the hand-out order: HIGH
-before NORMAL, then by the time each row became ready, then by push order.
-Times are the wall clock (``time.time()``) of the calling process: all processes
-on one file share a machine, hence a clock; if it steps backwards, items pushed
-just before wait for it to catch up.
+A reserve moves the items it hands out into ONE row of ``sergeant_leases`` (the
+batch, packed), so acking the batch writes one row instead of one per item. Each
+lease row keeps, per item, whether it is still held and until when: ``expiries``
+is NULL while every item is held until ``expires_at``, else an array of float64
+expiries with 0.0 for settled items (acked, released or reclaimed); ``held``
+counts the items still held and ``expires_at`` is the earliest of their expiries.
+A receipt is ``"<lease id>.<token>.<index>"``; the random token means a receipt of
+a deleted lease row never matches a new row that reuses its id.
+
+An item whose lease ran out stays in its lease row until the next pop or reserve
+of its queue moves it back into ``sergeant_ready`` (``deliveries`` kept, ready
+from the moment its lease ended): reclaiming happens inside ordinary calls.
+Counts include such items as ready. Times are the wall clock (``time.time()``)
+of the calling process: all processes on one file share a machine, hence a clock.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "ACK",
-    "EXTEND",
     "HIGH",
     "ITEMS_DELETE",
     "KEY_DELETE",
     "KEY_GET",
     "KEY_SET",
+    "LEASES_DELETE",
+    "LEASE_ACK_ALL",
+    "LEASE_DELETE",
+    "LEASE_EXPIRED",
+    "LEASE_EXTEND_ALL",
+    "LEASE_FULL",
+    "LEASE_INSERT",
+    "LEASE_STATE",
+    "LEASE_UPDATE",
     "LENGTH_ALL",
     "LENGTH_READY",
     "LOCK_ACQUIRE",
@@ -33,34 +49,52 @@ __all__ = [
     "LOCK_RELEASE",
     "LOCK_SET_TTL",
     "MAX_COUNT",
+    "MAX_SEQ",
+    "MIGRATE_FROM_1",
     "NORMAL",
-    "POP",
+    "PICK",
     "POP_ONE",
     "PUSH",
-    "RELEASE",
-    "RESERVE",
+    "PUSH_ONE",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "SEQ_LAST",
     "STATS",
+    "TAKE_HIGH",
+    "TAKE_ONE",
+    "TAKE_UPTO",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HIGH, NORMAL = 0, 1
 #: Larger counts are clamped: no call can hand out more rows than SQLite can address.
 MAX_COUNT = 2**31 - 1
+MAX_SEQ = 2**63 - 1
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS sergeant_items (
-    id INTEGER PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS sergeant_ready (
     queue TEXT NOT NULL,
     priority INTEGER NOT NULL,
     visible_at REAL NOT NULL,
-    lease INTEGER,
-    deliveries INTEGER NOT NULL DEFAULT 0,
-    ready_since REAL,
-    item BLOB NOT NULL
+    seq INTEGER NOT NULL,
+    deliveries INTEGER NOT NULL,
+    item BLOB NOT NULL,
+    PRIMARY KEY (queue, priority, visible_at, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sergeant_leases (
+    id INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    total INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    high INTEGER NOT NULL,
+    deliveries BLOB NOT NULL,
+    sizes BLOB NOT NULL,
+    items BLOB NOT NULL,
+    expiries BLOB
 );
-CREATE INDEX IF NOT EXISTS sergeant_items_ready ON sergeant_items (queue, priority, visible_at);
+CREATE INDEX IF NOT EXISTS sergeant_leases_expiry ON sergeant_leases (queue, expires_at);
 CREATE TABLE IF NOT EXISTS sergeant_keys (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -72,54 +106,91 @@ CREATE TABLE IF NOT EXISTS sergeant_locks (
 ) WITHOUT ROWID;
 """
 
-# The next ?3 ready rows of queue ?1 at time ?2: HIGH first, each priority read in
-# index order, so no sort and no scan past rows that are not ready.
-_PICK = (
-    "SELECT id FROM (SELECT id FROM sergeant_items"
-    " WHERE queue = ?1 AND priority = 0 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3)"
-    " UNION ALL SELECT id FROM (SELECT id FROM sergeant_items"
-    " WHERE queue = ?1 AND priority = 1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3)"
-    " LIMIT ?3"
+#: Version 1 kept one row per item with its lease in place; reserved items come
+#: back when their lease would have ended (their old receipts no longer match).
+MIGRATE_FROM_1 = """
+INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)
+    SELECT queue, priority, visible_at, id, deliveries, item FROM sergeant_items;
+DROP TABLE sergeant_items;
+"""
+
+# The next ?3 ready items of queue ?1 at time ?2, read in key order: no sort. The
+# fourth column counts the hand-out about to happen.
+_READY = "FROM sergeant_ready WHERE queue = ?1 AND priority IN (0, 1) AND visible_at <= ?2"
+PICK = (
+    f"SELECT priority, visible_at, seq, deliveries + 1, item {_READY}"
+    " ORDER BY priority, visible_at, seq LIMIT ?3"
+)
+# After PICK, inside the same write transaction, delete exactly what it read:
+# every ready HIGH row when the run ended among NORMAL ones (TAKE_HIGH), and the
+# rows of the last row's priority up to and including it (TAKE_UPTO).
+TAKE_HIGH = "DELETE FROM sergeant_ready WHERE queue = ? AND priority = 0 AND visible_at <= ?"
+TAKE_UPTO = (
+    "DELETE FROM sergeant_ready WHERE queue = ? AND priority = ? AND (visible_at, seq) <= (?, ?)"
+)
+TAKE_ONE = (
+    "DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) ="  # noqa: S608
+    f" (SELECT queue, priority, visible_at, seq {_READY}"
+    " ORDER BY priority, visible_at, seq LIMIT 1)"
+    " RETURNING priority, visible_at, seq, deliveries + 1, item"
+)
+POP_ONE = (
+    "DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) ="  # noqa: S608
+    f" (SELECT queue, priority, visible_at, seq {_READY}"
+    " ORDER BY priority, visible_at, seq LIMIT 1) RETURNING item"
+)
+PUSH_ONE = (
+    "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"
+    " VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM sergeant_ready"
+    " WHERE queue = ?1 AND priority = ?2 AND visible_at = ?3), 0, ?4)"
+)
+SEQ_LAST = (
+    "SELECT coalesce(max(seq), 0) FROM sergeant_ready"
+    " WHERE queue = ? AND priority = ? AND visible_at = ?"
+)
+PUSH = (
+    "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+ITEMS_DELETE = "DELETE FROM sergeant_ready WHERE queue = ?"
+LEASES_DELETE = "DELETE FROM sergeant_leases WHERE queue = ?"
+
+LEASE_INSERT = (
+    "INSERT INTO sergeant_leases"
+    " (queue, token, expires_at, total, held, high, deliveries, sizes, items)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# What acks and extends need (no item bytes); LEASE_FULL also the items, to put back.
+LEASE_STATE = (
+    "SELECT expires_at, total, held, expiries FROM sergeant_leases"
+    " WHERE id = ? AND token = ? AND queue = ?"
+)
+_FULL = "id, expires_at, total, held, expiries, high, deliveries, sizes, items"
+LEASE_FULL = f"SELECT {_FULL} FROM sergeant_leases WHERE id = ? AND token = ? AND queue = ?"  # noqa: S608
+LEASE_EXPIRED = f"SELECT {_FULL} FROM sergeant_leases WHERE queue = ? AND expires_at <= ?"  # noqa: S608
+LEASE_UPDATE = "UPDATE sergeant_leases SET expires_at = ?, held = ?, expiries = ? WHERE id = ?"
+LEASE_EXTEND_ALL = "UPDATE sergeant_leases SET expires_at = ? WHERE id = ?"
+LEASE_DELETE = "DELETE FROM sergeant_leases WHERE id = ?"
+# Acking every item of a row no part of which was settled or renewed: one statement.
+LEASE_ACK_ALL = (
+    "DELETE FROM sergeant_leases WHERE id = ? AND token = ? AND queue = ? AND expires_at > ?"
+    " AND total = ? AND expiries IS NULL"
 )
 
-PUSH = "INSERT INTO sergeant_items (queue, priority, visible_at, item) VALUES (?, ?, ?, ?)"
-# Statements are built from the constant fragment _PICK only; values are always bound.
-POP_ONE = f"DELETE FROM sergeant_items WHERE id IN ({_PICK}) RETURNING item"  # noqa: S608
-# RETURNING order is unspecified: return the sort key and sort in Python.
-POP = (
-    f"DELETE FROM sergeant_items WHERE id IN ({_PICK})"  # noqa: S608
-    " RETURNING priority, visible_at, id, item"
+# Counts: one statement (one snapshot). Row kind 0 carries the ready-table counts,
+# kind 1 one lease row whose earliest expiry has passed: its items whose lease ran
+# out count as ready, and are counted in Python (they may be only some of them).
+_EXPIRED = (
+    " UNION ALL SELECT 1, held, expiries, NULL FROM sergeant_leases"
+    " WHERE queue = ?1 AND expires_at <= ?2"
 )
-# SET sees the old row, so ready_since keeps the order key the lease overwrites.
-RESERVE = (
-    "UPDATE sergeant_items SET ready_since = visible_at, visible_at = ?4,"  # noqa: S608
-    " lease = random() & 9223372036854775807, deliveries = deliveries + 1"
-    f" WHERE id IN ({_PICK})"
-    " RETURNING priority, ready_since, id, lease, deliveries, item"
-)
-# A receipt acts only while its lease lasts: visible_at > now.
-ACK = "DELETE FROM sergeant_items WHERE id = ? AND lease = ? AND queue = ? AND visible_at > ?"
-RELEASE = (
-    "UPDATE sergeant_items SET lease = NULL, visible_at = ?"
-    " WHERE id = ? AND lease = ? AND queue = ? AND visible_at > ?"
-)
-EXTEND = (
-    "UPDATE sergeant_items SET visible_at = ?"
-    " WHERE id = ? AND lease = ? AND queue = ? AND visible_at > ?"
-)
-LENGTH_READY = (
-    "SELECT count(*) FROM sergeant_items WHERE queue = ? AND priority IN (0, 1) AND visible_at <= ?"
-)
-LENGTH_ALL = (
-    "SELECT count(*) FROM sergeant_items WHERE queue = ? AND (visible_at <= ? OR lease IS NULL)"
-)
+LENGTH_READY = f"SELECT 0, count(*), NULL, NULL {_READY}{_EXPIRED}"
+LENGTH_ALL = f"SELECT 0, count(*), NULL, NULL FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"  # noqa: S608
 STATS = (
-    "SELECT coalesce(sum(visible_at <= ?2), 0),"
-    " coalesce(sum(visible_at > ?2 AND lease IS NULL), 0),"
-    " coalesce(sum(visible_at > ?2 AND lease IS NOT NULL), 0)"
-    " FROM sergeant_items WHERE queue = ?1"
+    "SELECT 0, coalesce(sum(visible_at <= ?2), 0), coalesce(sum(visible_at > ?2), 0),"  # noqa: S608
+    " (SELECT coalesce(sum(held), 0) FROM sergeant_leases WHERE queue = ?1)"
+    f" FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"
 )
-ITEMS_DELETE = "DELETE FROM sergeant_items WHERE queue = ?"
 
 KEY_SET = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
 KEY_GET = "SELECT value FROM sergeant_keys WHERE key = ?"

@@ -1,0 +1,58 @@
+"""The ready table: adding items in order and taking a run from the front.
+
+Each function runs inside the caller's write transaction (see
+:meth:`sergeant_local._database.Database.write`) and changes nothing but the
+database, so it may run again after a busy rollback.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from sergeant_local import schema
+
+__all__ = ["Entry", "push_many", "put", "take"]
+
+#: An item to put back: ``(priority, visible_at, deliveries, item)``.
+Entry = tuple[int, float, int, bytes]
+
+
+def push_many(
+    conn: sqlite3.Connection, queue: str, priority: int, visible_at: float, items: Sequence[bytes]
+) -> None:
+    """Append ``items`` in order, all ready at ``visible_at``."""
+    last = conn.execute(schema.SEQ_LAST, (queue, priority, visible_at)).fetchone()[0]
+    conn.executemany(
+        schema.PUSH,
+        [(queue, priority, visible_at, seq, 0, item) for seq, item in enumerate(items, last + 1)],
+    )
+
+
+def put(conn: sqlite3.Connection, queue: str, entries: Sequence[Entry]) -> None:
+    """Put items back (released or reclaimed), in the order given among equal ready times."""
+    next_seq: dict[tuple[int, float], int] = {}
+    rows = []
+    for priority, visible_at, deliveries, item in entries:
+        key = (priority, visible_at)
+        seq = next_seq.get(key)
+        if seq is None:
+            seq = conn.execute(schema.SEQ_LAST, (queue, priority, visible_at)).fetchone()[0] + 1
+        next_seq[key] = seq + 1
+        rows.append((queue, priority, visible_at, seq, deliveries, item))
+    conn.executemany(schema.PUSH, rows)
+
+
+def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> list[Any]:
+    """Remove the next ``count`` ready items; their rows ``(priority, visible_at, seq,
+    deliveries, item)`` in hand-out order, ``deliveries`` counting this hand-out."""
+    if count == 1:
+        return conn.execute(schema.TAKE_ONE, (queue, now)).fetchall()
+    rows = conn.execute(schema.PICK, (queue, now, count)).fetchall()
+    if rows:
+        priority, visible_at, seq = rows[-1][:3]
+        if priority == schema.NORMAL and rows[0][0] == schema.HIGH:
+            conn.execute(schema.TAKE_HIGH, (queue, now))
+        conn.execute(schema.TAKE_UPTO, (queue, priority, visible_at, seq))
+    return rows

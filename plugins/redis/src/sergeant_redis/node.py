@@ -1,4 +1,12 @@
-"""One redis-server as the connector sees it: a client, scripts, and whether it is up.
+"""One redis-server as the connector sees it: connections, scripts, and whether it is up.
+
+Each thread talks to the server over its own redis-py ``Connection`` (made with
+the pool's connection kwargs, so auth, database, TLS and timeouts are as
+configured), re-created after a fork. Commands go straight to it
+(``send_command``/``read_response``): no pool checkout, no per-call retry
+wrapper. A connection error is retried once, on a fresh socket (a server
+restart leaves dead ones); a timeout never is: the command may have run (a push
+would be stored twice), and a node that stalls is better skipped for a while.
 
 A node that fails to answer (refused, reset, timed out, still loading its data)
 is marked down and skipped by pushes, pops and reserves for a back-off that
@@ -9,9 +17,13 @@ and its index in ``nodes``, never by its credentials.
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
 import time
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 import redis.backoff
@@ -26,6 +38,12 @@ __all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Node", "NodeUnavailableError"]
 
 FIRST_BACKOFF = 0.25
 MAX_BACKOFF = 5.0
+#: Pause before the one retry after a connection error.
+RETRY_PAUSE = 0.02
+
+T = TypeVar("T")
+#: Connection errors that a fresh socket cannot cure.
+_NOT_RETRIED = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
 
 
 class NodeUnavailableError(ConnectorUnavailableError):
@@ -37,10 +55,19 @@ class NodeUnavailableError(ConnectorUnavailableError):
         super().__init__(f"redis node {node.label} is unreachable: {reason}")
 
 
-def _client(params: NodeParams) -> redis.Redis:
-    # One quick retry on a fresh connection covers pooled sockets that died with a
-    # server restart. Timeouts are not retried: the command may have run (a push
-    # would be stored twice), and a node that stalls is better skipped for a while.
+class Connection(Protocol):
+    """What the node uses of a redis-py connection (its methods are untyped)."""
+
+    def send_command(self, *args: Any) -> None: ...
+    def send_packed_command(self, command: Any) -> None: ...
+    def pack_commands(self, commands: Sequence[Sequence[Any]]) -> Any: ...
+    def read_response(self) -> Any: ...
+    def disconnect(self) -> None: ...
+
+
+def _pool(params: NodeParams) -> redis.ConnectionPool:
+    """The pool whose connection class and kwargs every connection of the node uses."""
+    # Connecting (and the periodic health-check PING) retries once on a connection error.
     retry = redis.retry.Retry(
         redis.backoff.ExponentialBackoff(cap=0.05, base=0.01),
         retries=1,
@@ -69,18 +96,40 @@ def _client(params: NodeParams) -> redis.Redis:
             ssl_cert_reqs=params.ssl_cert_reqs,
             ssl_check_hostname=params.ssl_check_hostname,
         )
-    return redis.Redis(**options)
+    return redis.Redis(**options).connection_pool
+
+
+def _command(conn: Connection, args: Sequence[Any]) -> Any:
+    conn.send_command(*args)
+    return conn.read_response()
+
+
+def _pipeline(conn: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    conn.send_packed_command(conn.pack_commands(commands))
+    results: list[Any] = []
+    for _ in commands:
+        try:
+            results.append(conn.read_response())
+        except redis.exceptions.ResponseError as exc:
+            results.append(exc)
+    return results
 
 
 class Node:
-    """A client for one server, with its health."""
+    """The connections to one server, with its health."""
 
     def __init__(self, index: int, params: NodeParams) -> None:
         self.index = index
         self.params = params
         self.label = f"{params.address} (nodes[{index}])"
-        self.client = _client(params)
-        self._execute: Callable[..., Any] = self.client.execute_command
+        self.pool = _pool(params)
+        self._new_connection = cast(
+            Callable[[], Connection],
+            functools.partial(self.pool.connection_class, **self.pool.connection_kwargs),
+        )
+        self._local = threading.local()
+        self._opened: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._opened_guard = threading.Lock()
         self.down_until = 0.0
         self.failures = 0
 
@@ -93,38 +142,24 @@ class Node:
 
     def execute(self, *args: Any) -> Any:
         """Run one command; translate redis-py errors into sergeant's."""
-        try:
-            result = self._execute(*args)
-        except redis.exceptions.RedisError as exc:
-            raise self._translate(exc) from exc
-        if self.failures:
-            self.failures, self.down_until = 0, 0.0
-        return result
+        return self._call(_command, args)
 
-    def script(self, script: Script, keys: tuple[str, ...], *args: Any) -> Any:
+    def script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         """Run a Lua script by SHA (one round trip), loading it first if the server lacks it."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._call(_command, command)
         except StorageError as exc:
             if not isinstance(exc.__cause__, redis.exceptions.NoScriptError):
                 raise
         self.execute("SCRIPT", "LOAD", script.source)
-        return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._call(_command, command)
 
     def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip (not a transaction); a failed
-        command's result is its exception, already translated."""
-        pipe = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        try:
-            results: list[Any] = pipe.execute(raise_on_error=False)
-        except redis.exceptions.RedisError as exc:
-            raise self._translate(exc) from exc
-        finally:
-            pipe.reset()
-        if self.failures:
-            self.failures, self.down_until = 0, 0.0
+        command's result is its exception, already translated (except
+        ``NoScriptError``, left for the caller to load the script)."""
+        results = self._call(_pipeline, commands)
         return [
             r
             if not isinstance(r, redis.exceptions.RedisError)
@@ -134,9 +169,41 @@ class Node:
         ]
 
     def close(self) -> None:
-        """Drop every pooled connection (a later call reconnects)."""
-        self.client.close()
-        self.client.connection_pool.disconnect()
+        """Drop every connection, of every thread (a later call reconnects)."""
+        with self._opened_guard:
+            opened = list(self._opened)
+        for conn in opened:
+            conn.disconnect()
+        self.pool.disconnect()
+
+    def _connection(self) -> Connection:
+        """This thread's connection; a new one in a new thread or process."""
+        local = self._local
+        pid = os.getpid()
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != pid:
+            conn = self._new_connection()
+            local.conn, local.pid = conn, pid
+            with self._opened_guard:
+                self._opened.add(conn)
+        return conn
+
+    def _call(self, run: Callable[[Connection, T], Any], arg: T) -> Any:
+        conn = self._connection()
+        try:
+            try:
+                result = run(conn, arg)
+            except redis.exceptions.ConnectionError as exc:
+                if isinstance(exc, _NOT_RETRIED):
+                    raise
+                conn.disconnect()
+                time.sleep(RETRY_PAUSE)
+                result = run(conn, arg)
+        except redis.exceptions.RedisError as exc:
+            raise self._translate(exc) from exc
+        if self.failures:
+            self.failures, self.down_until = 0, 0.0
+        return result
 
     def _translate(self, exc: redis.exceptions.RedisError) -> StorageError:
         if isinstance(exc, redis.exceptions.AuthenticationError) or (

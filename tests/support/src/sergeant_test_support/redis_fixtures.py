@@ -20,6 +20,13 @@ Fixtures (registered through the ``pytest11`` entry point):
     server.pause(); server.resume()   # SIGSTOP / SIGCONT
     server.stop()        # SIGTERM, then SIGKILL if it lingers
 
+Extra ``redis.conf`` lines (ACL users...) go in ``extra_config``; ``tls=RedisTLS(...)``
+serves TLS only (plain port off), and :meth:`RedisServer.node` then carries the
+``ssl`` options a client needs::
+
+    RedisServer(tmp_dir, extra_config=["user app on >pw ~sergeant:* +@all"])
+    RedisServer(tmp_dir, tls=RedisTLS(cert_file, key_file, ca_file))
+
 If ``redis-server`` is not on ``PATH`` (or in ``SERGEANT_TEST_REDIS_SERVER``),
 starting fails with the command that installs it.
 """
@@ -31,10 +38,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +52,7 @@ import pytest
 __all__ = [
     "RedisServer",
     "RedisServerError",
+    "RedisTLS",
     "redis_server",
     "redis_server_factory",
     "redis_servers",
@@ -72,6 +82,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class RedisTLS:
+    """Certificate files for a TLS-only server (clients are not asked for a certificate).
+
+    :param cert_file: the server's certificate (PEM), valid for 127.0.0.1.
+    :param key_file: its private key (PEM, unencrypted).
+    :param ca_file: the CA that signed it; clients trust this file.
+    """
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+    def config_lines(self, port: int) -> list[str]:
+        """The ``redis.conf`` lines serving TLS on ``port`` and nothing in plain text."""
+        return [
+            "port 0",
+            f"tls-port {port}",
+            f"tls-cert-file {self.cert_file}",
+            f"tls-key-file {self.key_file}",
+            f"tls-ca-cert-file {self.ca_file}",
+            "tls-auth-clients no",
+        ]
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context trusting :attr:`ca_file` (host names unchecked: a liveness probe)."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        context.check_hostname = False
+        return context
+
+
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1 with its own directory.
 
@@ -80,6 +121,8 @@ class RedisServer:
     :param password: set as ``requirepass`` when given.
     :param appendonly: turn on AOF persistence (``appendfsync always``), so a
         SIGKILL loses nothing that was acknowledged.
+    :param extra_config: more ``redis.conf`` lines, e.g. ACL ``user`` lines.
+    :param tls: serve TLS only, with these certificate files.
     """
 
     def __init__(
@@ -89,11 +132,15 @@ class RedisServer:
         port: int | None = None,
         password: str | None = None,
         appendonly: bool = False,
+        extra_config: Sequence[str] = (),
+        tls: RedisTLS | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.port = port or 0
         self.password = password
         self.appendonly = appendonly
+        self.extra_config = tuple(extra_config)
+        self.tls = tls
         self.host = HOST
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -111,19 +158,25 @@ class RedisServer:
         return f"{self.host}:{self.port}"
 
     def node(self, **extra: Any) -> dict[str, Any]:
-        """A node entry for the redis connector's ``nodes`` param."""
+        """A node entry for the redis connector's ``nodes`` param (with ``ssl`` options
+        trusting the test CA when the server speaks TLS)."""
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca_file)}
         return {
             "host": self.host,
             "port": self.port,
             "password": self.password,
             "database": 0,
+            **tls,
             **extra,
         }
 
     def url(self, database: int = 0) -> str:
-        """A ``redis://`` url for this server, with the password when there is one."""
+        """A ``redis://`` (``rediss://`` with TLS) url, with the password when there is one."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}{self.host}:{self.port}/{database}"
+        scheme = "rediss" if self.tls is not None else "redis"
+        return f"{scheme}://{auth}{self.host}:{self.port}/{database}"
 
     # Lifecycle ------------------------------------------------------------
 
@@ -191,7 +244,7 @@ class RedisServer:
 
     def command(self, *args: str) -> bytes:
         """Send one command over a raw socket (authenticating first); returns the raw reply."""
-        with socket.create_connection((self.host, self.port), timeout=5) as sock:
+        with self._connect(self.port, timeout=5) as sock:
             if self.password:
                 sock.sendall(_encode("AUTH", self.password))
                 _read_reply(sock)
@@ -200,10 +253,20 @@ class RedisServer:
 
     # Internals ------------------------------------------------------------
 
+    def _connect(self, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((self.host, port), timeout=timeout)
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.client_context().wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
     def _write_config(self, port: int) -> Path:
         lines = [
             f"bind {self.host}",
-            f"port {port}",
+            *(self.tls.config_lines(port) if self.tls is not None else [f"port {port}"]),
             f"dir {self.directory}",
             "daemonize no",
             "protected-mode no",
@@ -217,6 +280,7 @@ class RedisServer:
             lines += ["appendonly no"]
         if self.password:
             lines.append(f"requirepass {self.password}")
+        lines += self.extra_config
         path = self.directory / "redis.conf"
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
@@ -229,7 +293,7 @@ class RedisServer:
                 return False
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection((self.host, port), timeout=1) as sock,
+                self._connect(port, timeout=1) as sock,
             ):
                 sock.sendall(_encode("PING"))
                 reply = _read_reply(sock)

@@ -15,6 +15,7 @@ message does not name the field), ``accepted`` (a bad value raised nothing),
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import traceback
 from collections import Counter
@@ -50,6 +51,11 @@ def bounded(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _any_index(field: str) -> str:
+    """``nodes[2].host`` -> ``nodes[i].host``: one finding whichever entry showed it."""
+    return re.sub(r"\[\d+\]", "[i]", field)
 
 
 def _site(exc: BaseException) -> str:
@@ -105,12 +111,12 @@ class Tally:
             with bounded(CALL_BOUND):
                 result = call()
         except Hang:
-            self.find("hang", f"{fields[0]}: no answer after {CALL_BOUND:g}s", example)
+            self.find("hang", f"{_any_index(fields[0])}: no answer after {CALL_BOUND:g}s", example)
             return None
         except Exception as exc:
             self._judge(example, fields, exc, secret)
             return None
-        self.find("accepted", f"{fields[0]} accepted a bad value", example)
+        self.find("accepted", f"{_any_index(fields[0])} accepted a bad value", example)
         return result
 
     def expect_either(self, example: str, field_name: str, call: Callable[[], Any]) -> Any:
@@ -159,7 +165,7 @@ class Tally:
         if not any(name in message for name in fields):
             self.find(
                 "no field",
-                f"{type(exc).__name__} at {_site(exc)} without {fields[0].split('[')[0]!r}",
+                f"{type(exc).__name__} at {_site(exc)} without {_any_index(fields[0])!r}",
                 f"{example} -> {message}"[:300],
             )
         if isinstance(secret, str) and len(secret) >= 4 and secret in message:

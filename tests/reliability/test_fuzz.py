@@ -96,7 +96,7 @@ def _verdict(backend: str, tallies: list[Tally], extra: str = "", hide: str = ""
         Outcome(
             scenario="5. bad input fuzz",
             backend=backend,
-            load=f"{cases:,} fuzzed cases ({bad:,} bad) over {len(tallies)} targets",
+            load=f"{cases:,} fuzzed cases ({bad:,} bad) over {len(tallies)} target{'s' if len(tallies) > 1 else ''}",
             faults="bad params, names, payloads, priorities, counts, leases, receipts, TTLs",
             lost=None,
             duplicates=None,

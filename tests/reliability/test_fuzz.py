@@ -89,6 +89,7 @@ def _verdict(backend: str, tallies: list[Tally], extra: str = "", hide: str = ""
     cases = sum(t.examples for t in tallies)
     bad = sum(t.bad for t in tallies)
     types = sorted({name for t in tallies for name in t.types})
+    targets = "targets" if len(tallies) > 1 else "target"
     listed = "; ".join(str(f).replace(hide or "\0", "<tmp>")[:200] for f in findings[:6])
     if len(findings) > 6:
         listed += f"; and {len(findings) - 6} more"
@@ -96,7 +97,7 @@ def _verdict(backend: str, tallies: list[Tally], extra: str = "", hide: str = ""
         Outcome(
             scenario="5. bad input fuzz",
             backend=backend,
-            load=f"{cases:,} fuzzed cases ({bad:,} bad) over {len(tallies)} target{'s' if len(tallies) > 1 else ''}",
+            load=f"{cases:,} fuzzed cases ({bad:,} bad) over {len(tallies)} {targets}",
             faults="bad params, names, payloads, priorities, counts, leases, receipts, TTLs",
             lost=None,
             duplicates=None,

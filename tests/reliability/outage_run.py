@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,8 @@ class Fleet:
         #: id -> when its push returned
         self.pushed: dict[int, float] = {}
         self.push_errors: list[str] = []
-        #: (when, seconds) per push call that returned
-        self.push_calls: list[tuple[float, float]] = []
+        #: (when, seconds, tasks) per push call of the producer that returned
+        self.push_calls: list[tuple[float, float, int]] = []
         self.producer_ended = False
         #: (when, id, deliveries) per task run, from every worker
         self.runs: list[tuple[float, int, int]] = []
@@ -186,7 +187,7 @@ class Fleet:
             first, count = int(fields[2]), int(fields[3])
             for task_id in range(first, first + count):
                 self.pushed[task_id] = when
-            self.push_calls.append((when, float(fields[4])))
+            self.push_calls.append((when, float(fields[4]), count))
         elif kind == "error":
             self.push_errors.append(" ".join(fields[2:]))
         elif kind == "end":
@@ -204,6 +205,11 @@ class Fleet:
         elif kind == "summary":
             self.worker_errors.append(f"{name}: {' '.join(fields[2:])}")
 
+    def add_pushed(self, ids: Iterable[int], when: float) -> None:
+        """Count tasks pushed by someone else (the test) as pushed at ``when``."""
+        for task_id in ids:
+            self.pushed[task_id] = when
+
     def wait_pushed(self, more: int, timeout: float) -> None:
         """Wait until the producer has pushed ``more`` tasks beyond what it has now."""
         self.poll()
@@ -216,16 +222,14 @@ class Fleet:
 
 
 def throughput(phases: list[Phase], fleet: Fleet) -> dict[str, dict[str, float]]:
-    """Per kind of phase (phases of one name add up): seconds, tasks pushed per
-    second, tasks run per second, and the slowest push call."""
+    """Per kind of phase (phases of one name add up): seconds, tasks the producer
+    pushed per second, tasks run per second, and the producer's slowest push call."""
     totals: dict[str, list[float]] = {}
     for phase in phases:
-        pushed = sum(1 for when in fleet.pushed.values() if phase.start <= when < phase.end)
+        calls = [(took, n) for when, took, n in fleet.push_calls if phase.start <= when < phase.end]
+        pushed = sum(n for _, n in calls)
         ran = sum(1 for when, _, _ in fleet.runs if phase.start <= when < phase.end)
-        slowest = max(
-            (took for when, took in fleet.push_calls if phase.start <= when < phase.end),
-            default=0.0,
-        )
+        slowest = max((took for took, _ in calls), default=0.0)
         row = totals.setdefault(phase.name, [0.0, 0, 0, 0.0])
         row[0] += phase.seconds
         row[1] += pushed

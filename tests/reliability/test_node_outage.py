@@ -13,6 +13,7 @@ in each phase are recorded.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -43,12 +44,30 @@ class Plan:
     calm_tasks: int
     kill_tasks: int
     pause_tasks: int
+    #: tasks pushed straight onto a node just before it is killed or paused
+    backlog: int
     lease_seconds: float = 2.0
     batch: int = 10
 
 
-CI = Plan(rate=400, bulk=20, cycles=1, calm_tasks=1200, kill_tasks=1600, pause_tasks=1000)
-SOAK = Plan(rate=800, bulk=50, cycles=3, calm_tasks=8000, kill_tasks=12000, pause_tasks=6000)
+CI = Plan(
+    rate=400, bulk=20, cycles=1, calm_tasks=1200, kill_tasks=1600, pause_tasks=1000, backlog=2000
+)
+SOAK = Plan(
+    rate=800, bulk=50, cycles=3, calm_tasks=8000, kill_tasks=12000, pause_tasks=6000, backlog=10000
+)
+#: Ids of backlog tasks start here (the producer's count up from 0).
+BACKLOG_IDS = 10**9
+
+
+def _backlog(server: RedisServer, queue: str, first: int, count: int, fleet: Fleet) -> range:
+    """Push ``count`` tasks onto ``server`` alone (a one-node connector on the same
+    keys), so the fault that follows strands them there; returns their ids."""
+    ids = range(first, first + count)
+    with sergeant.connect(Connector(type="redis", params={"nodes": [server.node()]})) as one:
+        sergeant.Broker(one).push_tasks(queue, [sergeant.Task(kwargs={"id": i}) for i in ids])
+    fleet.add_pushed(ids, time.time())
+    return ids
 
 
 def _empty(connector: sergeant.Connector, queue: str) -> bool:
@@ -94,6 +113,7 @@ def test_node_outage(
     timeline = Timeline()
     budget = 60 + 3 * (plan.kill_tasks + plan.calm_tasks) / plan.rate  # a generous bound
     drained, codes, leftover = False, {}, []
+    backlogs: list[tuple[range, float]] = []  # ids on a killed node, when it was back
     faults: list[str] = []
     observer = sergeant.connect(Connector(type="redis", params=params))
     try:
@@ -103,13 +123,16 @@ def test_node_outage(
         fleet.wait_pushed(plan.calm_tasks, budget)
         for cycle in range(plan.cycles):
             killed, paused = servers[cycle % NODES], servers[(cycle + 1) % NODES]
+            stranded = _backlog(killed, queue, BACKLOG_IDS + cycle * 10**6, plan.backlog, fleet)
             timeline.enter("killed")
             killed.kill()
             fleet.wait_pushed(plan.kill_tasks, budget)
             killed.restart()  # same port and directory: the AOF is replayed
             timeline.enter("restarted")
+            backlogs.append((stranded, timeline.phases[-1].start))
             faults.append(f"SIGKILL {timeline.phases[-2].seconds:.1f} s")
             fleet.wait_pushed(plan.calm_tasks, budget)
+            _backlog(paused, queue, BACKLOG_IDS + cycle * 10**6 + 5 * 10**5, plan.backlog, fleet)
             timeline.enter("paused")
             paused.pause()
             fleet.wait_pushed(plan.pause_tasks, budget)
@@ -146,6 +169,9 @@ def test_node_outage(
     first_run: dict[int, float] = {}
     for when, task_id, _ in fleet.runs:
         first_run[task_id] = min(when, first_run.get(task_id, when))
+    after_restart = sum(
+        1 for ids, back in backlogs for i in ids if first_run.get(i, float("inf")) >= back
+    )
     longest_wait = max((first_run[i] - pushed[i] for i in pushed if i in first_run), default=0.0)
     figures = throughput(timeline.phases, fleet)
     paused_for = min(p.seconds for p in timeline.phases if p.name == "paused")
@@ -164,8 +190,9 @@ def test_node_outage(
         Outcome(
             scenario="2. node outage",
             backend=f"redis ({NODES} nodes, AOF always)",
-            load=f"{len(pushed):,} tasks at ~{plan.rate}/s (single and bulk-of-{plan.bulk} "
-            f"pushes), {WORKERS} worker processes",
+            load=f"{len(pushed):,} tasks: ~{plan.rate}/s from a producer process (single and "
+            f"bulk-of-{plan.bulk} pushes) plus a backlog of {plan.backlog:,} pushed onto each "
+            f"node before its fault; {WORKERS} worker processes",
             faults="; ".join(faults) + f" (socket_timeout {SOCKET_TIMEOUT} s)",
             lost=lost,
             duplicates=duplicates,
@@ -177,7 +204,9 @@ def test_node_outage(
                 f"producer stopped; longest wait from push to first run {longest_wait:.1f} s. "
                 f"Exceptions reaching the producer: {len(fleet.push_errors)}, the workers: "
                 f"{len(fleet.worker_errors)}. Left in storage once the workers stopped: "
-                f"{len(leftover)}. Connector warnings: "
+                f"{len(leftover)}. Of the {plan.backlog * len(backlogs):,} tasks pushed onto "
+                f"the node just before its SIGKILL, {after_restart:,} were still there and ran "
+                f"after its restart. Connector warnings: "
                 f"{dict(fleet.warnings) or 'none'}."
             ),
             figures={
@@ -185,6 +214,7 @@ def test_node_outage(
                 "runs": sum(runs.values()),
                 "phantom": phantom,
                 "leftover": len(leftover),
+                "ran_after_restart": after_restart,
                 "longest_wait_s": round(longest_wait, 2),
                 **{f"{n}_{k}": v for n, row in figures.items() for k, v in row.items()},
             },

@@ -8,7 +8,6 @@ database, so they may run again after a busy rollback.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import operator
 import os
@@ -45,9 +44,8 @@ _SUFFIXES = [str(index) for index in range(4096)]
 _INDEXES = {text: index for index, text in enumerate(_SUFFIXES)}
 _HEAD_OF = operator.itemgetter(0)
 _INDEX_OF = operator.itemgetter(2)
-_PRIORITY_OF = operator.itemgetter(0)
-_DELIVERIES_OF = operator.itemgetter(3)
-_ITEM_OF = operator.itemgetter(4)
+_DELIVERIES_OF = operator.itemgetter(0)
+_ITEM_OF = operator.itemgetter(1)
 #: A batch whose items add up to more goes into several lease rows (SQLite
 #: refuses values over 1 GB, and one huge value is one huge write).
 MAX_LEASE_BYTES = 32 * 2**20
@@ -105,10 +103,11 @@ def _suffixes(count: int) -> list[str]:
     return _SUFFIXES + [str(index) for index in range(len(_SUFFIXES), count)]
 
 
-def insert(conn: sqlite3.Connection, queue: str, rows: Sequence[Any], until: float) -> list[Span]:
-    """Store taken rows ``(priority, visible_at, seq, deliveries, item)`` as lease
-    rows held until ``until``; ``deliveries`` already counts this hand-out."""
-    high = bisect.bisect_right(rows, schema.HIGH, key=_PRIORITY_OF)
+def insert(
+    conn: sqlite3.Connection, queue: str, rows: Sequence[Any], high: int, until: float
+) -> list[Span]:
+    """Store taken rows ``(deliveries, item)``, the first ``high`` of them HIGH, as
+    lease rows held until ``until``; ``deliveries`` already counts this hand-out."""
     items = list(map(_ITEM_OF, rows))
     counts = array("q", map(_DELIVERIES_OF, rows))
     sizes = array("Q", map(len, items))
@@ -156,7 +155,7 @@ def deliveries(rows: Sequence[Any], spans: Sequence[Span]) -> list[Delivery]:
         prefix = f"{lease_id}.{token}."
         part = rows if end - start == len(rows) else rows[start:end]
         out += [
-            Delivery(row[4], prefix + suffix, row[3])
+            Delivery(row[1], prefix + suffix, row[0])
             for row, suffix in zip(part, _suffixes(end - start), strict=True)
         ]
     return out

@@ -44,15 +44,21 @@ def put(conn: sqlite3.Connection, queue: str, entries: Sequence[Entry]) -> None:
     conn.executemany(schema.PUSH, rows)
 
 
-def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> list[Any]:
-    """Remove the next ``count`` ready items; their rows ``(priority, visible_at, seq,
-    deliveries, item)`` in hand-out order, ``deliveries`` counting this hand-out."""
+def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[list[Any], int]:
+    """Remove the next ``count`` ready items: their ``(deliveries, item)`` rows in
+    hand-out order, ``deliveries`` counting this hand-out, and how many (the first
+    ones) are HIGH."""
     if count == 1:
-        return conn.execute(schema.TAKE_ONE, (queue, now)).fetchall()
+        found = conn.execute(schema.TAKE_ONE, (queue, now)).fetchall()
+        return found, sum(1 for row in found if row[2] == schema.HIGH)
     rows = conn.execute(schema.PICK, (queue, now, count)).fetchall()
-    if rows:
-        priority, visible_at, seq = rows[-1][:3]
-        if priority == schema.NORMAL and rows[0][0] == schema.HIGH:
-            conn.execute(schema.TAKE_HIGH, (queue, now))
-        conn.execute(schema.TAKE_UPTO, (queue, priority, visible_at, seq))
-    return rows
+    if not rows:
+        return rows, 0
+    priority, visible_at, seq = conn.execute(
+        schema.PICK_LAST, (queue, now, len(rows) - 1)
+    ).fetchone()
+    high = len(rows)
+    if priority == schema.NORMAL:
+        high = conn.execute(schema.TAKE_HIGH, (queue, now)).rowcount
+    conn.execute(schema.TAKE_UPTO, (queue, priority, visible_at, seq))
+    return rows, high

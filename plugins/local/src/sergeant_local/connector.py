@@ -124,9 +124,9 @@ class LocalConnector(Connector):
 
         def pop(conn: sqlite3.Connection) -> list[Any]:
             _leases.reclaim(conn, queue_name, now)
-            return _ready.take(conn, queue_name, now, count)
+            return _ready.take(conn, queue_name, now, count)[0]
 
-        return [row[4] for row in self._db.write(pop)]
+        return [row[1] for row in self._db.write(pop)]
 
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
@@ -183,8 +183,8 @@ class LocalConnector(Connector):
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
             acked = _leases.ack(conn, queue_name, receipts, now) if receipts else 0
             _leases.reclaim(conn, queue_name, now)
-            rows = _ready.take(conn, queue_name, now, count)
-            spans = _leases.insert(conn, queue_name, rows, now + lease) if rows else []
+            rows, high = _ready.take(conn, queue_name, now, count)
+            spans = _leases.insert(conn, queue_name, rows, high, now + lease) if rows else []
             return acked, rows, spans
 
         acked, rows, spans = self._db.write(run)

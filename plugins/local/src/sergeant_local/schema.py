@@ -53,6 +53,7 @@ __all__ = [
     "MIGRATE_FROM_1",
     "NORMAL",
     "PICK",
+    "PICK_LAST",
     "POP_ONE",
     "PUSH",
     "PUSH_ONE",
@@ -115,12 +116,13 @@ DROP TABLE sergeant_items;
 """
 
 # The next ?3 ready items of queue ?1 at time ?2, read in key order: no sort. The
-# fourth column counts the hand-out about to happen.
+# first column counts the hand-out about to happen. Only two columns: building
+# Python objects for each row costs more than SQLite's reading it.
 _READY = "FROM sergeant_ready WHERE queue = ?1 AND priority IN (0, 1) AND visible_at <= ?2"
-PICK = (
-    f"SELECT priority, visible_at, seq, deliveries + 1, item {_READY}"
-    " ORDER BY priority, visible_at, seq LIMIT ?3"
-)
+_ORDER = "ORDER BY priority, visible_at, seq"
+PICK = f"SELECT deliveries + 1, item {_READY} {_ORDER} LIMIT ?3"
+# The key of the last row PICK read (the ?3-th, counting from 0).
+PICK_LAST = f"SELECT priority, visible_at, seq {_READY} {_ORDER} LIMIT 1 OFFSET ?3"
 # After PICK, inside the same write transaction, delete exactly what it read:
 # every ready HIGH row when the run ended among NORMAL ones (TAKE_HIGH), and the
 # rows of the last row's priority up to and including it (TAKE_UPTO).
@@ -128,16 +130,14 @@ TAKE_HIGH = "DELETE FROM sergeant_ready WHERE queue = ? AND priority = 0 AND vis
 TAKE_UPTO = (
     "DELETE FROM sergeant_ready WHERE queue = ? AND priority = ? AND (visible_at, seq) <= (?, ?)"
 )
+_FIRST = f"(SELECT queue, priority, visible_at, seq {_READY} {_ORDER} LIMIT 1)"
 TAKE_ONE = (
-    "DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) ="  # noqa: S608
-    f" (SELECT queue, priority, visible_at, seq {_READY}"
-    " ORDER BY priority, visible_at, seq LIMIT 1)"
-    " RETURNING priority, visible_at, seq, deliveries + 1, item"
+    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
+    " RETURNING deliveries + 1, item, priority"
 )
 POP_ONE = (
-    "DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) ="  # noqa: S608
-    f" (SELECT queue, priority, visible_at, seq {_READY}"
-    " ORDER BY priority, visible_at, seq LIMIT 1) RETURNING item"
+    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
+    " RETURNING item"
 )
 PUSH_ONE = (
     "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 import sergeant
@@ -103,3 +104,26 @@ def test_bad_config_names_the_field(kwargs: dict[str, object], field: str) -> No
 def test_connect_rejects_a_non_config() -> None:
     with pytest.raises(ConfigError, match=r"sergeant.config.Connector"):
         sergeant.connect({"type": "local"})  # type: ignore[arg-type]
+
+
+def test_params_that_cannot_be_copied_name_their_path() -> None:
+    with pytest.raises(ConfigError, match=r"params\.nodes\[1\]\.ssl"):
+        sergeant.config.Connector(
+            type="redis", params={"nodes": [{"host": "a"}, {"host": "b", "ssl": (x for x in [])}]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: sergeant.config.Encoder(compressor={}), "Encoder.compressor"),  # type: ignore[arg-type]
+        (lambda: sergeant.config.Encoder(serializer=[]), "Encoder.serializer"),  # type: ignore[arg-type]
+        (lambda: sergeant.config.Logging(handlers=2), "Logging.handlers"),  # type: ignore[arg-type]
+        (lambda: sergeant.config.Logging(handlers=[1]), r"Logging.handlers\[0\]"),  # type: ignore[list-item]
+        (lambda: sergeant.config.Logging(log_to_stdout="yes"), "Logging.log_to_stdout"),  # type: ignore[arg-type]
+        (lambda: sergeant.config.LoggingEvents(on_success=1), "LoggingEvents.on_success"),  # type: ignore[arg-type]
+    ],
+)
+def test_worker_config_objects_name_the_bad_field(build: Any, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        build()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 from sergeant import validation
@@ -73,3 +75,28 @@ def test_checks_pass_good_values_through() -> None:
     assert validation.check_ttl(1.2) == 2
     assert validation.check_consumable_from(None) is None
     assert validation.check_consumable_from(5) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "field"),
+    [
+        (lambda v: validation.check_positive("lease_seconds", v), 2**1100, "lease_seconds"),
+        (lambda v: validation.check_positive("lease_seconds", v), 1e300, "lease_seconds"),
+        (validation.check_consumable_from, 2**1100, "consumable_from"),
+        (validation.check_consumable_from, 1e300, "consumable_from"),
+        (validation.check_ttl, 2**64, "ttl"),
+        (validation.check_timeout, float("nan"), "timeout"),
+        (validation.check_timeout, -1, "timeout"),
+        (validation.check_timeout, [], "timeout"),
+    ],
+)
+def test_huge_and_odd_numbers_are_config_errors(check: Any, value: object, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        check(value)
+
+
+def test_counts_are_capped_not_refused() -> None:
+    assert validation.check_count("number_of_items", 2**70) == validation.MAX_COUNT
+    assert validation.check_count("number_of_items", 7) == 7
+    assert validation.check_timeout(None) is None
+    assert validation.check_timeout(0) == 0.0

@@ -36,7 +36,24 @@ def _readonly_params(params: Any) -> Mapping[str, Any]:
     for key in params:
         if not isinstance(key, str):
             raise ConfigError("Connector.params", key, "param names are strings")
-    return MappingProxyType(copy.deepcopy(dict(params)))
+    return MappingProxyType(
+        {key: _plain_copy(value, f"params.{key}") for key, value in params.items()}
+    )
+
+
+def _plain_copy(value: Any, field: str) -> Any:
+    """A deep copy of ``value`` (so later changes by the caller don't leak in), or a
+    ConfigError naming ``field`` when it holds something that cannot be copied."""
+    if isinstance(value, Mapping):
+        return {k: _plain_copy(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain_copy(v, f"{field}[{i}]") for i, v in enumerate(value))
+    try:
+        return copy.deepcopy(value)
+    except Exception as exc:
+        raise ConfigError(
+            field, type(value).__name__, "params hold plain values: strings, numbers, lists, dicts"
+        ) from exc
 
 
 def _check_type(_inst: object, _attr: attrs.Attribute[str], value: Any) -> None:

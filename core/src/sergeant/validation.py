@@ -93,13 +93,46 @@ def positive_number(_inst: object, attribute: attrs.Attribute[Any], value: Any) 
     check_positive(attribute.name, value)
 
 
+#: The longest duration any call takes (about 31 years): larger values overflow
+#: the storages' clocks (Redis expiry, BSON dates) and are surely mistakes.
+MAX_SECONDS = 1_000_000_000
+#: The latest ``consumable_from`` (the end of year 9999, what dates can hold).
+MAX_EPOCH = 253_402_300_799
+#: Counts above this are taken as "as many as there are".
+MAX_COUNT = 1_000_000_000
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def check_positive(field: str, value: Any) -> float:
-    """Return ``value`` as a float if it is a finite number > 0, else raise ConfigError."""
+    """Return ``value`` as a float if it is a finite number > 0 (seconds, at most
+    :data:`MAX_SECONDS`), else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(field, value, "expected a number of seconds greater than zero")
-    if not math.isfinite(value) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise ConfigError(field, value, "expected a finite number greater than zero")
+    if value > MAX_SECONDS:
+        raise ConfigError(field, value, f"expected at most {MAX_SECONDS:,} seconds")
     return float(value)
+
+
+def check_timeout(value: Any, field: str = "timeout") -> float | None:
+    """Return a wait in seconds (a number >= 0) as float, or None (wait forever)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not _finite(value)
+        or value < 0
+    ):
+        raise ConfigError(field, value, "expected seconds (a finite number >= 0) or None")
+    return float(min(value, MAX_SECONDS))
 
 
 def in_range(low: int, high: int) -> Callable[..., None]:
@@ -158,18 +191,21 @@ def check_items(items: Any) -> list[bytes]:
 
 
 def check_count(field: str, value: Any) -> int:
-    """Return ``value`` if it is a whole number >= 1, else raise ConfigError."""
+    """Return ``value`` if it is a whole number >= 1 (capped at :data:`MAX_COUNT`:
+    every count is an "up to"), else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(field, value, "expected a whole number of at least 1")
-    return value
+    return min(value, MAX_COUNT)
 
 
 def check_consumable_from(value: Any) -> float | None:
     """Return ``value`` (epoch seconds) as float, or None; raise ConfigError otherwise."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise ConfigError("consumable_from", value, "expected epoch seconds (a number) or None")
+    if value > MAX_EPOCH:
+        raise ConfigError("consumable_from", value, "expected epoch seconds before year 10000")
     return float(value)
 
 
@@ -188,8 +224,10 @@ def check_receipts(receipts: Any) -> list[str]:
 
 def check_ttl(value: Any) -> int:
     """Return a lock ttl in whole seconds (>= 1), else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise ConfigError("ttl", value, "expected a whole number of seconds of at least 1")
     if value < 1:
         raise ConfigError("ttl", value, "expected a whole number of seconds of at least 1")
+    if value > MAX_SECONDS:
+        raise ConfigError("ttl", value, f"expected at most {MAX_SECONDS:,} seconds")
     return math.ceil(value)

@@ -50,18 +50,38 @@ def _seconds(allow_zero: bool, what: str) -> Any:
     return check
 
 
+def _flag(what: str) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{what}.{attribute.name}", value, "expected True or False")
+
+    return check
+
+
+def _handlers(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            "Logging.handlers", type(value).__name__, "pass a list of logging.Handler objects"
+        )
+    for index, handler in enumerate(value):
+        if not isinstance(handler, logging.Handler):
+            raise ConfigError(
+                f"Logging.handlers[{index}]", type(handler).__name__, "expected a logging.Handler"
+            )
+
+
 @attrs.frozen
 class LoggingEvents:
     """Which handler events the worker logs (Sergeant's defaults)."""
 
-    on_success: bool = False
-    on_failure: bool = True
-    on_timeout: bool = True
-    on_retry: bool = True
-    on_max_retries: bool = True
-    on_requeue: bool = True
-    on_starvation: bool = True
-    on_stop: bool = True
+    on_success: bool = attrs.field(default=False, validator=_flag("LoggingEvents"))
+    on_failure: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_timeout: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_retry: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_max_retries: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_requeue: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_starvation: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
+    on_stop: bool = attrs.field(default=True, validator=_flag("LoggingEvents"))
 
 
 @attrs.frozen
@@ -72,11 +92,11 @@ class Logging:
     """
 
     level: int = attrs.field(default=logging.ERROR, validator=instance_of(int, what="level"))
-    log_to_stdout: bool = False
+    log_to_stdout: bool = attrs.field(default=False, validator=_flag("Logging"))
     events: LoggingEvents = attrs.field(
         factory=LoggingEvents, validator=instance_of(LoggingEvents, what="Logging.events")
     )
-    handlers: list[logging.Handler] = attrs.field(factory=list)
+    handlers: list[logging.Handler] = attrs.field(factory=list, validator=_handlers)
 
 
 @attrs.frozen
@@ -95,14 +115,14 @@ class Encoder:
 
     @compressor.validator
     def _check_compressor(self, _attribute: Any, value: Any) -> None:
-        if value is not None and value not in COMPRESSORS:
+        if value is not None and (not isinstance(value, str) or value not in COMPRESSORS):
             raise ConfigError(
                 "Encoder.compressor", value, "use 'zlib', 'gzip', 'bzip2', 'lzma' or None"
             )
 
     @serializer.validator
     def _check_serializer(self, _attribute: Any, value: Any) -> None:
-        if value not in SERIALIZERS:
+        if not isinstance(value, str) or value not in SERIALIZERS:
             raise ConfigError(
                 "Encoder.serializer", value, "use 'msgpack', 'json' or (trusted) 'pickle'"
             )

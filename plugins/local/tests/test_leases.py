@@ -251,3 +251,13 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         check.close()
+
+
+def test_mixed_delivery_counts_survive_a_lost_lease(connector: LocalConnector) -> None:
+    connector.queue_push_bulk("q", [b"a", b"b", b"c"])
+    (first,) = connector.queue_reserve("q", 1, 30)
+    assert connector.queue_release("q", [first.receipt], consumable_from=0) == 1
+    batch = connector.queue_reserve("q", 3, SHORT)
+    assert [(d.item, d.deliveries) for d in batch] == [(b"a", 2), (b"b", 1), (b"c", 1)]
+    again = _reserve_when_back(connector, "q", 3)
+    assert [(d.item, d.deliveries) for d in again] == [(b"a", 3), (b"b", 2), (b"c", 2)]

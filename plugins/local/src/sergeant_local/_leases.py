@@ -13,6 +13,7 @@ import operator
 import os
 import re
 import sqlite3
+import sys
 from array import array
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -46,9 +47,27 @@ _HEAD_OF = operator.itemgetter(0)
 _INDEX_OF = operator.itemgetter(2)
 _DELIVERIES_OF = operator.itemgetter(0)
 _ITEM_OF = operator.itemgetter(1)
+_BIG_ENDIAN = sys.byteorder == "big"
+#: Item sizes: 4 bytes each (SQLite refuses values over 2**31 - 1 bytes anyway).
+_SIZE = "I" if array("I").itemsize == 4 else "L"
 #: A batch whose items add up to more goes into several lease rows (SQLite
 #: refuses values over 1 GB, and one huge value is one huge write).
 MAX_LEASE_BYTES = 32 * 2**20
+
+
+def _pack(values: array[Any]) -> bytes:
+    """Arrays are stored little-endian, so a file reads the same on any machine."""
+    if _BIG_ENDIAN:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _unpack(typecode: str, packed: bytes) -> array[Any]:
+    values = array(typecode, packed)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return values
 
 
 def _indexes(texts: Sequence[str]) -> set[int]:
@@ -110,7 +129,7 @@ def insert(
     lease rows held until ``until``; ``deliveries`` already counts this hand-out."""
     items = list(map(_ITEM_OF, rows))
     counts = array("q", map(_DELIVERIES_OF, rows))
-    sizes = array("Q", map(len, items))
+    sizes = array(_SIZE, map(len, items))
     spans = []
     for start, end in _chunks(sizes):
         token = int.from_bytes(os.urandom(8), "big") >> 1
@@ -125,14 +144,26 @@ def insert(
                 total,
                 total,
                 min(max(high - start, 0), total),
-                (counts if whole else counts[start:end]).tobytes(),
-                (sizes if whole else sizes[start:end]).tobytes(),
+                _pack_counts(counts if whole else counts[start:end]),
+                _pack(sizes if whole else sizes[start:end]),
                 b"".join(items if whole else items[start:end]),
             ),
         ).lastrowid
         assert lease_id is not None  # an INSERT into a rowid table always sets it
         spans.append((lease_id, token, start, end))
     return spans
+
+
+def _pack_counts(counts: array[int]) -> int | bytes:
+    """Delivery counts: one number when they are all the same (the usual case)."""
+    first = counts[0]
+    if counts.count(first) == len(counts):
+        return first
+    return _pack(counts)
+
+
+def _unpack_counts(packed: int | bytes, total: int) -> Sequence[int]:
+    return [packed] * total if isinstance(packed, int) else _unpack("q", packed)
 
 
 def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
@@ -170,7 +201,7 @@ class _Held:
         self.expires_at = expires_at
         self.total = total
         self.held = held
-        self.expiries = None if expiries is None else array("d", expiries)
+        self.expiries = None if expiries is None else _unpack("d", expiries)
 
     def live(self, indexes: set[int], now: float) -> Collection[int]:
         """Those of ``indexes`` still held under a lease that has not run out."""
@@ -221,7 +252,7 @@ class _Held:
         else:
             conn.execute(
                 schema.LEASE_UPDATE,
-                (self.expires_at, self.held, self.expiries.tobytes(), lease_id),
+                (self.expires_at, self.held, _pack(self.expiries), lease_id),
             )
 
 
@@ -229,7 +260,8 @@ def _put_back(
     conn: sqlite3.Connection, queue: str, row: Sequence[Any], when: Sequence[tuple[int, float]]
 ) -> None:
     """Put items ``(index, ready from)`` of a full lease row back among the ready ones."""
-    high, counts, sizes, packed = row[5], array("q", row[6]), array("Q", row[7]), row[8]
+    high, total, packed = row[5], row[2], row[8]
+    counts, sizes = _unpack_counts(row[6], total), _unpack(_SIZE, row[7])
     ends = list(itertools.accumulate(sizes))
     _ready.put(
         conn,
@@ -320,4 +352,4 @@ def expired_count(held: int, expiries: bytes | None, now: float) -> int:
     """How many held items of a lease row (whose earliest expiry passed) ran out."""
     if expiries is None:
         return held
-    return sum(1 for at in array("d", expiries) if 0 < at <= now)
+    return sum(1 for at in _unpack("d", expiries) if 0 < at <= now)

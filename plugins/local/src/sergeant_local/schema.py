@@ -9,13 +9,15 @@ its ``consumable_from``, or the time it was released or its lease ran out), then
 one range read and one range delete, with no second index to keep in step.
 
 A reserve moves the items it hands out into ONE row of ``sergeant_leases`` (the
-batch, packed), so acking the batch writes one row instead of one per item. Each
-lease row keeps, per item, whether it is still held and until when: ``expiries``
-is NULL while every item is held until ``expires_at``, else an array of float64
-expiries with 0.0 for settled items (acked, released or reclaimed); ``held``
-counts the items still held and ``expires_at`` is the earliest of their expiries.
-A receipt is ``"<lease id>.<token>.<index>"``; the random token means a receipt of
-a deleted lease row never matches a new row that reuses its id.
+batch, packed), so acking the batch writes one row instead of one per item:
+``items`` concatenated, ``sizes`` (uint32 each), ``deliveries`` (one integer when
+all are equal, else int64 each), the first ``high`` of them HIGH. Each lease row
+keeps, per item, whether it is still held and until when: ``expiries`` is NULL
+while every item is held until ``expires_at``, else float64 expiries with 0.0 for
+settled items (acked, released or reclaimed); ``held`` counts the items still
+held and ``expires_at`` is the earliest of their expiries. Arrays are stored
+little-endian. A receipt is ``"<lease id>.<token>.<index>"``; the random token
+means a receipt of a deleted lease row never matches a new row that reuses its id.
 
 An item whose lease ran out stays in its lease row until the next pop or reserve
 of its queue moves it back into ``sergeant_ready`` (``deliveries`` kept, ready
@@ -90,7 +92,7 @@ CREATE TABLE IF NOT EXISTS sergeant_leases (
     total INTEGER NOT NULL,
     held INTEGER NOT NULL,
     high INTEGER NOT NULL,
-    deliveries BLOB NOT NULL,
+    deliveries NOT NULL,
     sizes BLOB NOT NULL,
     items BLOB NOT NULL,
     expiries BLOB

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import sergeant
-from sergeant.errors import AuthenticationError, ConfigError, SergeantError
+from sergeant.errors import AuthenticationError, ConfigError, SergeantError, StorageError
 from sergeant_mongo import MongoConnector
 from sergeant_mongo._params import MongoParams
-from sergeant_test_support.mongo_fixtures import MongoServer
+from sergeant_test_support.mongo_fixtures import MongoServer, mongo_connector_params
 
 SECRET = "hunter2-s3cret"
 
@@ -153,3 +153,16 @@ def test_found_by_entry_point() -> None:
     assert [(r.distribution, r.module, r.status) for r in rows] == [
         ("sergeant-mongo", "sergeant_mongo.plugin", "ok")
     ]
+
+
+def test_an_item_over_the_document_limit_is_a_storage_error(mongo_server: MongoServer) -> None:
+    """pymongo refuses documents over the server's maxBsonObjectSize (16 MiB) with
+    DocumentTooLarge, which is not a PyMongoError: it must still be a StorageError."""
+    connector = MongoConnector(**mongo_connector_params(mongo_server))
+    try:
+        with pytest.raises(StorageError, match="16 MiB"):
+            connector.queue_push("too-big", b"x" * (17 * 1024 * 1024))
+        assert connector.queue_length("too-big") == 0
+    finally:
+        connector.queue_delete("too-big")
+        connector.close()

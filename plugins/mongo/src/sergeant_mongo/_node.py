@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -123,6 +124,11 @@ class Node:
             raise self._refused(exc) from None
         except PyMongoError as exc:
             raise StorageError(f"mongo node {self.label}: {redact(str(exc))}") from None
+        except InvalidDocument as exc:  # DocumentTooLarge too: not a PyMongoError
+            raise StorageError(
+                f"mongo node {self.label} cannot store the item: {str(exc)[:200]}; "
+                "MongoDB documents are at most 16 MiB, so keep items well below that"
+            ) from None
         self._mark_up()
         return result
 

@@ -21,7 +21,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
 from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
-from sergeant.errors import AuthenticationError, ConnectorUnavailableError
+from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -175,7 +175,8 @@ class MongoConnector(Connector):
         consumable_from: float | None = None,
     ) -> bool:
         """Append one item on the next node in rotation; True once stored."""
-        return self.queue_push_bulk(queue_name, [check_item(item)], priority, consumable_from)
+        _check_sizes([check_item(item)], "item")
+        return self.queue_push_bulk(queue_name, [item], priority, consumable_from)
 
     def queue_push_bulk(
         self,
@@ -191,6 +192,7 @@ class MongoConnector(Connector):
         checked = check_items(items)
         if not checked:
             return True
+        _check_sizes(checked)
 
         def insert(cols: Collections) -> None:
             # the push time itself, never clamped: a clock stepping back must not hide items
@@ -326,7 +328,7 @@ class MongoConnector(Connector):
     def key_set(self, key: str, value: bytes) -> bool:
         """Store ``value`` under ``key`` if the key is new (one upsert); True when stored."""
         check_name(key, "key")
-        check_item(value, "value")
+        _check_sizes([check_item(value, "value")], "value")
 
         def upsert(cols: Collections) -> bool:
             try:
@@ -367,3 +369,18 @@ class MongoConnector(Connector):
         """Close every node's client. Calling it twice is harmless."""
         for node in self._nodes:
             node.close()
+
+
+#: MongoDB documents are at most 16 MiB; an item leaves room for its other fields.
+MAX_ITEM_BYTES = 16 * 1024 * 1024 - 16 * 1024
+
+
+def _check_sizes(items: list[bytes], field: str = "items") -> None:
+    for index, item in enumerate(items):
+        if len(item) > MAX_ITEM_BYTES:
+            name = f"items[{index}]" if field == "items" else field
+            raise StorageError(
+                f"{name} is {len(item):,} bytes: MongoDB documents are at most 16 MiB, so "
+                f"mongo items are at most {MAX_ITEM_BYTES:,} bytes; store big payloads "
+                "elsewhere and push a reference"
+            )

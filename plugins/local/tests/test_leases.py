@@ -88,6 +88,8 @@ def test_whole_batch_extend_then_ack(connector: LocalConnector) -> None:
     time.sleep(SHORT * 1.5)  # past the first lease: the extension must hold
     assert connector.queue_reserve("q", 10, 30) == []
     assert connector.queue_ack("q", _receipts(batch)) == 3
+    assert connector.queue_ack("q", _receipts(batch)) == 0
+    assert connector.queue_release("q", _receipts(batch)) == 0
 
 
 def test_releasing_part_of_a_batch(connector: LocalConnector) -> None:

@@ -14,8 +14,9 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 from array import array
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sergeant.connector import Delivery
@@ -34,8 +35,8 @@ __all__ = [
     "release",
 ]
 
-#: Indexes per lease row: ``{(lease id, token): {index, ...}}``.
-Receipts = dict[tuple[int, int], set[int]]
+#: Distinct indexes per lease row: ``{(lease id, token): {index, ...}}``.
+Receipts = dict[tuple[int, int], Collection[int]]
 #: Where a reserved batch went: ``(lease id, token, first row, end row)`` per lease row.
 Span = tuple[int, int, int, int]
 
@@ -90,11 +91,25 @@ def _lease_key(head: str) -> tuple[int, int] | None:
     return (lease_id, token) if lease_id < _INT64 and token < _INT64 else None
 
 
-def parse_receipts(receipts: Iterable[str]) -> Receipts:
+class Issued(threading.local):
+    """The receipts of the last batch (of one lease row) this thread handed out.
+
+    Acking exactly those, the worker's usual call, then needs no parsing: a list
+    comparison, element by element identical strings, tells it. The database still
+    checks the token and the lease as for any receipt.
+    """
+
+    receipts: list[str] | None = None
+    key: tuple[int, int] = (0, 0)
+
+
+def parse_receipts(receipts: list[str], issued: Issued) -> Receipts:
     """Group well-formed receipts by lease row; others can match nothing.
 
     Runs per receipt only C-level loops in the usual case, receipts of one batch.
     """
+    if receipts == issued.receipts:
+        return {issued.key: range(len(receipts))}
     parts = list(map(str.rpartition, receipts, itertools.repeat(".")))
     heads = set(map(_HEAD_OF, parts))
     if len(heads) == 1:
@@ -179,16 +194,19 @@ def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
     return chunks
 
 
-def deliveries(rows: Sequence[Any], spans: Sequence[Span]) -> list[Delivery]:
+def deliveries(rows: Sequence[Any], spans: Sequence[Span], issued: Issued) -> list[Delivery]:
     """The :class:`Delivery` of each taken row, with receipts naming its lease row."""
     out: list[Delivery] = []
     for lease_id, token, start, end in spans:
         prefix = f"{lease_id}.{token}."
+        receipts = [prefix + suffix for suffix in _suffixes(end - start)]
         part = rows if end - start == len(rows) else rows[start:end]
         out += [
-            Delivery(row[1], prefix + suffix, row[0])
-            for row, suffix in zip(part, _suffixes(end - start), strict=True)
+            Delivery(row[1], receipt, row[0]) for row, receipt in zip(part, receipts, strict=True)
         ]
+        issued.receipts, issued.key = receipts, (lease_id, token)
+    if len(spans) > 1:
+        issued.receipts = None
     return out
 
 
@@ -203,7 +221,7 @@ class _Held:
         self.held = held
         self.expiries = None if expiries is None else _unpack("d", expiries)
 
-    def live(self, indexes: set[int], now: float) -> Collection[int]:
+    def live(self, indexes: Collection[int], now: float) -> Collection[int]:
         """Those of ``indexes`` still held under a lease that has not run out."""
         total = self.total
         if self.expiries is None:
@@ -283,7 +301,7 @@ def ack(conn: sqlite3.Connection, queue: str, receipts: Receipts, now: float) ->
     done = 0
     for (lease_id, token), indexes in receipts.items():
         count = len(indexes)
-        if max(indexes) == count - 1:  # indexes 0..count-1: maybe the whole row
+        if isinstance(indexes, range) or max(indexes) == count - 1:  # 0..count-1: the whole row?
             key = (lease_id, token, queue, now, count)
             if conn.execute(schema.LEASE_ACK_ALL, key).rowcount:
                 done += count

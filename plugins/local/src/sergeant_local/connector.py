@@ -64,6 +64,7 @@ class LocalConnector(Connector):
             busy_timeout=self.params.busy_timeout_seconds,
             synchronous=self.params.synchronous,
         )
+        self._issued = _leases.Issued()
 
     def __repr__(self) -> str:
         return f"LocalConnector(file_path={self.file_path!r})"
@@ -172,7 +173,7 @@ class LocalConnector(Connector):
         check_queue_name(queue_name)
         count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
         lease = check_positive("lease_seconds", lease_seconds)
-        parsed = _leases.parse_receipts(check_receipts(receipts))
+        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
         return self._ack_and_reserve(queue_name, parsed, count, lease)
 
     def _ack_and_reserve(
@@ -188,12 +189,12 @@ class LocalConnector(Connector):
             return acked, rows, spans
 
         acked, rows, spans = self._db.write(run)
-        return acked, _leases.deliveries(rows, spans) if rows else []
+        return acked, _leases.deliveries(rows, spans, self._issued) if rows else []
 
     def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
         """Remove reserved items for good; how many receipts were still valid."""
         check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts))
+        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
         if not parsed:
             return 0
         now = time.time()
@@ -204,7 +205,7 @@ class LocalConnector(Connector):
     ) -> int:
         """Put reserved items back, ready at ``consumable_from`` (default now)."""
         check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts))
+        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
         delayed = check_consumable_from(consumable_from)
         if not parsed:
             return 0
@@ -215,7 +216,7 @@ class LocalConnector(Connector):
     def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
         """Renew leases to ``lease_seconds`` from now; how many were still valid."""
         check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts))
+        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
         lease = check_positive("lease_seconds", lease_seconds)
         if not parsed:
             return 0

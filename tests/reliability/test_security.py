@@ -407,7 +407,14 @@ def test_cli_errors(redis_server_factory: Factory, tmp_path: Path) -> None:
     cases = {
         "wrong password (--connector JSON)": ["--connector", spec(password=WRONG)],
         "bad param next to the password": ["--connector", spec(port=0)],
-        "a url with the password as the spec": ["--connector", server.url()],
+        "a url with a wrong password as the spec": [
+            "--connector",
+            server.url().replace(f":{PASSWORD}@", f":{WRONG}@"),
+        ],
+        "a url with a bad database as the spec": [
+            "--connector",
+            server.url().rsplit("/", 1)[0] + "/zero",
+        ],
         "JSON with a syntax error": ["--connector", spec()[:-1]],
         "config file with a bad param": ["--config", str(toml)],
     }
@@ -420,9 +427,14 @@ def test_cli_errors(redis_server_factory: Factory, tmp_path: Path) -> None:
         if "error" not in shown:
             problems.append(f"{label}: no error shown: {shown!r}")
         problems += [f"{label}: printed the password: {t}" for t in hits(SECRETS, [shown])]
-    right = _cli("stats", "cli-q", "--connector", spec(), cwd=tmp_path)
-    if right.returncode != 0:
-        problems.append(f"the right password failed: {right.stderr}")
+    for label, good in {"JSON": spec(), "url": server.url()}.items():
+        right = _cli("stats", "cli-q", "--connector", good, cwd=tmp_path)
+        if right.returncode != 0:
+            problems.append(f"the right password failed ({label}): {right.stderr}")
+        problems += [
+            f"the right password ({label}) printed it: {t}"
+            for t in hits(SECRETS, [right.stdout + right.stderr])
+        ]
     record(
         Outcome(
             scenario="6. security: CLI errors",

@@ -24,6 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from sergeant._redact import redact
 from sergeant.config import Connector
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import ConfigError
@@ -41,7 +42,10 @@ def add_connector_options(parser: argparse.ArgumentParser, *, encoder: bool = Fa
     group.add_argument(
         "--connector",
         metavar="SPEC",
-        help=f"JSON {{'type':..., 'params':...}}, a type, or local:PATH (env ${CONNECTOR_ENV})",
+        help=(
+            f"JSON {{'type':..., 'params':...}}, a type, local:PATH, or a redis:// or"
+            f" mongodb:// url (env ${CONNECTOR_ENV})"
+        ),
     )
     group.add_argument(
         "--config",
@@ -59,14 +63,28 @@ def _from_spec(spec: str, source: str) -> Connector:
         try:
             value = json.loads(spec)
         except json.JSONDecodeError as exc:
-            raise ConfigError(source, spec, f"not valid JSON ({exc.msg} at {exc.pos})") from exc
+            # the text may hold a password: never echo it
+            raise ConfigError(
+                source,
+                None,
+                f"not valid JSON ({exc.msg} at character {exc.pos})",
+                show_value=False,
+            ) from exc
         return _from_mapping(value, source)
+    scheme = spec.partition("://")[0].lower()
+    if scheme in ("redis", "rediss"):
+        return Connector(type="redis", params={"nodes": [spec]})
+    if scheme in ("mongodb", "mongodb+srv"):
+        return Connector(type="mongo", params={"nodes": [{"uri": spec}]})
     kind, _, rest = spec.partition(":")
     if kind == "local" and rest:
         return Connector(type="local", params={"file_path": rest})
     if rest or not kind:
         raise ConfigError(
-            source, spec, 'use JSON {"type": ..., "params": {...}}, a type, or local:PATH'
+            source,
+            redact(spec),
+            'use JSON {"type": ..., "params": {...}}, a type, local:PATH, or a'
+            " redis:// or mongodb:// url",
         )
     return Connector(type=kind, params={})
 

@@ -201,12 +201,13 @@ class Broker:
 
     def _decode_all(self, deliveries: list[Delivery]) -> list[Reserved]:
         decode_task = self.encoder.decode_task
-        reserved = []
-        for d in deliveries:
+        reserved: list[Reserved] = []
+        append = reserved.append
+        for item, receipt, count in deliveries:
             try:
-                reserved.append(Reserved(decode_task(d.item), d.item, d.receipt, d.deliveries))
+                append(Reserved(decode_task(item), item, receipt, count))
             except TaskDecodeError as exc:
-                reserved.append(Reserved(None, d.item, d.receipt, d.deliveries, str(exc)))
+                append(Reserved(None, item, receipt, count, str(exc)))
         return reserved
 
     def ack(self, task_name: str, receipts: Sequence[str]) -> int:

@@ -97,3 +97,24 @@ def test_adding_a_node_moves_about_a_third_of_the_names() -> None:
     assert 0.28 < len(moved) / len(names) < 0.39
     shares = [sum(rendezvous(two, n) == i for n in names) / len(names) for i in (0, 1)]
     assert all(0.45 < share < 0.55 for share in shares), shares
+
+
+def single(server: RedisServer, connectors: Connectors) -> Connector:
+    """A connector on one node only: puts items exactly there."""
+    return connectors([server])
+
+
+def test_an_empty_node_is_still_visited_before_answering_empty(
+    redis_servers: list[RedisServer], connectors: Connectors
+) -> None:
+    connector = connectors(redis_servers)
+    queue = f"hint-{uuid.uuid4().hex[:8]}"
+    assert connector.queue_pop(queue) is None  # both nodes found empty just now
+    assert connector.queue_reserve(queue, 5, 30) == []
+    for server in redis_servers:
+        single(server, connectors).queue_push(queue, server.address.encode())
+        assert connector.queue_pop(queue) == server.address.encode()
+        single(server, connectors).queue_push(queue, b"reserved")
+        assert [d.item for d in connector.queue_reserve(queue, 5, 30)] == [b"reserved"]
+        single(server, connectors).queue_push_bulk(queue, [b"bulk"] * 40)
+        assert connector.queue_pop_bulk(queue, 100) == [b"bulk"] * 40

@@ -3,11 +3,13 @@
 Nodes
     ``nodes`` lists independent servers (not a cluster). Pushes rotate across
     them (a bulk push, chunk by chunk); pops and reserves visit every node,
-    starting from a rotating one, before answering empty; ``queue_length`` sums
-    over nodes. A node that is down is skipped until its back-off ends (see
-    :mod:`sergeant_redis.node`); when it returns its items are consumed again.
-    If no node answers, :class:`~sergeant.errors.ConnectorUnavailableError`.
-    Keys and locks live on the node chosen by rendezvous hashing of their name
+    starting from a rotating one, before answering empty; a node that was
+    empty for the queue a moment ago (:data:`EMPTY_HINT`) is visited after the
+    others, never skipped. ``queue_length`` sums over nodes. A node that is
+    down is skipped until its back-off ends (see :mod:`sergeant_redis.node`);
+    when it returns its items are consumed again. If no node answers,
+    :class:`~sergeant.errors.ConnectorUnavailableError`. Keys and locks live on
+    the node chosen by rendezvous hashing of their name
     (:mod:`sergeant_redis.hashing`); if that node is down they raise, naming it.
 
 Key layout (one prefix per queue, so ``queue_delete`` leaves nothing behind)
@@ -51,7 +53,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import redis.exceptions
@@ -75,7 +78,7 @@ from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
 from sergeant_redis.params import NodeParams, parse_nodes
 
-__all__ = ["KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
+__all__ = ["EMPTY_HINT", "KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
 
 log = logging.getLogger("sergeant.redis")
 
@@ -86,9 +89,27 @@ PUSH_CHUNK = 5000
 RECEIPT_CHUNK = 2000
 #: Pops of at least this many items use MAINTAIN + LMPOP instead of the POP script.
 _PIPELINED_POP = 32
-_KEY_CACHE_SIZE = 4096
-
+_QUEUE_CACHE_SIZE = 4096
+#: Seconds a node found empty for a queue is visited after the others.
+EMPTY_HINT = 0.05
 T = TypeVar("T")
+
+
+class _Queue:
+    """What the connector keeps per queue: its keys, and on several nodes when
+    each node was last found empty and last visited (monotonic seconds)."""
+
+    __slots__ = ("empty_until", "keys", "visited")
+
+    def __init__(self, keys: tuple[str, ...], nodes: int) -> None:
+        self.keys = keys
+        self.empty_until = [0.0] * nodes
+        self.visited = [0.0] * nodes
+
+    def saw(self, node: Node, asked: int, got: int, now: float) -> None:
+        """Record a visit to ``node`` that asked for ``asked`` items and got ``got``."""
+        self.visited[node.index] = now
+        self.empty_until[node.index] = now + EMPTY_HINT if got < asked else 0.0
 
 
 class RedisConnector(Connector):
@@ -101,7 +122,7 @@ class RedisConnector(Connector):
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
         self._identities = [node.identity for node in self.node_params]
         self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
-        self._keys: dict[str, tuple[str, ...]] = {}
+        self._queues: dict[str, _Queue] = {}
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{p.identity}" for p in self.node_params)
@@ -109,34 +130,51 @@ class RedisConnector(Connector):
 
     # Helpers ----------------------------------------------------------------
 
-    def _queue_keys(self, queue_name: str) -> tuple[str, ...]:
-        keys = self._keys.get(queue_name)
-        if keys is None:
+    def _queue(self, queue_name: str) -> _Queue:
+        queue = self._queues.get(queue_name)
+        if queue is None:
             prefix = f"{QUEUE_PREFIX}{check_queue_name(queue_name)}:"
-            keys = tuple(prefix + part for part in scripts.KEY_PARTS)
-            if len(self._keys) >= _KEY_CACHE_SIZE:
-                self._keys.clear()
-            self._keys[queue_name] = keys
-        return keys
+            queue = _Queue(tuple(prefix + part for part in scripts.KEY_PARTS), len(self.nodes))
+            if len(self._queues) >= _QUEUE_CACHE_SIZE:
+                self._queues.clear()
+            self._queues[queue_name] = queue
+        return queue
 
-    def _rotation(self) -> list[Node]:
-        """Every node, starting from the next in turn; nodes in back-off go last."""
+    def _queue_keys(self, queue_name: str) -> tuple[str, ...]:
+        return self._queue(queue_name).keys
+
+    def _rotation(self, queue: _Queue | None = None) -> list[Node]:
+        """Every node, starting from the next in turn: nodes found empty for
+        ``queue`` a moment ago come after the others, nodes in back-off last."""
         nodes = self.nodes
         if len(nodes) == 1:
             return nodes
         start = next(self._turn) % len(nodes)
         order = nodes[start:] + nodes[:start]
-        return sorted(order, key=lambda node: node.is_down())
+        now = time.monotonic()
+        empty = queue.empty_until if queue is not None else None
+        if any(node.down_until > now for node in order) or (
+            empty is not None and any(until > now for until in empty)
+        ):
+            order.sort(
+                key=lambda node: (
+                    node.down_until > now,
+                    empty is not None and empty[node.index] > now,
+                )
+            )
+        return order
 
-    def _visit(self, what: str, call: Callable[[Node], T]) -> Iterable[T]:
-        """Yield ``call(node)`` for each reachable node, in rotation.
+    def _visit(
+        self, what: str, call: Callable[[Node], T], order: Sequence[Node], answered: bool = False
+    ) -> Iterator[tuple[Node, T]]:
+        """Yield ``(node, call(node))`` for each reachable node of ``order``.
 
-        Nodes in back-off are skipped unless every node is; if no node answers,
-        raises :class:`ConnectorUnavailableError` naming them all.
+        Nodes in back-off are skipped once one has answered (``answered`` says
+        one already did); if none answers, raises
+        :class:`ConnectorUnavailableError` naming them all.
         """
         failures: list[NodeUnavailableError] = []
-        answered = False
-        for node in self._rotation():
+        for node in order:
             if answered and node.is_down():
                 continue
             try:
@@ -145,7 +183,7 @@ class RedisConnector(Connector):
                 failures.append(exc)
                 continue
             answered = True
-            yield result
+            yield node, result
         if not answered:
             raise _unavailable(what, failures)
 
@@ -180,10 +218,11 @@ class RedisConnector(Connector):
         priority: Priority,
         consumable_from: float | None,
     ) -> bool:
-        keys = self._queue_keys(queue_name)
+        keys = self._queue(queue_name).keys
         letter = check_priority(priority)[0]
         due = check_consumable_from(consumable_from)
         ready = keys[1] if letter == "H" else keys[3]
+        nodes = self.nodes
         for start in range(0, len(items), PUSH_CHUNK):
             chunk = items[start : start + PUSH_CHUNK]
 
@@ -192,38 +231,51 @@ class RedisConnector(Connector):
                     return node.execute("RPUSH", ready, *chunk)
                 return node.script(scripts.PUSH_DELAYED, keys, repr(due), letter, *chunk)
 
-            # The first node that answers takes the chunk; a down node is skipped.
-            for _ in self._visit("push", push):
+            # The next node in turn takes the chunk; if it is down, the first that answers.
+            node = nodes[next(self._turn) % len(nodes)]
+            if not node.is_down():
+                try:
+                    push(node)
+                    continue
+                except NodeUnavailableError:
+                    pass
+            for _ in self._visit("push", push, self._rotation()):
                 break
         return True
 
     def queue_pop(self, queue_name: str) -> bytes | None:
-        keys = self._queue_keys(queue_name)
+        queue = self._queue(queue_name)
+        keys = queue.keys
         if len(self.nodes) == 1:
             got = self.nodes[0].script(scripts.POP, keys, 1)
             return got[0] if got else None
-        for got in self._visit("pop", lambda node: node.script(scripts.POP, keys, 1)):
+        for node, got in self._visit(
+            "pop", lambda node: node.script(scripts.POP, keys, 1), self._rotation(queue)
+        ):
+            queue.saw(node, 1, len(got), time.monotonic())
             if got:
                 return bytes(got[0])
         return None
 
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
         count = check_count("number_of_items", number_of_items)
-        keys = self._queue_keys(queue_name)
-        if count < _PIPELINED_POP:
-            out: list[bytes] = []
-            for got in self._visit(
-                "pop", lambda node: node.script(scripts.POP, keys, count - len(out))
-            ):
-                out.extend(got)
-                if len(out) >= count:
-                    break
-            return out
-        taken: list[bytes] = []
-        for _ in self._visit("pop", lambda node: self._pop_from(node, keys, count, taken)):
-            if len(taken) >= count:
+        queue = self._queue(queue_name)
+        keys = queue.keys
+        out: list[bytes] = []
+
+        def pop(node: Node) -> int:
+            need = count - len(out)
+            if need < _PIPELINED_POP:
+                out.extend(node.script(scripts.POP, keys, need))
+            else:
+                self._pop_from(node, keys, count, out)
+            return need
+
+        for node, asked in self._visit("pop", pop, self._rotation(queue)):
+            queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
+            if len(out) >= count:
                 break
-        return taken
+        return out
 
     def _pop_from(self, node: Node, keys: tuple[str, ...], count: int, out: list[bytes]) -> None:
         """Large pops: MAINTAIN plus a native LMPOP per round trip, so the items
@@ -252,17 +304,19 @@ class RedisConnector(Connector):
                 out.extend(items)
 
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
-        keys = self._queue_keys(queue_name)
+        keys = self._queue(queue_name).keys
         flag = "1" if include_delayed else "0"
         return sum(
             int(n)
-            for n in self._visit(
-                "queue_length", lambda node: node.script(scripts.LENGTH, keys, flag)
+            for _, n in self._visit(
+                "queue_length",
+                lambda node: node.script(scripts.LENGTH, keys, flag),
+                self._rotation(),
             )
         )
 
     def queue_delete(self, queue_name: str) -> bool:
-        keys = self._queue_keys(queue_name)
+        keys = self._queue(queue_name).keys
         deleted, failures = 0, []
         for node in self.nodes:
             try:
@@ -274,7 +328,7 @@ class RedisConnector(Connector):
         return deleted > 0
 
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
-        keys = self._queue_keys(queue_name)
+        keys = self._queue(queue_name).keys
         rows = []
         for node in self.nodes:
             try:
@@ -294,19 +348,23 @@ class RedisConnector(Connector):
     ) -> list[Delivery]:
         count = check_count("number_of_items", number_of_items)
         lease = repr(check_positive("lease_seconds", lease_seconds))
-        keys = self._queue_keys(queue_name)
+        queue = self._queue(queue_name)
+        keys = queue.keys
         out: list[Delivery] = []
 
-        def reserve(node: Node) -> None:
+        def reserve(node: Node) -> int:
+            need = count - len(out)
             token = os.urandom(6).hex()
-            got = node.script(scripts.RESERVE, keys, count - len(out), lease, token)
+            got = node.script(scripts.RESERVE, keys, need, lease, token)
             prefix = f"{node.index}:{token}"
             out.extend(
                 Delivery(got[i], f"{prefix}{n}", got[i + 1])
                 for n, i in enumerate(range(0, len(got), 2), 1)
             )
+            return need
 
-        for _ in self._visit("reserve", reserve):
+        for node, asked in self._visit("reserve", reserve, self._rotation(queue)):
+            queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
             if len(out) >= count:
                 break
         return out

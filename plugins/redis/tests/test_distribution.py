@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import redis
 from sergeant.connector import Connector
+from sergeant.testing import wait_until
 from sergeant_redis.connector import KEY_PREFIX, QUEUE_PREFIX
 from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import LOCK_PREFIX
@@ -118,3 +119,66 @@ def test_an_empty_node_is_still_visited_before_answering_empty(
         assert [d.item for d in connector.queue_reserve(queue, 5, 30)] == [b"reserved"]
         single(server, connectors).queue_push_bulk(queue, [b"bulk"] * 40)
         assert connector.queue_pop_bulk(queue, 100) == [b"bulk"] * 40
+
+
+def test_ack_and_reserve_on_two_nodes(
+    redis_servers: list[RedisServer], connectors: Connectors
+) -> None:
+    connector = connectors(redis_servers)
+    queue = f"combined-{uuid.uuid4().hex[:8]}"
+    on = [single(server, connectors) for server in redis_servers]
+    on[0].queue_push_bulk(queue, [b"a1", b"a2", b"a3"])
+    on[1].queue_push_bulk(queue, [b"b1", b"b2"])
+    first = connector.queue_reserve(queue, 5, 30)
+    assert sorted(d.item for d in first) == [b"a1", b"a2", b"a3", b"b1", b"b2"]
+    on[0].queue_push_bulk(queue, [b"a4"])
+    on[1].queue_push_bulk(queue, [b"b3", b"b4"])
+    # Acks for both nodes; the node with most receipts (a) has one item, so the
+    # reserve goes on to b.
+    acked, second = connector.queue_ack_and_reserve(queue, [d.receipt for d in first], 3, 30)
+    assert acked == 5
+    assert sorted(d.item for d in second) == [b"a4", b"b3", b"b4"]
+    assert connector.queue_ack(queue, [d.receipt for d in first]) == 0
+    acked, third = connector.queue_ack_and_reserve(queue, [d.receipt for d in second], 3, 30)
+    assert (acked, third) == (3, [])
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [0, 0]
+
+
+def test_ack_and_reserve_is_one_script_call_on_one_node(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors
+) -> None:
+    server = redis_server_factory()
+    connector = connectors([server])
+    queue = f"one-call-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, [b"x"] * 30)
+    _, batch = connector.queue_ack_and_reserve(queue, [], 10, 30)  # loads the scripts
+    _, batch = connector.queue_ack_and_reserve(queue, [d.receipt for d in batch], 10, 30)
+    server.command("CONFIG", "RESETSTAT")
+    acked, batch = connector.queue_ack_and_reserve(queue, [d.receipt for d in batch], 10, 30)
+    assert (acked, len(batch)) == (10, 10)
+    stats = raw(server).info("commandstats")  # commands run by scripts count too
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert "cmdstat_eval" not in stats
+
+
+def test_a_busy_node_does_not_starve_the_other(
+    redis_servers: list[RedisServer], connectors: Connectors
+) -> None:
+    connector = connectors(redis_servers)
+    queue = f"fair-{uuid.uuid4().hex[:8]}"
+    busy, other = (single(server, connectors) for server in redis_servers)
+    busy.queue_push_bulk(queue, [b"busy"] * 50)
+    receipts = [d.receipt for d in connector.queue_reserve(queue, 10, 30)]  # all from busy
+    other.queue_push_bulk(queue, [f"other-{i}".encode() for i in range(5)])
+    seen: list[bytes] = []
+
+    def work() -> bool:
+        nonlocal receipts
+        busy.queue_push_bulk(queue, [b"busy"] * 10)  # the busy node never runs dry
+        _, batch = connector.queue_ack_and_reserve(queue, receipts, 10, 30)
+        receipts = [d.receipt for d in batch]
+        seen.extend(d.item for d in batch if d.item != b"busy")
+        return len(seen) == 5
+
+    wait_until(work, timeout=20, interval=0.01, message="the other node's items to be reserved")
+    assert sorted(seen) == [f"other-{i}".encode() for i in range(5)]

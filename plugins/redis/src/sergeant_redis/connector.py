@@ -24,9 +24,15 @@ Key layout (one prefix per queue, so ``queue_delete`` leaves nothing behind)
         seconds), member = 16 hex digits of ``:seq`` + entry (unique, and FIFO
         among equal due times).
     ``sergeant:queue:<name>:leases``
-        sorted set of reserved items; score = lease expiry, member = lease id.
-    ``sergeant:queue:<name>:leased``
-        hash lease id -> entry of each reserved item.
+        sorted set of leases, one per reserve call on the node (a *group*);
+        score = lease expiry, member = the call's token (``<token>/<k>`` for
+        items split off by a partial ``queue_extend``).
+    ``sergeant:queue:<name>:leases:<group>``
+        hash of the group's items: item number -> the item (raw when fresh,
+        an entry when handed out before). Emptied by acks, it goes with its lease.
+    ``sergeant:queue:<name>:batches``
+        hash token -> meta of a reserve call whose items did not all come
+        from ``:normal`` or that has split groups (see :mod:`sergeant_redis.scripts`).
     ``sergeant:queue:<name>:seq``
         counter for delayed members.
     ``sergeant:key:<key>``, ``sergeant:lock:<name>``
@@ -42,10 +48,11 @@ Scripts
     Every multi-step operation is one Lua script call per node visited
     (:mod:`sergeant_redis.scripts`). Due delayed items and expired leases are
     moved back to the lists by the pops and reserves themselves; no daemon.
+    ``queue_ack_and_reserve`` acks and reserves in one script call on a node.
 
 Receipts
-    ``<node index>:<lease id>``: acks, releases and extends go to the node the
-    item came from. A lease id is a random per-call token plus a counter.
+    ``<node index>:<token>:<n>`` (:mod:`sergeant_redis.receipts`): acks,
+    releases and extends go to the node the item came from, grouped by call.
 """
 
 from __future__ import annotations
@@ -69,7 +76,6 @@ from sergeant.validation import (
     check_positive,
     check_priority,
     check_queue_name,
-    check_receipts,
 )
 
 from sergeant_redis import scripts
@@ -77,6 +83,7 @@ from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
 from sergeant_redis.params import NodeParams, parse_nodes
+from sergeant_redis.receipts import batch_args, by_node, deliveries, new_token
 
 __all__ = ["EMPTY_HINT", "KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
 
@@ -86,12 +93,17 @@ QUEUE_PREFIX = "sergeant:queue:"
 KEY_PREFIX = "sergeant:key:"
 #: Items per round trip for bulk pushes, and receipts per ack/release/extend call.
 PUSH_CHUNK = 5000
-RECEIPT_CHUNK = 2000
+RECEIPT_CHUNK = 5000
 #: Pops of at least this many items use MAINTAIN + LMPOP instead of the POP script.
 _PIPELINED_POP = 32
 _QUEUE_CACHE_SIZE = 4096
 #: Seconds a node found empty for a queue is visited after the others.
 EMPTY_HINT = 0.05
+#: ``queue_ack_and_reserve`` sends its acks and reserve together to the node
+#: the receipts came from, unless another node has not been asked for items of
+#: the queue for this long (so no node's items wait on a busy one's).
+FAIR_VISIT = 0.25
+
 T = TypeVar("T")
 
 
@@ -139,9 +151,6 @@ class RedisConnector(Connector):
                 self._queues.clear()
             self._queues[queue_name] = queue
         return queue
-
-    def _queue_keys(self, queue_name: str) -> tuple[str, ...]:
-        return self._queue(queue_name).keys
 
     def _rotation(self, queue: _Queue | None = None) -> list[Node]:
         """Every node, starting from the next in turn: nodes found empty for
@@ -349,28 +358,100 @@ class RedisConnector(Connector):
         count = check_count("number_of_items", number_of_items)
         lease = repr(check_positive("lease_seconds", lease_seconds))
         queue = self._queue(queue_name)
-        keys = queue.keys
+        if len(self.nodes) == 1:
+            token = new_token()
+            items, extra = self.nodes[0].script(scripts.RESERVE, queue.keys, count, lease, token)
+            return deliveries(0, token, items, extra)
         out: list[Delivery] = []
+        self._reserve_on(queue, count, lease, out, self._rotation(queue))
+        return out
+
+    def _reserve_on(
+        self,
+        queue: _Queue,
+        count: int,
+        lease: str,
+        out: list[Delivery],
+        order: Sequence[Node],
+        answered: bool = False,
+    ) -> None:
+        """Reserve on the nodes of ``order`` until ``out`` holds ``count`` deliveries."""
 
         def reserve(node: Node) -> int:
             need = count - len(out)
-            token = os.urandom(6).hex()
-            got = node.script(scripts.RESERVE, keys, need, lease, token)
-            prefix = f"{node.index}:{token}"
-            out.extend(
-                Delivery(got[i], f"{prefix}{n}", got[i + 1])
-                for n, i in enumerate(range(0, len(got), 2), 1)
-            )
+            token = new_token()
+            items, extra = node.script(scripts.RESERVE, queue.keys, need, lease, token)
+            out.extend(deliveries(node.index, token, items, extra))
             return need
 
-        for node, asked in self._visit("reserve", reserve, self._rotation(queue)):
+        for node, asked in self._visit("reserve", reserve, order, answered):
             queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
             if len(out) >= count:
                 break
-        return out
 
     def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
         return self._settle("ack", queue_name, receipts, scripts.ACK)
+
+    def queue_ack_and_reserve(
+        self,
+        queue_name: str,
+        receipts: Sequence[str],
+        number_of_items: int,
+        lease_seconds: float,
+    ) -> tuple[int, list[Delivery]]:
+        """Ack ``receipts`` and reserve, in one script call on a node that has
+        receipts to ack (acks for other nodes go separately); the reserve then
+        continues the rotation if that node had too few items."""
+        count = check_count("number_of_items", number_of_items)
+        lease = repr(check_positive("lease_seconds", lease_seconds))
+        grouped = by_node(receipts, len(self.nodes))
+        queue = self._queue(queue_name)
+        target = self._combined_target(queue, grouped)
+        if target is None:
+            acked = self._settle_grouped("ack", queue, grouped, scripts.ACK)
+            return acked, self.queue_reserve(queue_name, count, lease_seconds)
+        acked = self._settle_grouped(
+            "ack", queue, {i: b for i, b in grouped.items() if i != target.index}, scripts.ACK
+        )
+        *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK)
+        out: list[Delivery] = []
+        answered = False
+        try:
+            for args in before:
+                acked += int(target.script(scripts.ACK, queue.keys, *args))
+            token = new_token()
+            done, items, extra = target.script(
+                scripts.ACK_RESERVE, queue.keys, count, lease, token, *last
+            )
+        except NodeUnavailableError as exc:
+            count_there = sum(map(len, grouped[target.index].values()))
+            log.warning("ack of %d receipts not done: %s", count_there, exc)
+        else:
+            acked += int(done)
+            out = deliveries(target.index, token, items, extra)
+            queue.saw(target, count, len(out), time.monotonic())
+            answered = True
+        if len(out) < count and len(self.nodes) > 1:
+            others = [node for node in self._rotation(queue) if node is not target]
+            self._reserve_on(queue, count, lease, out, others, answered)
+        return acked, out
+
+    def _combined_target(self, queue: _Queue, grouped: dict[int, Any]) -> Node | None:
+        """The node that takes the combined call: the one with the most receipts,
+        unless another up node has waited too long for a visit (then None)."""
+        if not grouped:
+            return None
+        target = self.nodes[max(grouped, key=lambda i: sum(map(len, grouped[i].values())))]
+        if len(self.nodes) > 1:
+            now = time.monotonic()
+            for node in self.nodes:
+                if (
+                    node is not target
+                    and now - queue.visited[node.index] > FAIR_VISIT
+                    and not node.is_down(now)
+                ):
+                    return None
+        return target
 
     def queue_release(
         self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
@@ -392,28 +473,31 @@ class RedisConnector(Connector):
         script: scripts.Script,
         *args: str,
     ) -> int:
-        """Send each receipt's lease id to the node it came from; count the live ones.
+        grouped = by_node(receipts, len(self.nodes))
+        return self._settle_grouped(what, self._queue(queue_name), grouped, script, *args)
+
+    def _settle_grouped(
+        self,
+        what: str,
+        queue: _Queue,
+        grouped: dict[int, dict[str, list[str]]],
+        script: scripts.Script,
+        *args: str,
+    ) -> int:
+        """Send each node its receipts, grouped by reserve call; count the live ones.
 
         A node that cannot be reached settles nothing: its leases run out and
         the items are handed out again, as if the caller had crashed.
         """
-        by_node: dict[int, list[str]] = {}
-        for receipt in check_receipts(receipts):
-            index, sep, lease_id = receipt.partition(":")
-            if sep and lease_id and index.isdigit() and int(index) < len(self.nodes):
-                by_node.setdefault(int(index), []).append(lease_id)
-        keys = self._queue_keys(queue_name)
         done = 0
-        for position, ids in by_node.items():
-            node = self.nodes[position]
-            for start in range(0, len(ids), RECEIPT_CHUNK):
-                try:
-                    done += int(
-                        node.script(script, keys, *args, *ids[start : start + RECEIPT_CHUNK])
-                    )
-                except NodeUnavailableError as exc:
-                    log.warning("%s of %d receipts not done: %s", what, len(ids), exc)
-                    break
+        for index, batches in grouped.items():
+            node = self.nodes[index]
+            try:
+                for chunk in batch_args(batches, RECEIPT_CHUNK):
+                    done += int(node.script(script, queue.keys, *args, *chunk))
+            except NodeUnavailableError as exc:
+                count = sum(map(len, batches.values()))
+                log.warning("%s of %d receipts not done: %s", what, count, exc)
         return done
 
     # Keys ---------------------------------------------------------------

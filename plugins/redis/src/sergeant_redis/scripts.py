@@ -8,6 +8,19 @@ is compared against that server time.
 
 An *entry* is an item that has a history: ``<P><deliveries>:<item>`` where
 ``P`` is ``H`` or ``N``. Fresh items are stored raw, without one.
+
+Reservations are per batch: one ``queue_reserve`` call on a node is one lease
+(a *group*, named by the call's token) holding its items in a hash
+``<leases key>:<group>`` (item number -> stored value). Acks delete fields; the
+group's lease goes when its hash is empty. Extending only some of a group's
+items moves them to a group of their own (``<token>/<k>``), so each lease has
+one expiry. A batch's *meta* (field ``token`` of the ``batches`` hash) says
+which item numbers came from which list (``'a b c'``: 1..a retry_high,
+a+1..b high, b+1..c retry_normal, the rest normal; entries for the retry
+lists, raw items for the others) and lists the live split groups; a batch
+taken wholly from ``normal`` with no split has none. The group hashes are
+found through the ``leases`` zset, so they are not passed as KEYS (fine on
+independent servers, not on a cluster); they share the queue's prefix.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import attrs
 
 __all__ = [
     "ACK",
+    "ACK_RESERVE",
     "DELETE",
     "EXTEND",
     "KEY_PARTS",
@@ -40,8 +54,8 @@ KEY_PARTS = (
     "retry_normal",  # 3: NORMAL entries handed out before and put back (list)
     "normal",  # 4: fresh NORMAL items (list, raw bytes)
     "delayed",  # 5: zset, score = due time, member = 16 hex digits of seq .. entry
-    "leases",  # 6: zset, score = lease expiry, member = lease id
-    "leased",  # 7: hash, lease id -> entry
+    "leases",  # 6: zset, score = lease expiry, member = group; hashes leases:<group>
+    "batches",  # 7: hash, token -> meta of a batch (sources, live split groups)
     "seq",  # 8: counter ordering delayed members that share a due time
 )
 
@@ -65,11 +79,23 @@ local function now()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- Commands with many arguments go in slices: Lua's unpack has a stack limit.
-local function bulk(cmd, key, args, step)
-  for i = 1, #args, step do
-    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+-- cmd(key, args[first..last]) in slices (Lua's unpack has a stack limit);
+-- returns the sum of the replies.
+local function slices(cmd, key, args, first, last)
+  local sum = 0
+  for i = first, last, 4000 do
+    sum = sum + redis.call(cmd, key, unpack(args, i, math.min(i + 3999, last)))
   end
+  return sum
+end
+
+local function hmget(key, args, first, last)
+  local out = {}
+  for i = first, last, 4000 do
+    local got = redis.call('HMGET', key, unpack(args, i, math.min(i + 3999, last)))
+    for j = 1, #got do out[#out + 1] = got[j] end
+  end
+  return out
 end
 
 local function split(entry)
@@ -78,58 +104,242 @@ local function split(entry)
     string.sub(entry, colon + 1)
 end
 
--- Back to a list: an item never handed out rejoins the fresh items (raw), one
--- with a history goes to its priority's retry list, which is served first.
-local function requeue(entry)
-  local p, d, item = split(entry)
-  local high = p == 'H'
-  if d == 0 then
-    redis.call('RPUSH', high and KEYS[2] or KEYS[4], item)
+-- Back to the lists, in order: an item never handed out rejoins the fresh items
+-- (raw), one with a history goes to its priority's retry list, served first.
+local function requeue(entries)
+  local lists = {{}, {}, {}, {}}
+  for i = 1, #entries do
+    local p, d, item = split(entries[i])
+    local list = lists[(p == 'H' and 1 or 3) + (d == 0 and 1 or 0)]
+    list[#list + 1] = d == 0 and item or entries[i]
+  end
+  for i = 1, 4 do
+    if #lists[i] > 0 then slices('RPUSH', KEYS[i], lists[i], 1, #lists[i]) end
+  end
+end
+
+local function group_key(group) return KEYS[6] .. ':' .. group end
+
+local function token_of(group) return string.match(group, '^[^/]*') end
+
+-- A batch's meta: where its items came from, and its live split groups.
+local function meta(token)
+  local m = redis.call('HGET', KEYS[7], token)
+  if not m then return 0, 0, 0, {} end
+  local a, b, c, rest = string.match(m, '^(%d+) (%d+) (%d+)(.*)$')
+  local splits = {}
+  for s in string.gmatch(rest, '%d+') do splits[#splits + 1] = s end
+  return tonumber(a), tonumber(b), tonumber(c), splits
+end
+
+local function set_meta(token, a, b, c, splits)
+  if c == 0 and #splits == 0 then
+    redis.call('HDEL', KEYS[7], token)
   else
-    redis.call('RPUSH', high and KEYS[1] or KEYS[3], entry)
+    local m = a .. ' ' .. b .. ' ' .. c
+    if #splits > 0 then m = m .. ' ' .. table.concat(splits, ' ') end
+    redis.call('HSET', KEYS[7], token, m)
   end
 end
 
--- Move due delayed items to the lists and reclaim expired leases.
-local function maintain(t, limit)
-  local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', t, 'LIMIT', 0, limit)
-  if #due > 0 then
-    for i = 1, #due do requeue(string.sub(due[i], 17)) end
-    redis.call('ZREM', KEYS[5], unpack(due))
-  end
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', t, 'LIMIT', 0, limit)
-  if #expired > 0 then
-    local entries = redis.call('HMGET', KEYS[7], unpack(expired))
-    for i = 1, #expired do
-      if entries[i] then requeue(entries[i]) end
-    end
-    redis.call('ZREM', KEYS[6], unpack(expired))
-    redis.call('HDEL', KEYS[7], unpack(expired))
-  end
-end
-
-local function maintain_if_needed(count)
-  if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
-    maintain(now(), math.min(math.max(count, 100), 4000))
-  end
-end
-
--- The lease ids among ids whose lease has not run out.
-local function live(ids, t)
-  local out = {}
-  if #ids == 0 then return out end
-  local scores = redis.call('ZMSCORE', KEYS[6], unpack(ids))
-  for i = 1, #ids do
-    if scores[i] and tonumber(scores[i]) > t then out[#out + 1] = ids[i] end
-  end
+-- The groups of a batch: its own, then its live splits.
+local function groups(token, splits)
+  local out = {token}
+  for i = 1, #splits do out[i + 1] = token .. '/' .. splits[i] end
   return out
 end
 
-local function forget(ids)
-  if #ids > 0 then
-    redis.call('ZREM', KEYS[6], unpack(ids))
-    redis.call('HDEL', KEYS[7], unpack(ids))
+-- The entry (with its history) of item n of a batch, from its stored value.
+local function entry_of(n, value, a, b, c)
+  if n > c then return 'N1:' .. value end
+  if n > b then return value end
+  if n > a then return 'H1:' .. value end
+  return value
+end
+
+-- Group has no items left: drop its lease, and the batch's meta once no group is left.
+local function drop(group)
+  redis.call('ZREM', KEYS[6], group)
+  local token = token_of(group)
+  if redis.call('HEXISTS', KEYS[7], token) == 0 then return end
+  local a, b, c, splits = meta(token)
+  if group ~= token then
+    local own = string.sub(group, #token + 2)
+    for i = #splits, 1, -1 do
+      if splits[i] == own then table.remove(splits, i) end
+    end
   end
+  if #splits == 0 and redis.call('EXISTS', group_key(token)) == 0 then
+    redis.call('HDEL', KEYS[7], token)
+  else
+    set_meta(token, a, b, c, splits)
+  end
+end
+
+local function live(group, t)
+  local expiry = redis.call('ZSCORE', KEYS[6], group)
+  return expiry and tonumber(expiry) > t
+end
+
+-- Put an expired group's items back (in item order); returns how many.
+local function reclaim(group)
+  local key = group_key(group)
+  local kv = redis.call('HGETALL', key)
+  if #kv > 0 then
+    local a, b, c = meta(token_of(group))
+    local numbers, values, entries = {}, {}, {}
+    for i = 1, #kv, 2 do
+      local n = tonumber(kv[i])
+      numbers[#numbers + 1] = n
+      values[n] = kv[i + 1]
+    end
+    table.sort(numbers)
+    for i = 1, #numbers do entries[i] = entry_of(numbers[i], values[numbers[i]], a, b, c) end
+    requeue(entries)
+    redis.call('DEL', key)
+  end
+  drop(group)
+  return #kv / 2
+end
+
+-- Move due delayed items to the lists and reclaim expired leases: about limit
+-- items of each, at most 100 groups.
+local function maintain(t, limit)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', t, 'LIMIT', 0, limit)
+  if #due > 0 then
+    local entries = {}
+    for i = 1, #due do entries[i] = string.sub(due[i], 17) end
+    requeue(entries)
+    slices('ZREM', KEYS[5], due, 1, #due)
+  end
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', t, 'LIMIT', 0, 100)
+  local moved = 0
+  for i = 1, #expired do
+    if moved >= limit then break end
+    moved = moved + reclaim(expired[i])
+  end
+end
+
+local function maintain_if_needed(t, count)
+  if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
+    maintain(t, math.min(math.max(count, 100), 4000))
+  end
+end
+
+-- Hand out up to count items under one new lease (group token). Returns
+-- {items, {n, deliveries, ...}}: the deliveries of item n when not 1.
+local function reserve(t, count, lease, token)
+  maintain_if_needed(t, count)
+  local items, extra, fields, bounds = {}, {}, {}, {}
+  local n, nf = 0, 0
+  for i = 1, 4 do
+    if n < count then
+      local got = redis.call('LPOP', KEYS[i], count - n)
+      if got then
+        if i == 1 or i == 3 then
+          for j = 1, #got do
+            local p, d, item = split(got[j])
+            d = d + 1
+            n = n + 1
+            items[n] = item
+            extra[#extra + 1] = n
+            extra[#extra + 1] = d
+            fields[nf + 1] = n
+            fields[nf + 2] = p .. d .. ':' .. item
+            nf = nf + 2
+          end
+        else
+          for j = 1, #got do
+            n = n + 1
+            items[n] = got[j]
+            fields[nf + 1] = n
+            fields[nf + 2] = got[j]
+            nf = nf + 2
+          end
+        end
+      end
+    end
+    bounds[i] = n
+  end
+  if n > 0 then
+    slices('HSET', group_key(token), fields, 1, nf)
+    redis.call('ZADD', KEYS[6], t + lease, token)
+    if bounds[3] > 0 then
+      redis.call('HSET', KEYS[7], token, bounds[1] .. ' ' .. bounds[2] .. ' ' .. bounds[3])
+    end
+  end
+  return {items, extra}
+end
+
+-- Ack items ARGV[first..last] (numbers) of a batch; returns how many were live.
+local function ack_batch(t, token, first, last)
+  local done = 0
+  if live(token, t) then
+    local key = group_key(token)
+    done = slices('HDEL', key, ARGV, first, last)
+    if done > 0 and redis.call('EXISTS', key) == 0 then drop(token) end
+  end
+  if done < last - first + 1 and redis.call('HEXISTS', KEYS[7], token) == 1 then
+    local _, _, _, splits = meta(token)
+    local all = groups(token, splits)
+    for i = 2, #all do
+      if live(all[i], t) then
+        local key = group_key(all[i])
+        local n = slices('HDEL', key, ARGV, first, last)
+        if n > 0 then
+          done = done + n
+          if redis.call('EXISTS', key) == 0 then drop(all[i]) end
+        end
+      end
+    end
+  end
+  return done
+end
+
+-- ARGV from start: token, how many, that many item numbers; again for each batch.
+local function each_batch(start, settle)
+  local done, i, last = 0, start, #ARGV
+  while i < last do
+    local k = tonumber(ARGV[i + 1])
+    done = done + settle(ARGV[i], i + 2, i + 1 + k)
+    i = i + 2 + k
+  end
+  return done
+end
+
+-- Remove the live items among ARGV[first..last] from a batch's groups: returns
+-- them as (number, stored value) pairs, flat and in ARGV order, and the meta.
+local function take_live(t, token, first, last)
+  local a, b, c, splits = meta(token)
+  local all, value_of = groups(token, splits), {}
+  for i = 1, #all do
+    if live(all[i], t) then
+      local key = group_key(all[i])
+      local values = hmget(key, ARGV, first, last)
+      local found = {}
+      for j = 1, #values do
+        local n = ARGV[first + j - 1]
+        if values[j] and not value_of[n] then
+          value_of[n] = values[j]
+          found[#found + 1] = n
+        end
+      end
+      if #found > 0 then
+        slices('HDEL', key, found, 1, #found)
+        if redis.call('EXISTS', key) == 0 then drop(all[i]) end
+      end
+    end
+  end
+  local taken = {}
+  for j = first, last do
+    local n = ARGV[j]
+    if value_of[n] then
+      taken[#taken + 1] = n
+      taken[#taken + 1] = value_of[n]
+      value_of[n] = nil
+    end
+  end
+  return taken, a, b, c
 end
 """
 
@@ -183,120 +393,143 @@ return out
 """,
 )
 
-#: ARGV: count, lease seconds, token. Returns item1, deliveries1, item2, ...;
-#: the n-th item's lease id is token .. n.
+#: ARGV: count, lease seconds, token. Returns {items, {n, deliveries, ...}}
+#: (deliveries listed only where not 1); the n-th item's receipt names token and n.
 RESERVE = _script(
     "reserve",
-    """
-local count, token = tonumber(ARGV[1]), ARGV[3]
-local t = now()
-if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
-  maintain(t, math.min(math.max(count, 100), 4000))
-end
-local expiry = t + tonumber(ARGV[2])
-local out, entries, leases = {}, {}, {}
-local n = 0
-for i = 1, 4 do
-  local need = count - n
-  if need <= 0 then break end
-  local got = redis.call('LPOP', KEYS[i], need)
-  if got then
-    local p = i <= 2 and 'H' or 'N'
-    local history = i == 1 or i == 3
-    for j = 1, #got do
-      local item, d = got[j], 1
-      if history then
-        local _
-        _, d, item = split(item)
-        d = d + 1
-      end
-      n = n + 1
-      local id = token .. n
-      entries[#entries + 1] = id
-      entries[#entries + 1] = p .. d .. ':' .. item
-      leases[#leases + 1] = expiry
-      leases[#leases + 1] = id
-      out[#out + 1] = item
-      out[#out + 1] = d
-    end
-  end
-end
-if n > 0 then
-  bulk('HSET', KEYS[7], entries, 4000)
-  bulk('ZADD', KEYS[6], leases, 4000)
-end
-return out
-""",
+    "return reserve(now(), tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n",
 )
 
-#: ARGV: lease ids. Returns how many were live and are now gone for good.
+#: ARGV: per batch: token, k, k item numbers. Returns how many were live and are gone.
 ACK = _script(
     "ack",
     """
-local ids = live(ARGV, now())
-forget(ids)
-return #ids
+local t = now()
+return each_batch(1, function(token, first, last) return ack_batch(t, token, first, last) end)
 """,
 )
 
-#: ARGV: consumable_from ('' for now), lease ids. Returns how many were put back.
+#: ARGV: count, lease seconds, token, then as ACK. Acks, then reserves:
+#: returns {acked, items, {n, deliveries, ...}}.
+ACK_RESERVE = _script(
+    "ack_reserve",
+    """
+local t = now()
+local acked = each_batch(4, function(token, first, last)
+  return ack_batch(t, token, first, last)
+end)
+local got = reserve(t, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+return {acked, got[1], got[2]}
+""",
+)
+
+#: ARGV: consumable_from ('' for now), then as ACK. Returns how many were put back.
 RELEASE = _script(
     "release",
     """
 local t = now()
 local due = tonumber(ARGV[1])
-local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-ids = live(ids, t)
-if #ids == 0 then return 0 end
-local entries = redis.call('HMGET', KEYS[7], unpack(ids))
-for i = 1, #ids do
-  local entry = entries[i]
-  if due and due > t then
-    local seq = redis.call('INCR', KEYS[8])
-    redis.call('ZADD', KEYS[5], due, string.format('%016x', seq) .. entry)
-  else
-    requeue(entry)
+local later = due and due > t
+return each_batch(2, function(token, first, last)
+  local taken, a, b, c = take_live(t, token, first, last)
+  local entries = {}
+  for i = 1, #taken, 2 do
+    entries[#entries + 1] = entry_of(tonumber(taken[i]), taken[i + 1], a, b, c)
   end
-end
-forget(ids)
-return #ids
+  if later then
+    for i = 1, #entries do
+      local seq = redis.call('INCR', KEYS[8])
+      redis.call('ZADD', KEYS[5], due, string.format('%016x', seq) .. entries[i])
+    end
+  else
+    requeue(entries)
+  end
+  return #entries
+end)
 """,
 )
 
-#: ARGV: lease seconds, lease ids. Returns how many leases were live and renewed.
+#: ARGV: lease seconds, then as ACK. Returns how many leases were live and renewed.
+#: A group whose items are all renewed keeps its name; renewed items of a group
+#: that keeps others move to a new split group with the new expiry.
 EXTEND = _script(
     "extend",
     """
 local t = now()
-local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-ids = live(ids, t)
 local expiry = t + tonumber(ARGV[1])
-for i = 1, #ids do redis.call('ZADD', KEYS[6], 'XX', expiry, ids[i]) end
-return #ids
+return each_batch(2, function(token, first, last)
+  local a, b, c, splits = meta(token)
+  local all, moving, seen, done = groups(token, splits), {}, {}, 0
+  for i = 1, #all do
+    if live(all[i], t) then
+      local key = group_key(all[i])
+      local values = hmget(key, ARGV, first, last)
+      local found = {}
+      for j = 1, #values do
+        local n = ARGV[first + j - 1]
+        if values[j] and not seen[n] then
+          seen[n] = true
+          found[#found + 1] = n
+          found[#found + 1] = values[j]
+        end
+      end
+      if #found > 0 then
+        done = done + #found / 2
+        if #found / 2 == redis.call('HLEN', key) then
+          redis.call('ZADD', KEYS[6], 'XX', expiry, all[i])
+        else
+          local numbers = {}
+          for j = 1, #found, 2 do
+            numbers[#numbers + 1] = found[j]
+            moving[#moving + 1] = found[j]
+            moving[#moving + 1] = found[j + 1]
+          end
+          slices('HDEL', key, numbers, 1, #numbers)
+        end
+      end
+    end
+  end
+  if #moving > 0 then
+    local own = 1
+    for i = 1, #splits do own = math.max(own, tonumber(splits[i]) + 1) end
+    local group = token .. '/' .. own
+    slices('HSET', group_key(group), moving, 1, #moving)
+    redis.call('ZADD', KEYS[6], expiry, group)
+    splits[#splits + 1] = tostring(own)
+    set_meta(token, a, b, c, splits)
+  end
+  return done
+end)
 """,
 )
 
 #: ARGV: consumable_from, 'H' or 'N', items. Due items go straight to the list.
-PUSH_DELAYED = _script(
+PUSH_DELAYED = Script(
     "push_delayed",
     """
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local due, p = tonumber(ARGV[1]), ARGV[2]
-local items = {}
-for i = 3, #ARGV do items[#items + 1] = ARGV[i] end
+local n = #ARGV - 2
 if due <= now() then
-  bulk('RPUSH', p == 'H' and KEYS[2] or KEYS[4], items, 4000)
-  return #items
+  local key = p == 'H' and KEYS[2] or KEYS[4]
+  for i = 3, #ARGV, 4000 do
+    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+  end
+  return n
 end
-local first = redis.call('INCRBY', KEYS[8], #items) - #items
+local first = redis.call('INCRBY', KEYS[8], n) - n
 local members = {}
-for i = 1, #items do
-  members[#members + 1] = due
-  members[#members + 1] = string.format('%016x', first + i) .. p .. '0:' .. items[i]
+for i = 1, n do
+  members[2 * i - 1] = due
+  members[2 * i] = string.format('%016x', first + i) .. p .. '0:' .. ARGV[i + 2]
 end
-bulk('ZADD', KEYS[5], members, 4000)
-return #items
+for i = 1, #members, 4000 do
+  redis.call('ZADD', KEYS[5], unpack(members, i, math.min(i + 3999, #members)))
+end
+return n
 """,
 )
 
@@ -305,10 +538,17 @@ local t = now()
 local fresh = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
   + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
 local due = redis.call('ZCOUNT', KEYS[5], '-inf', t)
-local expired = redis.call('ZCOUNT', KEYS[6], '-inf', t)
+local function items_in(min, max)
+  local n = 0
+  for _, group in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], min, max)) do
+    n = n + redis.call('HLEN', group_key(group))
+  end
+  return n
+end
+local expired = items_in('-inf', t)
 """
 
-#: ARGV: '1' to include delayed items. Expired leases count as ready.
+#: ARGV: '1' to include delayed items. Items of expired leases count as ready.
 LENGTH = _script(
     "length",
     _COUNTS
@@ -319,13 +559,13 @@ return n
 """,
 )
 
-#: Returns ready, delayed, in flight.
+#: Returns ready, delayed, in flight (items, not leases).
 STATS = _script(
     "stats",
     _COUNTS
     + """
-return {fresh + due + expired, redis.call('ZCARD', KEYS[5]) - due,
-  redis.call('ZCARD', KEYS[6]) - expired}
+local in_flight = items_in(string.format('(%.17g', t), '+inf')
+return {fresh + due + expired, redis.call('ZCARD', KEYS[5]) - due, in_flight}
 """,
 )
 
@@ -335,7 +575,12 @@ DELETE = _script(
     """
 local n = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
   + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
-  + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6])
+  + redis.call('ZCARD', KEYS[5])
+for _, group in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+  local key = group_key(group)
+  n = n + redis.call('HLEN', key)
+  redis.call('DEL', key)
+end
 redis.call('DEL', unpack(KEYS))
 return n
 """,

@@ -1,0 +1,185 @@
+"""Leases per reserve call: partial acks, partial extends, reclaims, counts and cleanup."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import redis
+from sergeant.connector import Connector
+from sergeant.testing import wait_until
+from sergeant_redis.connector import QUEUE_PREFIX
+from sergeant_test_support.redis_fixtures import RedisServer
+
+Connectors = Callable[..., Connector]
+SHORT = 0.6  # seconds: a lease the tests let run out
+
+
+def items(count: int, tag: str = "item") -> list[bytes]:
+    return [f"{tag}-{i:03d}".encode() for i in range(count)]
+
+
+def keys_of(server: RedisServer, queue: str) -> list[bytes]:
+    client = redis.Redis(host=server.host, port=server.port, password=server.password)
+    try:
+        return sorted(client.scan_iter(match=f"{QUEUE_PREFIX}{queue}:*", count=1000))
+    finally:
+        client.close()
+
+
+def reserve_when_ready(connector: Connector, queue: str, count: int) -> list[tuple[bytes, int]]:
+    got = wait_until(
+        lambda: connector.queue_reserve(queue, count, 30),
+        timeout=20,
+        message="expired leases to be handed out again",
+    )
+    return [(d.item, d.deliveries) for d in got]
+
+
+def test_partial_acks_then_expiry_hand_out_only_the_rest(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"partial-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(10))
+    batch = connector.queue_reserve(queue, 10, SHORT)
+    assert connector.queue_ack(queue, [d.receipt for d in batch[::2]]) == 5
+    assert connector.queue_ack(queue, [d.receipt for d in batch[::2]]) == 0, "acked once only"
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [5]
+    again = reserve_when_ready(connector, queue, 10)
+    assert again == [(item, 2) for item in items(10)[1::2]], "the unacked ones, in order"
+    assert connector.queue_ack(queue, [d.receipt for d in batch[1::2]]) == 0, "expired"
+
+
+def test_extending_some_receipts_of_a_batch_keeps_only_those(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"split-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(8))
+    batch = connector.queue_reserve(queue, 8, SHORT)
+    kept, left = batch[:3], batch[3:]
+    assert connector.queue_extend(queue, [d.receipt for d in kept], 60) == 3
+    # Extending again (a receipt twice, an unknown one) renews that lease whole.
+    receipts = [kept[0].receipt, kept[0].receipt, kept[1].receipt, kept[2].receipt + "0"]
+    assert connector.queue_extend(queue, receipts, 60) == 2
+    assert connector.queue_ack(queue, [left[1].receipt]) == 1
+    again = reserve_when_ready(connector, queue, 10)
+    assert again == [(d.item, 2) for d in left[:1] + left[2:]]
+    assert connector.queue_reserve(queue, 10, 30) == [], "the extended items are still held"
+    stats = connector.queue_stats(queue)
+    assert [(row.ready, row.in_flight) for row in stats] == [(0, 3 + len(again))]
+    assert connector.queue_ack(queue, [d.receipt for d in left]) == 0
+    assert connector.queue_ack(queue, [d.receipt for d in kept]) == 3
+    assert connector.queue_release(queue, [d.receipt for d in kept]) == 0
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [len(again)]
+
+
+def test_extend_release_and_ack_across_split_leases(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"splits-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(6))
+    batch = connector.queue_reserve(queue, 6, 60)
+    receipts = [d.receipt for d in batch]
+    assert connector.queue_extend(queue, receipts[:2], 60) == 2  # split 1: items 0, 1
+    assert connector.queue_extend(queue, receipts[1:4], 60) == 3  # 1 from split 1, 2 and 3
+    assert connector.queue_extend(queue, receipts, 60) == 6  # every group, whole
+    assert connector.queue_release(queue, [receipts[1], receipts[4]]) == 2
+    assert connector.queue_ack(queue, receipts) == 4
+    assert connector.queue_length(queue) == 2
+    again = connector.queue_reserve(queue, 10, 30)
+    assert [(d.item, d.deliveries) for d in again] == [(items(6)[1], 2), (items(6)[4], 2)]
+    assert connector.queue_ack(queue, [d.receipt for d in again]) == 2
+    assert keys_of(redis_server, queue) == [], "no lease, group or meta left behind"
+
+
+def test_a_batch_from_every_list_keeps_priorities_and_counts(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"mixed-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, [b"high-retry", b"high-x"], priority="HIGH")
+    connector.queue_push_bulk(queue, [b"normal-retry", b"normal-x"])
+    first = connector.queue_reserve(queue, 4, 30)
+    assert [d.item for d in first] == [b"high-retry", b"high-x", b"normal-retry", b"normal-x"]
+    assert connector.queue_release(queue, [first[0].receipt, first[2].receipt]) == 2
+    assert connector.queue_ack(queue, [first[1].receipt, first[3].receipt]) == 2
+    connector.queue_push(queue, b"high-fresh", priority="HIGH")
+    connector.queue_push(queue, b"normal-fresh")
+    batch = connector.queue_reserve(queue, 10, SHORT)
+    assert [(d.item, d.deliveries) for d in batch] == [
+        (b"high-retry", 2),
+        (b"high-fresh", 1),
+        (b"normal-retry", 2),
+        (b"normal-fresh", 1),
+    ]
+    assert connector.queue_release(queue, [batch[3].receipt], consumable_from=time.time() + 60)
+    assert connector.queue_length(queue, include_delayed=True) == 1
+    again = reserve_when_ready(connector, queue, 10)
+    assert again == [(b"high-retry", 3), (b"high-fresh", 2), (b"normal-retry", 3)]
+
+
+def test_counts_are_items_not_leases(redis_server: RedisServer, connectors: Connectors) -> None:
+    connector = connectors([redis_server])
+    queue = f"counts-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(10))
+    connector.queue_reserve(queue, 3, 60)
+    expiring = connector.queue_reserve(queue, 5, SHORT)
+    assert [(r.ready, r.in_flight) for r in connector.queue_stats(queue)] == [(2, 8)]
+    assert connector.queue_ack(queue, [expiring[0].receipt]) == 1
+    wait_until(
+        lambda: connector.queue_length(queue) == 2 + 4,
+        timeout=20,
+        message="the expired lease's items to count as ready",
+    )
+    assert [(r.ready, r.in_flight) for r in connector.queue_stats(queue)] == [(6, 3)]
+    assert connector.queue_delete(queue) is True
+    assert keys_of(redis_server, queue) == []
+
+
+def test_delete_leaves_nothing_behind(redis_server: RedisServer, connectors: Connectors) -> None:
+    connector = connectors([redis_server])
+    queue = f"gone-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(5), priority="HIGH")
+    connector.queue_push_bulk(queue, items(5, "later"), consumable_from=time.time() + 60)
+    batch = connector.queue_reserve(queue, 4, 60)
+    connector.queue_extend(queue, [batch[0].receipt], 60)
+    connector.queue_release(queue, [batch[1].receipt], consumable_from=time.time() + 60)
+    assert keys_of(redis_server, queue), "the queue has keys"
+    assert connector.queue_delete(queue) is True
+    assert keys_of(redis_server, queue) == []
+    assert connector.queue_ack(queue, [d.receipt for d in batch]) == 0
+
+
+def test_a_user_limited_to_sergeant_keys_can_do_everything(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors
+) -> None:
+    server = redis_server_factory(
+        extra_config=["user default off", "user app on >app-secret ~sergeant:* +@all"]
+    )
+    connector = connectors([server], username="app", password="app-secret")
+    queue = f"acl-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(6))
+    connector.queue_push(queue, b"later", priority="HIGH", consumable_from=time.time() + 0.2)
+    batch = connector.queue_reserve(queue, 4, SHORT)
+    assert connector.queue_extend(queue, [batch[0].receipt], 60) == 1
+    assert connector.queue_release(queue, [batch[1].receipt]) == 1
+    acked, more = connector.queue_ack_and_reserve(queue, [batch[2].receipt], 2, 60)
+    assert acked == 1
+    assert [(d.item, d.deliveries) for d in more] == [(batch[1].item, 2), (b"item-004", 1)]
+    got = wait_until(
+        lambda: connector.queue_pop_bulk(queue, 10) if connector.queue_length(queue) >= 3 else [],
+        timeout=20,
+        message="the delayed item and the expired lease to be ready",
+    )
+    assert sorted(got) == [batch[3].item, b"item-005", b"later"]
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [3]
+    assert connector.key_set(f"k-{queue}", b"v") is True
+    lock = connector.lock(f"l-{queue}")
+    assert lock.acquire(timeout=0, ttl=10) is True
+    assert lock.release() is True
+    assert connector.queue_delete(queue) is True
+    assert connector.queue_length(queue, include_delayed=True) == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-import os
+import random
 import re
 import sqlite3
 import sys
@@ -142,12 +142,20 @@ def insert(
 ) -> list[Span]:
     """Store taken rows ``(deliveries, item)``, the first ``high`` of them HIGH, as
     lease rows held until ``until``; ``deliveries`` already counts this hand-out."""
+    if len(rows) == 1:  # one task per transaction: keep it short
+        count, item = rows[0][0], rows[0][1]
+        token = _token()
+        size = len(item).to_bytes(4, "little")
+        values = (queue, token, until, 1, 1, high, count, size, item)
+        lease_id = conn.execute(schema.LEASE_INSERT, values).lastrowid
+        assert lease_id is not None  # an INSERT into a rowid table always sets it
+        return [(lease_id, token, 0, 1)]
     items = list(map(_ITEM_OF, rows))
     counts = array("q", map(_DELIVERIES_OF, rows))
     sizes = array(_SIZE, map(len, items))
     spans = []
     for start, end in _chunks(sizes):
-        token = int.from_bytes(os.urandom(8), "big") >> 1
+        token = _token()
         total = end - start
         whole = total == len(rows)
         lease_id = conn.execute(
@@ -167,6 +175,12 @@ def insert(
         assert lease_id is not None  # an INSERT into a rowid table always sets it
         spans.append((lease_id, token, start, end))
     return spans
+
+
+def _token() -> int:
+    # Guards against lease ids reused after a delete, not against attackers; the
+    # random module reseeds in forked children, so processes draw different tokens.
+    return random.getrandbits(63)
 
 
 def _pack_counts(counts: array[int]) -> int | bytes:

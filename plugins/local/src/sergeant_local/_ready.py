@@ -50,7 +50,7 @@ def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[
     ones) are HIGH."""
     if count == 1:
         found = conn.execute(schema.TAKE_ONE, (queue, now)).fetchall()
-        return found, sum(1 for row in found if row[2] == schema.HIGH)
+        return found, int(bool(found) and found[0][2] == schema.HIGH)
     rows = conn.execute(schema.PICK, (queue, now, count)).fetchall()
     if not rows:
         return rows, 0

@@ -20,6 +20,8 @@ from sergeant_local import LocalConnector, default_file_path
         ({"file_path": 42}, "file_path"),
         ({"file_path": ""}, "file_path"),
         ({"file_path": ":memory:"}, "file_path"),
+        ({"file_path": "/tmp/q\x00.sqlite3"}, "file_path"),
+        ({"file_path": "/tmp/" + "n" * 5000 + ".sqlite3"}, "file_path"),
         ({"busy_timeout_seconds": 0}, "busy_timeout_seconds"),
         ({"busy_timeout_seconds": "soon"}, "busy_timeout_seconds"),
         ({"synchronous": "OFF"}, "synchronous"),

@@ -97,6 +97,16 @@ def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
         path = Path(os.path.expanduser(os.fspath(file_path)))
     path = Path(os.path.abspath(path))
     shown = os.fspath(file_path) if file_path is not None else str(path)
+    try:
+        _check_place(path, shown)
+    except OSError as exc:  # e.g. a name too long for the filesystem
+        raise ConfigError(
+            "file_path", shown, f"cannot be used ({exc.strerror}); choose another file_path"
+        ) from exc
+    return str(path)
+
+
+def _check_place(path: Path, shown: str) -> None:
     if path.is_dir():
         raise ConfigError(
             "file_path",
@@ -115,7 +125,6 @@ def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
         raise ConfigError(
             "file_path", shown, f"{parent} is a file, not a folder; choose a path inside a folder"
         )
-    return str(path)
 
 
 def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:

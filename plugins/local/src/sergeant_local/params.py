@@ -39,6 +39,8 @@ def _check_file_path(_inst: object, attribute: attrs.Attribute[Any], value: Any)
         raise ConfigError(
             attribute.name, value, "expected a path string such as '/tmp/sergeant_db.sqlite3'"
         )
+    if "\x00" in str(os.fspath(value)):
+        raise ConfigError(attribute.name, value, "a path cannot contain a NUL character; remove it")
     if os.fspath(value) == ":memory:" or str(os.fspath(value)).startswith("file:"):
         raise ConfigError(
             attribute.name,

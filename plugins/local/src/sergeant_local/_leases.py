@@ -8,6 +8,7 @@ database, so they may run again after a busy rollback.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 import random
@@ -16,7 +17,7 @@ import sqlite3
 import sys
 import threading
 from array import array
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sergeant.connector import Delivery
@@ -177,6 +178,15 @@ def insert(
     return spans
 
 
+def _make_delivery() -> Callable[[tuple[bytes, str, int]], Delivery]:
+    if issubclass(Delivery, tuple):  # a named tuple: build it as its _make does, in C
+        return functools.partial(tuple.__new__, Delivery)
+    return lambda fields: Delivery(*fields)  # pragma: no cover  # were it to change
+
+
+_delivery = _make_delivery()
+
+
 def _token() -> int:
     # Guards against lease ids reused after a delete, not against attackers; the
     # random module reseeds in forked children, so processes draw different tokens.
@@ -215,9 +225,8 @@ def deliveries(rows: Sequence[Any], spans: Sequence[Span], issued: Issued) -> li
         prefix = f"{lease_id}.{token}."
         receipts = [prefix + suffix for suffix in _suffixes(end - start)]
         part = rows if end - start == len(rows) else rows[start:end]
-        out += [
-            Delivery(row[1], receipt, row[0]) for row, receipt in zip(part, receipts, strict=True)
-        ]
+        fields = zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
+        out += map(_delivery, fields)
         issued.receipts, issued.key = receipts, (lease_id, token)
     if len(spans) > 1:
         issued.receipts = None

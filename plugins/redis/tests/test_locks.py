@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sergeant.connector import Connector
@@ -60,3 +61,22 @@ def test_locks_on_two_nodes(redis_servers: list[RedisServer], connectors: Connec
     assert not any(two.lock(name).acquire(timeout=0) for name in names)
     assert all(lock.release() for lock in held)
     assert all(two.lock(name).acquire(timeout=0, ttl=5) for name in names)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "check_interval", "field"),
+    [
+        (-1, 0.01, "timeout"),
+        (float("nan"), 0.01, "timeout"),
+        ([], 0.01, "timeout"),
+        (0, 0, "check_interval"),
+        (0, "", "check_interval"),
+    ],
+)
+def test_acquire_validates_its_waits(
+    redis_server: RedisServer, connectors: Connectors, timeout: Any, check_interval: Any, field: str
+) -> None:
+    lock = connectors([redis_server]).lock(f"lock-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ConfigError, match=field):
+        lock.acquire(timeout=timeout, check_interval=check_interval, ttl=5)
+    assert lock.is_locked() is False

@@ -6,7 +6,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 from sergeant.connector import Connector
+from sergeant.errors import ConfigError
 from sergeant.testing import wait_until
 from sergeant_test_support.redis_fixtures import RedisServer
 
@@ -44,3 +46,16 @@ def test_bulk_push_larger_than_a_chunk_keeps_order(
     assert connector.queue_push_bulk(queue, later, consumable_from=time.time() + 60) is True
     assert connector.queue_length(queue, include_delayed=True) == 6_000
     assert connector.queue_delete(queue) is True
+
+
+def test_a_queue_name_of_the_wrong_type_names_the_field(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    for call in (
+        lambda: connector.queue_pop([]),  # type: ignore[arg-type]
+        lambda: connector.queue_reserve({}, 1, 30),  # type: ignore[arg-type]
+        lambda: connector.queue_length(b"bytes"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigError, match="queue_name"):
+            call()

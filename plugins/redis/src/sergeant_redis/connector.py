@@ -143,7 +143,7 @@ class RedisConnector(Connector):
     # Helpers ----------------------------------------------------------------
 
     def _queue(self, queue_name: str) -> _Queue:
-        queue = self._queues.get(queue_name)
+        queue = self._queues.get(queue_name) if type(queue_name) is str else None
         if queue is None:
             prefix = f"{QUEUE_PREFIX}{check_queue_name(queue_name)}:"
             queue = _Queue(tuple(prefix + part for part in scripts.KEY_PARTS), len(self.nodes))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from sergeant.connector import Lock
-from sergeant.validation import check_ttl
+from sergeant.validation import check_positive, check_timeout, check_ttl
 
 from sergeant_redis.node import Node
 from sergeant_redis.scripts import LOCK_RELEASE, LOCK_SET_TTL
@@ -40,19 +40,21 @@ class RedisLock(Lock):
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
     ) -> bool:
         seconds = check_ttl(ttl)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = check_timeout(timeout)
+        interval = check_positive("check_interval", check_interval)
+        deadline = None if wait is None else time.monotonic() + wait
         token = secrets.token_hex(16)
         while True:
             if self._node().execute("SET", self.key, token, "NX", "EX", seconds):
                 self._token = token
                 return True
             if deadline is None:
-                time.sleep(check_interval)
+                time.sleep(interval)
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(check_interval, left))
+            time.sleep(min(interval, left))
 
     def release(self) -> bool:
         if self._token is None:

@@ -24,7 +24,13 @@ from typing import Any
 import attrs
 from sergeant._redact import redact
 from sergeant.errors import ConfigError
-from sergeant.validation import build_params, in_range, instance_of, positive_number
+from sergeant.validation import (
+    build_params,
+    in_range,
+    instance_of,
+    non_empty_str,
+    positive_number,
+)
 
 __all__ = ["NodeParams", "RedisParams", "parse_nodes"]
 
@@ -52,7 +58,7 @@ def _optional_str(secret: bool = False) -> Any:
 class NodeParams:
     """One redis-server. Defaults match redis-server's own (localhost:6379, database 0)."""
 
-    host: str = attrs.field(default="localhost", validator=instance_of(str))
+    host: str = attrs.field(default="localhost", validator=non_empty_str)
     port: int = attrs.field(default=6379, validator=in_range(1, 65535))
     password: str | None = _optional_str(secret=True)
     database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
@@ -140,7 +146,7 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
             field, shown, "put options in the node mapping next to 'url', not in the query"
         )
     path = parts.path.strip("/")
-    if path and not path.isdigit():
+    if path and not (path.isascii() and path.isdigit()):
         raise ConfigError(field, shown, "the path is the database number, e.g. /0")
     unquote = urllib.parse.unquote
     return {

@@ -247,7 +247,7 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
         assert connector.key_get("k") == b"\x00\xff"
     check = sqlite3.connect(path)
     try:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
         tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master")}
         assert "sergeant_items" not in tables
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -263,3 +263,50 @@ def test_mixed_delivery_counts_survive_a_lost_lease(connector: LocalConnector) -
     assert [(d.item, d.deliveries) for d in batch] == [(b"a", 2), (b"b", 1), (b"c", 1)]
     again = _reserve_when_back(connector, "q", 3)
     assert [(d.item, d.deliveries) for d in again] == [(b"a", 3), (b"b", 2), (b"c", 2)]
+
+
+def test_shortening_a_lease_still_gets_it_reclaimed(connector: LocalConnector) -> None:
+    connector.queue_push_bulk("q", [b"long", b"short"])
+    (long_one,) = connector.queue_reserve("q", 1, 60)
+    (short_one,) = connector.queue_reserve("q", 1, 60)
+    assert connector.queue_extend("q", [short_one.receipt], SHORT) == 1  # ends before the rest
+    again = _reserve_when_back(connector, "q", 10)
+    assert [(d.item, d.deliveries) for d in again] == [(b"short", 2)]
+    # The scan that reclaimed it left a bound at the other lease: shorten that one too.
+    assert connector.queue_extend("q", [long_one.receipt], SHORT) == 1
+    assert [d.item for d in _reserve_when_back(connector, "q", 10)] == [b"long"]
+    assert _counts(connector, "q") == (0, 0, 2)
+
+
+def test_deleting_a_queue_drops_its_leases(connector: LocalConnector) -> None:
+    connector.queue_push_bulk("q", _items(3))
+    batch = connector.queue_reserve("q", 2, SHORT)
+    assert connector.queue_delete("q") is True
+    assert _counts(connector, "q") == (0, 0, 0)
+    time.sleep(SHORT * 1.5)  # the deleted leases would have run out by now
+    assert connector.queue_reserve("q", 10, 30) == []
+    assert connector.queue_ack("q", _receipts(batch)) == 0
+    connector.queue_push("q", b"fresh")
+    assert [d.item for d in connector.queue_reserve("q", 10, SHORT)] == [b"fresh"]
+    assert [d.deliveries for d in _reserve_when_back(connector, "q", 10)] == [2]
+
+
+def test_a_version_2_file_keeps_its_leases(tmp_path: Path) -> None:
+    path = str(tmp_path / "v2.sqlite3")
+    with LocalConnector(file_path=path) as connector:
+        connector.queue_push_bulk("q", [b"held", b"ready"])
+        (held,) = connector.queue_reserve("q", 1, 1.0)
+    old = sqlite3.connect(path)  # what version 2 looked like: an expiry index, no bounds
+    old.executescript(
+        "DROP TABLE sergeant_lease_queues;"
+        "CREATE INDEX sergeant_leases_expiry ON sergeant_leases (queue, expires_at);"
+        "PRAGMA user_version = 2;"
+    )
+    old.close()
+    with LocalConnector(file_path=path) as connector:
+        assert _counts(connector, "q") == (1, 0, 1)
+        assert [d.item for d in connector.queue_reserve("q", 10, 30)] == [b"ready"]
+        assert [(d.item, d.deliveries) for d in _reserve_when_back(connector, "q", 10)] == [
+            (b"held", 2)
+        ]
+        assert connector.queue_ack("q", [held.receipt]) == 0

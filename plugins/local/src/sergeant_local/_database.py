@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from sergeant.errors import ConfigError, ConnectorUnavailableError, StorageError
 
 from sergeant_local.params import default_file_path
-from sergeant_local.schema import MIGRATE_FROM_1, SCHEMA, SCHEMA_VERSION
+from sergeant_local.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 __all__ = ["Database", "resolve_path"]
 
@@ -289,7 +289,7 @@ class Database:
                     f"sergeant-local database {self.path} has schema version {version}, newer "
                     f"than this sergeant-local ({SCHEMA_VERSION}); upgrade sergeant-local"
                 )
-            script = SCHEMA + (MIGRATE_FROM_1 if version == 1 else "")
+            script = SCHEMA + MIGRATIONS.get(version, "")
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)

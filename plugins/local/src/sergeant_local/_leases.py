@@ -27,6 +27,7 @@ from sergeant_local import _ready, schema
 __all__ = [
     "Receipts",
     "ack",
+    "bound",
     "deliveries",
     "expired_count",
     "extend",
@@ -375,11 +376,24 @@ def extend(
             held.renew(live, until)
             held.store(conn, lease_id)
             done += len(live)
+    if done:
+        found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
+        bound(conn, queue, until, None if found is None else found[0])
     return done
 
 
-def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> None:
-    """Put the items of ``queue`` whose lease ran out back among the ready ones."""
+def bound(conn: sqlite3.Connection, queue: str, until: float, earliest: float | None) -> None:
+    """Keep ``queue``'s lower bound at or below a lease that now ends at ``until``."""
+    if earliest is None or until < earliest:
+        conn.execute(schema.EARLIEST_SET, (queue, until))
+
+
+def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
+    """Put the items of ``queue`` whose lease ran out back among the ready ones;
+    the queue's lower bound on lease expiries afterwards (None: no lease rows)."""
+    found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
+    if found is None or found[0] > now:
+        return None if found is None else float(found[0])
     for row in conn.execute(schema.LEASE_EXPIRED, (queue, now)).fetchall():
         held = _Held(*row[1:5])
         expired = held.expired(now)
@@ -387,6 +401,12 @@ def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> None:
             _put_back(conn, queue, row, expired)
             held.settle([index for index, _ in expired])
             held.store(conn, row[0])
+    earliest = conn.execute(schema.LEASE_EARLIEST, (queue,)).fetchone()[0]
+    if earliest is None:
+        conn.execute(schema.EARLIEST_DELETE, (queue,))
+        return None
+    conn.execute(schema.EARLIEST_SET, (queue, earliest))
+    return float(earliest)
 
 
 def expired_count(held: int, expiries: bytes | None, now: float) -> int:

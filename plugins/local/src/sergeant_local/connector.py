@@ -143,6 +143,7 @@ class LocalConnector(Connector):
 
         def delete(conn: sqlite3.Connection) -> int:
             ready = conn.execute(schema.ITEMS_DELETE, (queue_name,)).rowcount
+            conn.execute(schema.EARLIEST_DELETE, (queue_name,))
             return ready + conn.execute(schema.LEASES_DELETE, (queue_name,)).rowcount
 
         return self._db.write(delete) > 0
@@ -183,9 +184,12 @@ class LocalConnector(Connector):
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
             acked = _leases.ack(conn, queue_name, receipts, now) if receipts else 0
-            _leases.reclaim(conn, queue_name, now)
+            earliest = _leases.reclaim(conn, queue_name, now)
             rows, high = _ready.take(conn, queue_name, now, count)
-            spans = _leases.insert(conn, queue_name, rows, high, now + lease) if rows else []
+            if not rows:
+                return acked, rows, []
+            spans = _leases.insert(conn, queue_name, rows, high, now + lease)
+            _leases.bound(conn, queue_name, now + lease, earliest)
             return acked, rows, spans
 
         acked, rows, spans = self._db.write(run)

@@ -19,6 +19,13 @@ held and ``expires_at`` is the earliest of their expiries. Arrays are stored
 little-endian. A receipt is ``"<lease id>.<token>.<index>"``; the random token
 means a receipt of a deleted lease row never matches a new row that reuses its id.
 
+``sergeant_leases`` has no index on expiry: keeping one in step would write one
+more page per reserve, which one-task-per-transaction workers pay on every task.
+Instead ``sergeant_lease_queues`` keeps, per queue that has lease rows, a lower
+bound ``earliest`` on their expiries (written when a lease would end before it,
+recomputed by a scan only once it has passed), so a pop or reserve learns with
+one key lookup that nothing of its queue can have run out.
+
 An item whose lease ran out stays in its lease row until the next pop or reserve
 of its queue moves it back into ``sergeant_ready`` (``deliveries`` kept, ready
 from the moment its lease ended): reclaiming happens inside ordinary calls.
@@ -29,6 +36,9 @@ of the calling process: all processes on one file share a machine, hence a clock
 from __future__ import annotations
 
 __all__ = [
+    "EARLIEST",
+    "EARLIEST_DELETE",
+    "EARLIEST_SET",
     "HIGH",
     "ITEMS_DELETE",
     "KEY_DELETE",
@@ -37,6 +47,7 @@ __all__ = [
     "LEASES_DELETE",
     "LEASE_ACK_ALL",
     "LEASE_DELETE",
+    "LEASE_EARLIEST",
     "LEASE_EXPIRED",
     "LEASE_EXTEND_ALL",
     "LEASE_FULL",
@@ -52,7 +63,7 @@ __all__ = [
     "LOCK_SET_TTL",
     "MAX_COUNT",
     "MAX_SEQ",
-    "MIGRATE_FROM_1",
+    "MIGRATIONS",
     "NORMAL",
     "PICK",
     "PICK_LAST",
@@ -68,7 +79,7 @@ __all__ = [
     "TAKE_UPTO",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HIGH, NORMAL = 0, 1
 #: Larger counts are clamped: no call can hand out more rows than SQLite can address.
 MAX_COUNT = 2**31 - 1
@@ -97,7 +108,10 @@ CREATE TABLE IF NOT EXISTS sergeant_leases (
     items BLOB NOT NULL,
     expiries BLOB
 );
-CREATE INDEX IF NOT EXISTS sergeant_leases_expiry ON sergeant_leases (queue, expires_at);
+CREATE TABLE IF NOT EXISTS sergeant_lease_queues (
+    queue TEXT PRIMARY KEY,
+    earliest REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sergeant_keys (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -111,11 +125,19 @@ CREATE TABLE IF NOT EXISTS sergeant_locks (
 
 #: Version 1 kept one row per item with its lease in place; reserved items come
 #: back when their lease would have ended (their old receipts no longer match).
-MIGRATE_FROM_1 = """
+_FROM_1 = """
 INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)
     SELECT queue, priority, visible_at, id, deliveries, item FROM sergeant_items;
 DROP TABLE sergeant_items;
 """
+#: Version 2 (briefly) indexed lease rows by expiry instead of keeping bounds.
+_FROM_2 = """
+DROP INDEX IF EXISTS sergeant_leases_expiry;
+INSERT OR REPLACE INTO sergeant_lease_queues (queue, earliest)
+    SELECT queue, min(expires_at) FROM sergeant_leases GROUP BY queue;
+"""
+#: What to run, after SCHEMA, to bring a file of version ``v`` (``v >= 1``) up to date.
+MIGRATIONS = {1: _FROM_1 + _FROM_2, 2: _FROM_2}
 
 # The next ?3 ready items of queue ?1 at time ?2, read in key order: no sort. The
 # first column counts the hand-out about to happen. Only two columns: building
@@ -156,6 +178,13 @@ PUSH = (
 )
 ITEMS_DELETE = "DELETE FROM sergeant_ready WHERE queue = ?"
 LEASES_DELETE = "DELETE FROM sergeant_leases WHERE queue = ?"
+EARLIEST = "SELECT earliest FROM sergeant_lease_queues WHERE queue = ?"
+EARLIEST_SET = (
+    "INSERT INTO sergeant_lease_queues (queue, earliest) VALUES (?, ?)"
+    " ON CONFLICT (queue) DO UPDATE SET earliest = excluded.earliest"
+)
+EARLIEST_DELETE = "DELETE FROM sergeant_lease_queues WHERE queue = ?"
+LEASE_EARLIEST = "SELECT min(expires_at) FROM sergeant_leases WHERE queue = ?"
 
 LEASE_INSERT = (
     "INSERT INTO sergeant_leases"
@@ -182,15 +211,19 @@ LEASE_ACK_ALL = (
 # Counts: one statement (one snapshot). Row kind 0 carries the ready-table counts,
 # kind 1 one lease row whose earliest expiry has passed: its items whose lease ran
 # out count as ready, and are counted in Python (they may be only some of them).
+# The lease table is scanned only for queues whose lower bound has passed (or, for
+# the in-flight count, that have lease rows at all).
 _EXPIRED = (
     " UNION ALL SELECT 1, held, expiries, NULL FROM sergeant_leases"
-    " WHERE queue = ?1 AND expires_at <= ?2"
+    " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?2"
+    " AND queue = ?1 AND expires_at <= ?2"
 )
 LENGTH_READY = f"SELECT 0, count(*), NULL, NULL {_READY}{_EXPIRED}"
 LENGTH_ALL = f"SELECT 0, count(*), NULL, NULL FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"  # noqa: S608
 STATS = (
     "SELECT 0, coalesce(sum(visible_at <= ?2), 0), coalesce(sum(visible_at > ?2), 0),"  # noqa: S608
-    " (SELECT coalesce(sum(held), 0) FROM sergeant_leases WHERE queue = ?1)"
+    " CASE WHEN EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1)"
+    " THEN (SELECT coalesce(sum(held), 0) FROM sergeant_leases WHERE queue = ?1) ELSE 0 END"
     f" FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"
 )
 

@@ -18,6 +18,7 @@ and its index in ``nodes``, never by its credentials.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import threading
 import time
@@ -99,8 +100,24 @@ def _pool(params: NodeParams) -> redis.ConnectionPool:
     return redis.Redis(**options).connection_pool
 
 
+def _c_packer() -> Callable[[tuple[Any, ...]], bytes] | None:
+    """hiredis's command packer, when redis-py's hiredis extra is installed."""
+    try:
+        module = importlib.import_module("hiredis")
+    except ImportError:
+        return None
+    return cast(Callable[[tuple[Any, ...]], bytes], module.pack_command)
+
+
+_pack = _c_packer()
+
+
 def _command(conn: Connection, args: Sequence[Any]) -> Any:
-    conn.send_command(*args)
+    if _pack is not None:
+        # redis-py's own packer walks every argument in Python first.
+        conn.send_packed_command([_pack(tuple(args))])
+    else:
+        conn.send_command(*args)
     return conn.read_response()
 
 

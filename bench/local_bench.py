@@ -8,10 +8,10 @@ Run by hand (not in CI), from the repo root with the dev venv::
 Every measurement runs in a fresh child process on a fresh file in a temp dir:
 ours with this python, the baseline with the venv of ``bench/sergeant_venv.py``
 (the original ``sergeant==0.27.0`` from PyPI), and a raw-sqlite3 floor (the cost
-of one ``DELETE ... RETURNING`` commit per pop, WAL + synchronous=NORMAL, no
-Python around it). Figures are items per second, the median of ``--runs`` runs.
-The baseline's one-at-a-time cases use ``--baseline-one-n`` items (it is slow);
-the table says so.
+of one ``DELETE ... RETURNING`` commit per pop on a minimal one-b-tree table,
+WAL + synchronous=NORMAL, no Python around it). Figures are items per second,
+the median of ``--runs`` runs. The baseline's one-at-a-time cases use
+``--baseline-one-n`` items (it is slow); the table says so.
 """
 
 from __future__ import annotations
@@ -28,13 +28,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("push_one", "push_bulk", "pop_one", "pop_bulk", "reserve_ack")
+CASES = (
+    "push_one",
+    "push_bulk",
+    "pop_one",
+    "pop_bulk",
+    "reserve_ack",
+    "ack_and_reserve",
+    "ack_and_reserve_one",
+)
+#: Cases the baseline cannot run: it has no reservations.
+OURS_ONLY = ("reserve_ack", "ack_and_reserve", "ack_and_reserve_one")
 LABELS = {
     "push_one": "push one at a time",
     "push_bulk": "push bulk (1,000/call)",
     "pop_one": "pop one at a time",
     "pop_bulk": "pop bulk (1,000/call)",
     "reserve_ack": "reserve + ack (1,000/call)",
+    "ack_and_reserve": "ack_and_reserve (1,000/call, one transaction)",
+    "ack_and_reserve_one": "ack_and_reserve one at a time",
 }
 BULK = 1_000
 QUEUE = "bench"
@@ -103,6 +115,34 @@ def _measure_connector(make: Callable[[str], Any], case: str, n: int, path: str)
                 if ack(QUEUE, [d.receipt for d in batch]) != BULK:
                     raise RuntimeError("ack lost items")
 
+    elif case == "ack_and_reserve":
+        fill()
+
+        def run() -> None:
+            ack_and_reserve = connector.queue_ack_and_reserve
+            receipts: list[str] = []
+            for _ in range(n // BULK):
+                acked, batch = ack_and_reserve(QUEUE, receipts, BULK, 60)
+                if acked != len(receipts) or len(batch) != BULK:
+                    raise RuntimeError("ack lost items or the queue ran dry early")
+                receipts = [d.receipt for d in batch]
+            if connector.queue_ack(QUEUE, receipts) != BULK:
+                raise RuntimeError("ack lost items")
+
+    elif case == "ack_and_reserve_one":
+        fill()
+
+        def run() -> None:
+            ack_and_reserve = connector.queue_ack_and_reserve
+            receipts: list[str] = []
+            for _ in range(n):
+                acked, batch = ack_and_reserve(QUEUE, receipts, 1, 60)
+                if acked != len(receipts) or len(batch) != 1:
+                    raise RuntimeError("ack lost items or the queue ran dry early")
+                receipts = [batch[0].receipt]
+            if connector.queue_ack(QUEUE, receipts) != 1:
+                raise RuntimeError("ack lost items")
+
     else:
         raise SystemExit(f"unknown case {case!r}")
     return _timed(run, n)
@@ -114,14 +154,17 @@ def _measure_raw_pop_one(n: int, path: str) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, queue TEXT, item BLOB)")
-    conn.execute("CREATE INDEX q_ready ON q (queue)")
+    # The smallest table that keeps queues apart and FIFO: one b-tree, as ours.
+    conn.execute("CREATE TABLE q (queue TEXT, id INTEGER, item BLOB, PRIMARY KEY (queue, id))")
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO q (queue, item) VALUES (?, ?)", ((QUEUE, i) for i in _items(n)))
+    conn.executemany(
+        "INSERT INTO q (queue, id, item) VALUES (?, ?, ?)",
+        ((QUEUE, i, item) for i, item in enumerate(_items(n))),
+    )
     conn.execute("COMMIT")
     sql = (
-        "DELETE FROM q WHERE id = (SELECT id FROM q WHERE queue = ? ORDER BY id LIMIT 1)"
-        " RETURNING item"
+        "DELETE FROM q WHERE (queue, id) = (SELECT queue, id FROM q WHERE queue = ?1"
+        " ORDER BY id LIMIT 1) RETURNING item"
     )
 
     def run() -> None:
@@ -213,7 +256,7 @@ def main() -> None:
     runs: dict[str, dict[str, list[float]]] = {"ours": {}, "baseline": {}, "raw": {}}
     plan = [
         ("ours", sys.executable, list(CASES)),
-        ("baseline", baseline_python, [c for c in CASES if c != "reserve_ack"]),
+        ("baseline", baseline_python, [c for c in CASES if c not in OURS_ONLY]),
         ("raw", sys.executable, ["pop_one"]),
     ]
     for run in range(args.runs):

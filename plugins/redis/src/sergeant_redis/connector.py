@@ -256,14 +256,14 @@ class RedisConnector(Connector):
         queue = self._queue(queue_name)
         keys = queue.keys
         if len(self.nodes) == 1:
-            got = self.nodes[0].script(scripts.POP, keys, 1)
-            return got[0] if got else None
+            item: bytes | None = self.nodes[0].script(scripts.POP_ONE, keys)
+            return item
         for node, got in self._visit(
-            "pop", lambda node: node.script(scripts.POP, keys, 1), self._rotation(queue)
+            "pop", lambda node: node.script(scripts.POP_ONE, keys), self._rotation(queue)
         ):
-            queue.saw(node, 1, len(got), time.monotonic())
-            if got:
-                return bytes(got[0])
+            queue.saw(node, 1, 0 if got is None else 1, time.monotonic())
+            if got is not None:
+                return bytes(got)
         return None
 
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:

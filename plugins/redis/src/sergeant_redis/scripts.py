@@ -40,6 +40,7 @@ __all__ = [
     "LOCK_SET_TTL",
     "MAINTAIN",
     "POP",
+    "POP_ONE",
     "PUSH_DELAYED",
     "RELEASE",
     "RESERVE",
@@ -348,29 +349,43 @@ def _script(name: str, body: str) -> Script:
     return Script(name, _COMMON + body)
 
 
-# The pop scripts define the helpers only when there is something to maintain:
-# the common case (no delayed items, no leases) then runs two commands.
-_MAINTAIN_IF_NEEDED = (
-    """
-local count = tonumber(ARGV[1])
-if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
-"""
-    + _COMMON
-    + """
-  maintain(now(), math.min(math.max(count, 100), 4000))
-end
-"""
-)
+def _maintain_first(count: str) -> str:
+    """Lua that moves due delayed items and expired leases back to the lists,
+    defining the helpers only when there is something to maintain: the common
+    case (no delayed items, no leases) runs one ``EXISTS``."""
+    return (
+        "if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then\n"
+        + _COMMON
+        + f"  maintain(now(), math.min(math.max({count}, 100), 4000))\nend\n"
+    )
+
 
 #: ARGV: count. Moves due delayed items and expired leases back to the lists;
 #: the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
-MAINTAIN = Script("maintain", _MAINTAIN_IF_NEEDED + "return 0\n")
+MAINTAIN = Script("maintain", _maintain_first("tonumber(ARGV[1])") + "return 0\n")
+
+#: No ARGV. Returns the next item (or nil), HIGH before NORMAL, destructively.
+POP_ONE = Script(
+    "pop_one",
+    _maintain_first("1")
+    + """
+for i = 1, 4 do
+  local item = redis.call('LPOP', KEYS[i])
+  if item then
+    if i == 1 or i == 3 then return string.sub(item, string.find(item, ':', 2, true) + 1) end
+    return item
+  end
+end
+return false
+""",
+)
 
 #: ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
 #: LMPOP takes from the first non-empty list: retry_high, high, retry_normal, normal.
 POP = Script(
     "pop",
-    _MAINTAIN_IF_NEEDED
+    "local count = tonumber(ARGV[1])\n"
+    + _maintain_first("count")
     + """
 local out = {}
 while #out < count do

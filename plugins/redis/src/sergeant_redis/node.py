@@ -122,7 +122,10 @@ def _command(conn: Connection, args: Sequence[Any]) -> Any:
 
 
 def _pipeline(conn: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
-    conn.send_packed_command(conn.pack_commands(commands))
+    if _pack is not None:
+        conn.send_packed_command([b"".join([_pack(tuple(command)) for command in commands])])
+    else:
+        conn.send_packed_command(conn.pack_commands(commands))
     results: list[Any] = []
     for _ in commands:
         try:

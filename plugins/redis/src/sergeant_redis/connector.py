@@ -255,11 +255,27 @@ class RedisConnector(Connector):
     def queue_pop(self, queue_name: str) -> bytes | None:
         queue = self._queue(queue_name)
         keys = queue.keys
-        if len(self.nodes) == 1:
-            item: bytes | None = self.nodes[0].script(scripts.POP_ONE, keys)
+        nodes = self.nodes
+        if len(nodes) == 1:
+            item: bytes | None = nodes[0].script(scripts.POP_ONE, keys)
             return item
+        # The node in turn first, directly, unless it is down or was just empty.
+        now = time.monotonic()
+        first = nodes[next(self._turn) % len(nodes)]
+        answered = False
+        if first.down_until <= now and queue.empty_until[first.index] <= now:
+            try:
+                item = first.script(scripts.POP_ONE, keys)
+            except NodeUnavailableError:
+                pass  # now in back-off: the others first, then it again if none answers
+            else:
+                queue.saw(first, 1, 0 if item is None else 1, now)
+                if item is not None:
+                    return bytes(item)
+                answered = True
+        order = [node for node in self._rotation(queue) if not (answered and node is first)]
         for node, got in self._visit(
-            "pop", lambda node: node.script(scripts.POP_ONE, keys), self._rotation(queue)
+            "pop", lambda node: node.script(scripts.POP_ONE, keys), order, answered
         ):
             queue.saw(node, 1, 0 if got is None else 1, time.monotonic())
             if got is not None:

@@ -130,3 +130,24 @@ def test_every_node_down_raises(
 
     wait_until(push, timeout=20, message="a restarted node to be used again")
     assert connector.queue_pop("q") == b"back"
+
+
+def test_ack_and_reserve_goes_on_without_a_dead_node(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors
+) -> None:
+    live, dying = redis_server_factory(), redis_server_factory()
+    connector = connectors([live, dying])
+    queue = f"combined-{uuid.uuid4().hex[:8]}"
+    connectors([live]).queue_push_bulk(queue, [b"live"] * 4)
+    connectors([dying]).queue_push_bulk(queue, [b"dying"] * 6)
+    first = connector.queue_reserve(queue, 10, 30)
+    assert sorted(d.item for d in first) == [b"dying"] * 6 + [b"live"] * 4
+    connectors([live]).queue_push_bulk(queue, [b"more"] * 3)
+    dying.kill()
+    # Most receipts are the dead node's: its acks are not done, the reserve goes on.
+    acked, got = connector.queue_ack_and_reserve(queue, [d.receipt for d in first], 5, 30)
+    assert (acked, [d.item for d in got]) == (4, [b"more"] * 3)
+    # Again, with the dead node in back-off: nothing left to ack or reserve.
+    acked, again = connector.queue_ack_and_reserve(queue, [d.receipt for d in first], 5, 30)
+    assert (acked, again) == (0, [])
+    assert connector.queue_ack(queue, [d.receipt for d in got]) == 3

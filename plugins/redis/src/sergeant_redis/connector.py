@@ -454,12 +454,15 @@ class RedisConnector(Connector):
 
     def _combined_target(self, queue: _Queue, grouped: dict[int, Any]) -> Node | None:
         """The node that takes the combined call: the one with the most receipts,
-        unless another up node has waited too long for a visit (then None)."""
+        unless it is in back-off (its reserve would wait on it) or another up
+        node has waited too long for a visit (then None)."""
         if not grouped:
             return None
         target = self.nodes[max(grouped, key=lambda i: sum(map(len, grouped[i].values())))]
         if len(self.nodes) > 1:
             now = time.monotonic()
+            if target.is_down(now):
+                return None
             for node in self.nodes:
                 if (
                     node is not target

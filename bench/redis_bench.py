@@ -3,13 +3,17 @@
 Run by hand: ``.venv/bin/python bench/redis_bench.py [--runs 3] [--quick]``.
 Starts its own redis-servers (one and two nodes), 100-byte items, and prints a
 markdown table of medians (items/s) with ratios. Sergeant 0.27.0 runs in its own
-venv (``bench/sergeant_venv.py``) as a subprocess; this file is also its script.
+venv (``bench/sergeant_venv.py``); each side is a long-lived subprocess running
+this file. On a shared machine the load drifts within seconds, so every run
+measures each case in :data:`BLOCKS` blocks, the sides taking turns block by
+block: a run's rate is its N over the summed time of its blocks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 ITEM = b"x" * 100
-CASES = ("push_one", "pop_one", "push_bulk", "pop_bulk", "reserve_ack")
+CASES = ("push_one", "pop_one", "push_bulk", "pop_bulk", "reserve_ack", "ack_and_reserve")
+BLOCKS = 5
 
 
 def _measure(queue: Any, case: str, n: int, flush: Callable[[], None]) -> float:
-    """Items per second for one case; ``queue`` has Sergeant's connector methods."""
+    """Seconds ``n`` items of one case take; ``queue`` has Sergeant's connector methods."""
     name = f"bench-{case}"
     flush()
-    if case in ("pop_one", "pop_bulk", "reserve_ack"):
+    if case in ("pop_one", "pop_bulk", "reserve_ack", "ack_and_reserve"):
         for start in range(0, n, 1000):
             queue.queue_push_bulk(name, [ITEM] * min(1000, n - start))
     started = time.perf_counter()
@@ -47,7 +52,13 @@ def _measure(queue: Any, case: str, n: int, flush: Callable[[], None]) -> float:
         for _ in range(n // 1000):
             batch = queue.queue_reserve(name, 1000, 60)
             queue.queue_ack(name, [d.receipt for d in batch])
-    return n / (time.perf_counter() - started)
+    elif case == "ack_and_reserve":  # the worker's hot path: one call per batch
+        receipts: list[str] = []
+        for _ in range(n // 1000):
+            _, batch = queue.queue_ack_and_reserve(name, receipts, 1000, 60)
+            receipts = [d.receipt for d in batch]
+        queue.queue_ack(name, receipts)
+    return time.perf_counter() - started
 
 
 class _Raw:
@@ -92,36 +103,58 @@ def _flusher(ports: list[int]) -> Callable[[], None]:
     return lambda: [c.flushall() for c in clients] and None
 
 
-def run_side(side: str, ports: list[int], n_one: int, n_bulk: int) -> dict[str, float]:
-    """Measure every case that ``side`` supports; returns items/s per case."""
+def _side(side: str, ports: list[int]) -> tuple[Any, tuple[str, ...]]:
+    """The queue object of ``side`` on these ports, and the cases it supports."""
     nodes = [{"host": "127.0.0.1", "port": p, "password": None, "database": 0} for p in ports]
     if side == "ours":
         from sergeant_redis import RedisConnector
 
-        queue: Any = RedisConnector(nodes=nodes)
-        cases = CASES
-    elif side == "sergeant":
+        return RedisConnector(nodes=nodes), CASES
+    if side == "sergeant":
         from sergeant.connector.redis import Connector
 
-        queue = Connector(nodes=nodes)
-        cases = CASES[:4]
-    else:
-        queue = _Raw(ports)
-        cases = CASES[:4]
+        return Connector(nodes=nodes), CASES[:4]
+    return _Raw(ports), CASES[:4]
+
+
+def serve_side(side: str, ports: list[int]) -> None:
+    """Side process: for each ``<case> <n>`` line on stdin, measure and print seconds."""
+    queue, cases = _side(side, ports)
     flush = _flusher(ports)
-    return {
-        case: _measure(queue, case, n_one if case.endswith("_one") else n_bulk, flush)
-        for case in cases
-    }
+    print(json.dumps(cases), flush=True)
+    for line in sys.stdin:
+        case, n = line.split()
+        print(_measure(queue, case, int(n), flush), flush=True)
 
 
-def _side_in(python: str, side: str, ports: list[int], n_one: int, n_bulk: int) -> Any:
-    out = subprocess.run(
-        [python, __file__, "--side", side, "--ports", ",".join(map(str, ports)),
-         "--n-one", str(n_one), "--n-bulk", str(n_bulk)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)
+class _SideProcess:
+    """A long-lived side process, so the sides can take turns case by case."""
+
+    def __init__(self, python: str, side: str, ports: list[int]) -> None:
+        self.name = side
+        self.process = subprocess.Popen(
+            [python, __file__, "--side", side, "--ports", ",".join(map(str, ports))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.cases: list[str] = json.loads(self._line())
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} side exited: {self.process.wait()}")
+        return line
+
+    def measure(self, case: str, n: int) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{case} {n}\n")
+        self.process.stdin.flush()
+        return float(self._line())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def main() -> None:
@@ -130,12 +163,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N / 10, for a smoke run")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--ports", help=argparse.SUPPRESS)
-    parser.add_argument("--n-one", type=int, default=20_000, help=argparse.SUPPRESS)
-    parser.add_argument("--n-bulk", type=int, default=100_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        ports = [int(p) for p in args.ports.split(",")]
-        print(json.dumps(run_side(args.side, ports, args.n_one, args.n_bulk)))
+        serve_side(args.side, [int(p) for p in args.ports.split(",")])
         return
 
     root = Path(__file__).resolve().parent.parent
@@ -144,25 +174,40 @@ def main() -> None:
     from sergeant_test_support.redis_fixtures import RedisServer
 
     baseline = str(sergeant_venv.ensure())
-    n_one, n_bulk = (2_000, 10_000) if args.quick else (args.n_one, args.n_bulk)
+    n_one, n_bulk = (2_000, 10_000) if args.quick else (20_000, 100_000)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     servers = [RedisServer(tempfile.mkdtemp(prefix="redis-bench-")).start() for _ in range(2)]
     try:
         for count in (1, 2):
             ports = [s.port for s in servers[:count]]
+            sides = [
+                _SideProcess(sys.executable, "ours", ports),
+                _SideProcess(baseline, "sergeant", ports),
+                _SideProcess(sys.executable, "raw", ports),
+            ]
             results: dict[str, dict[str, list[float]]] = {}
-            for _ in range(args.runs):
-                for side, python in (
-                    ("ours", sys.executable),
-                    ("sergeant", baseline),
-                    ("raw", sys.executable),
-                ):
-                    got = _side_in(python, side, ports, n_one, n_bulk)
-                    for case, rate in got.items():
-                        results.setdefault(case, {}).setdefault(side, []).append(rate)
+            try:
+                for run in range(args.runs):
+                    for case in CASES:
+                        n = n_one if case.endswith("_one") else n_bulk
+                        spent: dict[str, float] = {}
+                        for block in range(BLOCKS):
+                            # Block by block, each block in another order.
+                            turn = (run + block) % 3
+                            for side in sides[turn:] + sides[:turn]:
+                                if case in side.cases:
+                                    took = side.measure(case, n // BLOCKS)
+                                    spent[side.name] = spent.get(side.name, 0.0) + took
+                        for name, seconds in spent.items():
+                            results.setdefault(case, {}).setdefault(name, []).append(n / seconds)
+            finally:
+                for side in sides:
+                    side.close()
             _table(count, results, args.runs)
     finally:
         for server in servers:
             server.stop()
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _table(nodes: int, results: dict[str, dict[str, list[float]]], runs: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sergeant_local import schema
 
-__all__ = ["Entry", "push_many", "put", "take"]
+__all__ = ["Entry", "push_many", "put", "take", "take_first"]
 
 #: An item to put back: ``(priority, visible_at, deliveries, item)``.
 Entry = tuple[int, float, int, bytes]
@@ -62,3 +62,15 @@ def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[
         high = conn.execute(schema.TAKE_HIGH, (queue, now)).rowcount
     conn.execute(schema.TAKE_UPTO, (queue, priority, visible_at, seq))
     return rows, high
+
+
+def take_first(
+    conn: sqlite3.Connection, queue: str, now: float
+) -> tuple[list[Any], int, float | None]:
+    """:func:`take` of one item, unless a lease of ``queue`` may have run out:
+    ``(rows, high, the queue's bound on lease expiries)``; no rows when it took none."""
+    found = conn.execute(schema.TAKE_ONE_FAST, (queue, now)).fetchall()
+    if not found:
+        return found, 0, None
+    earliest = found[0][3]
+    return found, int(found[0][2] == schema.HIGH), None if earliest is None else float(earliest)

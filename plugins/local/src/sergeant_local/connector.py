@@ -109,12 +109,14 @@ class LocalConnector(Connector):
         """Remove and return the next ready item, or None (at-most-once)."""
         check_queue_name(queue_name)
         now = time.time()
+        found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now))
+        if not found:  # empty, or a lease may have run out
 
-        def pop(conn: sqlite3.Connection) -> list[Any]:
-            _leases.reclaim(conn, queue_name, now)
-            return conn.execute(schema.POP_ONE, (queue_name, now)).fetchall()
+            def pop(conn: sqlite3.Connection) -> list[Any]:
+                _leases.reclaim(conn, queue_name, now)
+                return conn.execute(schema.POP_ONE, (queue_name, now)).fetchall()
 
-        found = self._db.write(pop)
+            found = self._db.write(pop)
         return found[0][0] if found else None
 
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
@@ -184,8 +186,12 @@ class LocalConnector(Connector):
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
             acked = _leases.ack(conn, queue_name, receipts, now) if receipts else 0
-            earliest = _leases.reclaim(conn, queue_name, now)
-            rows, high = _ready.take(conn, queue_name, now, count)
+            first = _ready.take_first(conn, queue_name, now) if count == 1 else None
+            if first is not None and first[0]:
+                rows, high, earliest = first
+            else:
+                earliest = _leases.reclaim(conn, queue_name, now)
+                rows, high = _ready.take(conn, queue_name, now, count)
             if not rows:
                 return acked, rows, []
             spans = _leases.insert(conn, queue_name, rows, high, now + lease)

@@ -68,6 +68,7 @@ __all__ = [
     "PICK",
     "PICK_LAST",
     "POP_ONE",
+    "POP_ONE_FAST",
     "PUSH",
     "PUSH_ONE",
     "SCHEMA",
@@ -76,6 +77,7 @@ __all__ = [
     "STATS",
     "TAKE_HIGH",
     "TAKE_ONE",
+    "TAKE_ONE_FAST",
     "TAKE_UPTO",
 ]
 
@@ -162,6 +164,21 @@ TAKE_ONE = (
 POP_ONE = (
     f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
     " RETURNING item"
+)
+# POP_ONE and TAKE_ONE taking nothing while a lease of the queue may have run out
+# (the caller then reclaims first): the usual pop or reserve of one item skips the
+# statement that looks for expired leases. TAKE_ONE_FAST also returns the bound.
+_NONE_EXPIRED = (
+    " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?2)"
+)
+POP_ONE_FAST = (
+    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
+    f"{_NONE_EXPIRED} RETURNING item"
+)
+TAKE_ONE_FAST = (
+    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
+    f"{_NONE_EXPIRED} RETURNING deliveries + 1, item, priority,"
+    " (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1)"
 )
 PUSH_ONE = (
     "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"

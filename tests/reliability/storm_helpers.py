@@ -24,9 +24,11 @@ from typing import Any
 
 import msgpack
 import sergeant
-from sergeant.broker import Broker, dead_queue_name
+from sergeant.broker import Broker
 from sergeant.config import Connector as ConnectorConfig
+from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
+from sergeant.testing import wait_until
 from storm_workers import CONNECTOR_ENV, OPTIONS_ENV, QUEUE_ENV, ran_queue
 
 HERE = Path(__file__).parent
@@ -48,6 +50,9 @@ class StormResult:
     left_queued: int = 0
     left_in_flight: int = 0
     dead: int = 0
+    #: ids still in storage (queued, or in flight until their lease ran out) after the stop.
+    still_queued: set[int] = field(default_factory=set, repr=False)
+    dead_ids: set[int] = field(default_factory=set, repr=False)
     processes_started: int = 0
     alive_samples: list[int] = field(default_factory=list, repr=False)
     supervisor_exit: int | None = None
@@ -72,8 +77,13 @@ class StormResult:
 
     @property
     def lost(self) -> int:
-        """Tasks never recorded."""
-        return self.tasks - self.distinct
+        """Tasks gone for good: never recorded, and neither queued nor dead-lettered."""
+        return len(set(range(self.tasks)) - set(self.runs) - self.still_queued - self.dead_ids)
+
+    @property
+    def not_run(self) -> int:
+        """Tasks never recorded but still in storage (a storm that did not drain in time)."""
+        return self.tasks - self.distinct - self.lost
 
     @property
     def duplicates(self) -> int:
@@ -145,6 +155,7 @@ def run_storm(
     max_deliveries: int = 100,
     tasks_per_transaction: int = 10,
     timeout: float = 240.0,
+    push_chunk: int = 5000,
     seed: int = 1,
 ) -> StormResult:
     """Run the storm; ``timeout`` bounds the whole drain (the result says if it drained)."""
@@ -162,7 +173,10 @@ def run_storm(
         }
     )
     with sergeant.connect(config) as connector:
-        Broker(connector).push_tasks(queue, [Task(kwargs={"id": i}) for i in range(tasks)])
+        broker = Broker(connector)
+        for first in range(0, tasks, push_chunk):
+            ids = range(first, min(first + push_chunk, tasks))
+            broker.push_tasks(queue, [Task(kwargs={"id": i}) for i in ids])
         records = _Records(connector, queue, result)
         with log_path.open("w") as log:
             supervisor = subprocess.Popen(
@@ -193,10 +207,29 @@ def run_storm(
                     supervisor.wait()
         records.collect(everything=True)
         result.left_queued, result.left_in_flight = _remaining(connector, queue)
-        result.dead = connector.queue_length(dead_queue_name(queue), include_delayed=True)
+        _leftovers(broker, queue, result, lease_seconds)
     result.supervisor_log = log_path.read_text(errors="replace")
     result.processes_started = result.supervisor_log.count("started worker process")
     return result
+
+
+def _leftovers(broker: Broker, queue: str, result: StormResult, lease_seconds: float) -> None:
+    """Take what the storm left: the ids still queued (once leases ran out) and dead-lettered."""
+    if result.left_in_flight:
+        wait_until(
+            lambda: _remaining(broker.connector, queue)[1] == 0,
+            timeout=lease_seconds + 30,
+            message="the killed workers' leases to run out",
+        )
+    while tasks := broker.pop_tasks(queue, 1000):
+        result.still_queued.update(int(task.kwargs["id"]) for task in tasks)
+    letters = broker.dead_letters(queue, limit=result.tasks + 1000)
+    result.dead = len(letters)
+    for letter in letters:
+        try:
+            result.dead_ids.add(int(broker.encoder.decode_task(letter.payload).kwargs["id"]))
+        except (TaskDecodeError, KeyError, TypeError, ValueError):
+            result.unknown_ids.append(letter.payload[:50])
 
 
 def _storm(

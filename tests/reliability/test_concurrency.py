@@ -70,9 +70,9 @@ def test_concurrent_processes_keep_the_invariants(
                 f"{verdict.pushed:,} pushed = {verdict.acked:,} acked + {verdict.left:,} left "
                 f"({verdict.in_flight_at_end:,} of them in flight) + {verdict.dead:,} dead; "
                 f"{verdict.redeliveries:,} redeliveries, {verdict.stale_refused:,} stale "
-                f"receipts refused; {verdict.lock_windows:,} lock holdings, none overlapping "
-                f"if pass ({ledger.lock_busy:,} acquire timeouts); ops: {ops}; "
-                f"{len(verdict.violations)} violations"
+                f"receipts refused; {verdict.lock_windows:,} lock holdings "
+                f"({ledger.lock_busy:,} acquire timeouts); ops: {ops}; "
+                f"violations: {'; '.join(verdict.violations) or 'none'}"
             ),
             figures={
                 "pushed": verdict.pushed,

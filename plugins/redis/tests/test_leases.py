@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 import redis
 from sergeant.connector import Connector
+from sergeant.errors import AuthenticationError, StorageError
 from sergeant.testing import wait_until
+from sergeant_redis import scripts
 from sergeant_redis.connector import QUEUE_PREFIX
+from sergeant_redis.permissions import PROBE_KEY_PREFIX, PROBED
 from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
@@ -183,3 +188,46 @@ def test_a_user_limited_to_sergeant_keys_can_do_everything(
     assert lock.release() is True
     assert connector.queue_delete(queue) is True
     assert connector.queue_length(queue, include_delayed=True) == 0
+
+
+def test_a_user_missing_a_command_gets_a_storage_error_that_says_what_to_grant(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors
+) -> None:
+    server = redis_server_factory(
+        extra_config=[
+            "user default off",
+            "user admin on >admin-secret ~* +@all",
+            "user app on >app-secret ~sergeant:* +@all -hset",
+        ]
+    )
+    queue = f"acl-{uuid.uuid4().hex[:8]}"
+    admin = connectors([server], username="admin", password="admin-secret")
+    admin.queue_push_bulk(queue, items(3))
+    connector = connectors([server], username="app", password="app-secret")
+    with pytest.raises(StorageError) as raised:
+        connector.queue_reserve(queue, 2, SHORT)
+    assert not isinstance(raised.value, AuthenticationError)
+    message = str(raised.value)
+    assert "may not run HSET," in message
+    assert "nodes[0].username" in message
+    assert "A least-privilege ACL user" in message
+    assert "app-secret" not in message
+    assert admin.queue_length(queue) == 3, "the refused reserve took nothing"
+
+
+def test_the_permission_probe_tries_every_command_the_scripts_call() -> None:
+    called: set[str] = set()
+    for script in vars(scripts).values():
+        if isinstance(script, scripts.Script):
+            called |= set(re.findall(r"(?:call|slices)\('([A-Z]+)'", script.source))
+    assert {"HSET", "ZRANGEBYSCORE"} <= called, "the pattern finds the calls"
+    assert called - PROBED == set()
+
+
+def test_the_permission_probe_leaves_no_key_behind(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    connector.queue_push(f"probe-{uuid.uuid4().hex[:8]}", b"x", consumable_from=time.time() + 60)
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    assert list(client.scan_iter(match=f"{PROBE_KEY_PREFIX}*")) == []

@@ -232,7 +232,8 @@ class Supervisor:
 
     def _ended(self, child: _Child, returncode: int) -> None:
         self.children.remove(child)
-        self.finished.add(child.read()[0])
+        counters = child.read()[0]
+        self.finished.add(counters)
         child.close()
         reason = _describe(returncode)
         if self.stopping and returncode == ExitCode.FINISHED:
@@ -257,8 +258,10 @@ class Supervisor:
             return
         if self.stopping:
             return
-        if returncode in (0, ExitCode.RESPAWN) or lived > 2:
-            if lived > 10:
+        # A process that got through a task was working: whatever ended it (a kill,
+        # the OOM killer), it is no crash loop, so replace it at once.
+        if counters.processed or returncode in (0, ExitCode.RESPAWN) or lived > 2:
+            if counters.processed or lived > 10:
                 self._backoff = 0.25
             self._spawn()
         else:  # a process that keeps dying at once is replaced ever more slowly

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import secrets
 import threading
 import time
 import weakref
@@ -33,6 +34,7 @@ import redis.retry
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
 
 from sergeant_redis.params import NodeParams
+from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
 from sergeant_redis.scripts import Script
 
 __all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Node", "NodeUnavailableError"]
@@ -152,6 +154,7 @@ class Node:
         self._opened_guard = threading.Lock()
         self.down_until = 0.0
         self.failures = 0
+        self._permitted = False
 
     def __repr__(self) -> str:
         return f"Node({self.label}, down={self.is_down()})"
@@ -165,7 +168,29 @@ class Node:
         return self._call(_command, args)
 
     def script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
-        """Run a Lua script by SHA (one round trip), loading it first if the server lacks it."""
+        """Run a Lua script by SHA (one round trip), loading it first if the server lacks it.
+
+        The node's first script call is preceded by a check that the server's
+        ACL lets this user run every command the scripts use (see
+        :mod:`sergeant_redis.permissions`)."""
+        if not self._permitted:
+            self._check_permissions()
+        return self._script(script, keys, *args)
+
+    def _check_permissions(self) -> None:
+        token = secrets.token_hex(8)
+        keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z")]
+        refused = self._script(PROBE, keys)
+        if refused:
+            names = ", ".join(r.decode() if isinstance(r, bytes) else str(r) for r in refused)
+            raise StorageError(
+                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
+                f"not run {names}, which sergeant's scripts need; grant the commands listed "
+                "under 'A least-privilege ACL user' in sergeant-redis's README"
+            )
+        self._permitted = True
+
+    def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return self._call(_command, command)
@@ -179,6 +204,8 @@ class Node:
         """Send ``commands`` in one round trip (not a transaction); a failed
         command's result is its exception, already translated (except
         ``NoScriptError``, left for the caller to load the script)."""
+        if not self._permitted:
+            self._check_permissions()
         results = self._call(_pipeline, commands)
         return [
             r
@@ -226,9 +253,15 @@ class Node:
         return result
 
     def _translate(self, exc: redis.exceptions.RedisError) -> StorageError:
+        if isinstance(exc, redis.exceptions.NoPermissionError) or _NO_PERMISSION in str(exc):
+            return StorageError(
+                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
+                f"not run a command sergeant needs ({_reason(exc)}); grant the commands "
+                "listed under 'A least-privilege ACL user' in sergeant-redis's README"
+            )
         if isinstance(exc, redis.exceptions.AuthenticationError) or (
             isinstance(exc, redis.exceptions.ResponseError)
-            and str(exc).startswith(("WRONGPASS", "NOAUTH", "NOPERM"))
+            and str(exc).startswith(("WRONGPASS", "NOAUTH"))
         ):
             return AuthenticationError(
                 f"redis node {self.label} refused the credentials; check "
@@ -243,6 +276,10 @@ class Node:
         self.failures = min(self.failures + 1, 32)
         backoff = min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
         self.down_until = time.monotonic() + backoff
+
+
+#: How Redis words a refusal by the ACL inside a script (outside one: ``NOPERM``).
+_NO_PERMISSION = "can't run this command"
 
 
 def _reason(exc: BaseException) -> str:

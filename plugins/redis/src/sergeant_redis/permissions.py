@@ -1,0 +1,72 @@
+"""A one-time check that the server lets this user run every command the scripts use.
+
+A Lua script that hits a command its ACL user may not run stops there, and
+Redis keeps what the script already did: a reserve that popped items and is then
+refused ``HSET`` would drop them. So before its first script call a node runs
+:data:`PROBE`, which calls each command (:data:`PROBED`) on throw-away keys
+under ``sergeant:probe:`` with ``redis.pcall`` and returns those refused; the
+connector refuses to go on, naming them, before any item is touched.
+"""
+
+from __future__ import annotations
+
+from sergeant_redis.scripts import Script
+
+__all__ = ["PROBE", "PROBED", "PROBE_KEY_PREFIX"]
+
+PROBE_KEY_PREFIX = "sergeant:probe:"
+
+# (command, its arguments): K1..K4 are the string, list, hash and zset probe keys.
+_CALLS: tuple[tuple[str, str], ...] = (
+    ("DEL", "K1, K2, K3, K4"),
+    ("TIME", ""),
+    ("INCR", "K1"),
+    ("INCRBY", "K1, 1"),
+    ("EXPIRE", "K1, 60"),
+    ("GET", "K1"),
+    ("EXISTS", "K1"),
+    ("RPUSH", "K2, 'a', 'b', 'c'"),
+    ("LLEN", "K2"),
+    ("LPOP", "K2"),
+    ("LMPOP", "1, K2, 'LEFT', 'COUNT', 1"),
+    ("HSET", "K3, 'f', 'v', 'g', 'w'"),
+    ("HGET", "K3, 'f'"),
+    ("HMGET", "K3, 'f', 'g'"),
+    ("HGETALL", "K3"),
+    ("HEXISTS", "K3, 'f'"),
+    ("HLEN", "K3"),
+    ("HDEL", "K3, 'f'"),
+    ("ZADD", "K4, 1, 'm', 2, 'n'"),
+    ("ZCARD", "K4"),
+    ("ZCOUNT", "K4, '-inf', '+inf'"),
+    ("ZSCORE", "K4, 'm'"),
+    ("ZRANGE", "K4, 0, -1"),
+    ("ZRANGEBYSCORE", "K4, '-inf', '+inf'"),
+    ("ZREM", "K4, 'm'"),
+    ("DEL", "K1, K2, K3, K4"),
+)
+
+#: Every command the probe tries: each one any queue, key or lock script calls.
+PROBED = frozenset(command for command, _ in _CALLS)
+
+
+def _probe_source() -> str:
+    lines = [
+        "local K1, K2, K3, K4 = KEYS[1], KEYS[2], KEYS[3], KEYS[4]",
+        "local refused, seen = {}, {}",
+        "local function try(cmd, ...)",
+        "  local reply = redis.pcall(cmd, ...)",
+        "  if type(reply) == 'table' and reply.err and not seen[cmd] then",
+        "    seen[cmd] = true",
+        "    refused[#refused + 1] = cmd",
+        "  end",
+        "end",
+    ]
+    for command, arguments in _CALLS:
+        lines.append(f"try('{command}'{', ' + arguments if arguments else ''})")
+    lines.append("return refused")
+    return "\n".join(lines) + "\n"
+
+
+#: KEYS: four probe keys (string, list, hash, zset). Returns the refused commands.
+PROBE = Script("probe", _probe_source())

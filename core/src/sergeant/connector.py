@@ -207,7 +207,10 @@ class Connector(abc.ABC):
 
         The same as :meth:`queue_ack` followed by :meth:`queue_reserve`, with the
         same validation; backends override it to do both in one round trip or one
-        transaction. The acks happen first: if the reserve then fails, they stay done.
+        transaction. The acks come first. If the call raises, the acks may or may
+        not have been done (this default keeps them; a one-transaction override
+        rolls them back): acking the same receipts again is always safe, since an
+        ack of an item already acked counts 0.
         """
         check_count("number_of_items", number_of_items)
         check_positive("lease_seconds", lease_seconds)

@@ -137,6 +137,44 @@ def test_success_runs_every_hook_in_order_and_acks(build: Any) -> None:
     assert summary["counters"].done == 2
 
 
+class Plain(sergeant.Worker):
+    """Only ``work``: every hook and handler is the base class's."""
+
+    settings: dict[str, Any] = {}
+
+    def generate_config(self) -> WorkerConfig:
+        return WorkerConfig(**self.settings)
+
+    def work(self, task: sergeant.Task) -> int:
+        return int(task.kwargs["n"])
+
+
+def test_a_worker_with_only_work_acks_and_hooks_set_on_the_instance_still_run(
+    connector_config: Connector, queue_name: str
+) -> None:
+    settings = {"name": queue_name, "connector": connector_config, "max_tasks_per_run": 3}
+    worker = type("PlainConfigured", (Plain,), {"settings": settings})()
+    worker.init_worker()
+    try:
+        worker.push_tasks(kwargs_list=[{"n": n} for n in range(6)])
+        assert worker.work_loop()["counters"].done == 3
+        assert worker.number_of_enqueued_tasks() == 3
+        seen: list[tuple[Any, ...]] = []
+        worker.pre_work = lambda task: seen.append(("pre", task.kwargs["n"]))  # type: ignore[method-assign]
+        worker.post_work = lambda task, success, exception: seen.append(  # type: ignore[method-assign]
+            ("post", task.kwargs["n"], success)
+        )
+        worker.on_success = lambda task, returned_value: seen.append(("success", returned_value))  # type: ignore[method-assign]
+        worker.work_loop()
+        assert seen == [
+            event for n in (3, 4, 5) for event in (("pre", n), ("post", n, True), ("success", n))
+        ]
+        assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+        assert in_flight(worker) == 0
+    finally:
+        worker.close()
+
+
 def test_failure_calls_on_failure_with_the_exception(build: Any) -> None:
     def boom(self: Recording, task: sergeant.Task) -> None:
         raise ValueError(f"bad {task.kwargs['n']}")

@@ -116,6 +116,7 @@ def test_every_node_down_raises(
         lambda: connector.queue_pop("q"),
         lambda: connector.queue_reserve("q", 1, 10),
         lambda: connector.queue_length("q"),
+        lambda: connector.queue_stats("q"),
     ):
         with pytest.raises(ConnectorUnavailableError) as caught:
             call()

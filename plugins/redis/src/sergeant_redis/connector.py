@@ -355,15 +355,17 @@ class RedisConnector(Connector):
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         keys = self._queue(queue_name).keys
         rows = []
+        failures: list[NodeUnavailableError] = []
         for node in self.nodes:
             try:
                 ready, delayed, in_flight = node.script(scripts.STATS, keys)
             except NodeUnavailableError as exc:
                 log.warning("queue_stats skips %s", exc)
+                failures.append(exc)
                 continue
             rows.append(NodeStats(node.params.address, int(ready), int(delayed), int(in_flight)))
         if not rows:
-            raise _unavailable("queue_stats", [])
+            raise _unavailable("queue_stats", failures)
         return rows
 
     # Reliable delivery --------------------------------------------------

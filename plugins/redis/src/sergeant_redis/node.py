@@ -269,7 +269,13 @@ class Node:
             )
         if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             self._mark_down()
-            return NodeUnavailableError(self, _reason(exc))
+            reason = _reason(exc)
+            if "certificate verify failed" in reason.lower():
+                reason += (
+                    f"; check nodes[{self.index}].ssl_ca_certs (the CA that signed the "
+                    f"server's certificate) and nodes[{self.index}].ssl_check_hostname"
+                )
+            return NodeUnavailableError(self, reason)
         return StorageError(f"redis node {self.label} failed: {_reason(exc)}")
 
     def _mark_down(self) -> None:

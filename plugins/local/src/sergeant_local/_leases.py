@@ -330,16 +330,28 @@ def ack(conn: sqlite3.Connection, queue: str, receipts: Receipts, now: float) ->
             if conn.execute(schema.LEASE_ACK_ALL, key).rowcount:
                 done += count
                 continue
-        found = conn.execute(schema.LEASE_STATE, (lease_id, token, queue)).fetchone()
-        if found is None:
-            continue
-        held = _Held(*found)
-        live = held.live(indexes, now)
-        if live:
+        held, live = _live_items(conn, queue, lease_id, token, indexes, now)
+        if held is not None and live:
             held.settle(live)
             held.store(conn, lease_id)
             done += len(live)
     return done
+
+
+def _live_items(
+    conn: sqlite3.Connection,
+    queue: str,
+    lease_id: int,
+    token: int,
+    indexes: Collection[int],
+    now: float,
+) -> tuple[_Held | None, Collection[int]]:
+    """A lease row's state and which of ``indexes`` it still holds (None, () if it is gone)."""
+    found = conn.execute(schema.LEASE_STATE, (lease_id, token, queue)).fetchone()
+    if found is None:
+        return None, ()
+    held = _Held(*found)
+    return held, held.live(indexes, now)
 
 
 def release(
@@ -367,12 +379,8 @@ def extend(
     """Hold live receipts' items until ``until``; how many."""
     done = 0
     for (lease_id, token), indexes in receipts.items():
-        found = conn.execute(schema.LEASE_STATE, (lease_id, token, queue)).fetchone()
-        if found is None:
-            continue
-        held = _Held(*found)
-        live = held.live(indexes, now)
-        if live:
+        held, live = _live_items(conn, queue, lease_id, token, indexes, now)
+        if held is not None and live:
             held.renew(live, until)
             held.store(conn, lease_id)
             done += len(live)

@@ -253,6 +253,11 @@ class Node:
         return result
 
     def _translate(self, exc: redis.exceptions.RedisError) -> StorageError:
+        if isinstance(exc, redis.exceptions.NoPermissionError) and "keys" in str(exc):
+            return StorageError(
+                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
+                f"not use sergeant's keys ({_reason(exc)}); allow the key pattern ~sergeant:*"
+            )
         if isinstance(exc, redis.exceptions.NoPermissionError) or _NO_PERMISSION in str(exc):
             return StorageError(
                 f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "

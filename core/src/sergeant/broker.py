@@ -8,6 +8,7 @@ decoded or kept killing their workers end up with the reason.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
+
+_item_of = operator.itemgetter(0)
 
 __all__ = ["Broker", "DeadLetter", "Reserved", "dead_queue_name"]
 
@@ -154,9 +157,13 @@ class Broker:
 
     # Consuming ---------------------------------------------------------
 
-    def _decode(self, payload: bytes, receipt: str | None, deliveries: int) -> Reserved:
+    def _decode(
+        self, payload: bytes, receipt: str | None, deliveries: int, task: Task | None = None
+    ) -> Reserved:
         try:
-            return Reserved(self.encoder.decode_task(payload), payload, receipt, deliveries)
+            if task is None:
+                task = self.encoder.decode_task(payload)
+            return Reserved(task, payload, receipt, deliveries)
         except TaskDecodeError as exc:
             return Reserved(None, payload, receipt, deliveries, str(exc))
 
@@ -167,7 +174,8 @@ class Broker:
             items = [] if item is None else [item]
         else:
             items = self.connector.queue_pop_bulk(task_name, number_of_tasks)
-        return [self._decode(item, None, 1) for item in items]
+        tasks = self.encoder.decode_tasks(items)
+        return [self._decode(item, None, 1, task) for item, task in zip(items, tasks, strict=True)]
 
     def pop_tasks(self, task_name: str, number_of_tasks: int) -> list[Task]:
         """Sergeant's destructive pop; payloads that cannot be decoded are dead-lettered."""
@@ -200,14 +208,14 @@ class Broker:
         return self._decode_all(deliveries)
 
     def _decode_all(self, deliveries: list[Delivery]) -> list[Reserved]:
-        decode_task = self.encoder.decode_task
+        tasks = self.encoder.decode_tasks(list(map(_item_of, deliveries)))
         reserved: list[Reserved] = []
         append = reserved.append
-        for item, receipt, count in deliveries:
-            try:
-                append(Reserved(decode_task(item), item, receipt, count))
-            except TaskDecodeError as exc:
-                append(Reserved(None, item, receipt, count, str(exc)))
+        for (item, receipt, count), task in zip(deliveries, tasks, strict=True):
+            if task is not None:
+                append(Reserved(task, item, receipt, count))
+            else:  # decode_task tells why, or takes the slow path
+                append(self._decode(item, receipt, count))
         return reserved
 
     def ack(self, task_name: str, receipts: Sequence[str]) -> int:

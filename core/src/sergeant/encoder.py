@@ -19,6 +19,7 @@ Compressors: ``zlib``, ``gzip``, ``bzip2``, ``lzma`` or ``None``.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import datetime
 import functools
 import gzip
@@ -27,7 +28,7 @@ import lzma
 import pickle
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -162,21 +163,47 @@ class TaskEncoder:
             }
         )
 
+    def decode_tasks(self, payloads: Sequence[bytes]) -> list[Task | None]:
+        """The task in each payload, or None where :meth:`decode_task` must decide
+        (it says why a payload is not a task).
+
+        With msgpack and no compressor the payloads are read as one stream, in C,
+        and a value counts only where it ends exactly where its payload does; a
+        payload that breaks the stream leaves it and the rest to :meth:`decode_task`.
+        """
+        tasks: list[Task | None] = []
+        if self.serializer == "msgpack" and self._decompress is None:
+            blob = b"".join(payloads)
+            unpacker = msgpack.Unpacker(
+                strict_map_key=False, ext_hook=_msgpack_ext_hook, max_buffer_size=len(blob)
+            )
+            unpacker.feed(blob)
+            tell = unpacker.tell
+            append = tasks.append
+            end = 0
+            # Garbage in the stream ends it there: decode_task says what is wrong.
+            with contextlib.suppress(Exception):
+                for payload, value in zip(payloads, unpacker, strict=False):
+                    end += len(payload)
+                    if tell() != end:  # not one whole value: the stream is off from here
+                        break
+                    if type(value) is dict:
+                        kwargs = value.get("kwargs")
+                        date = value.get("date")
+                        run_count = value.get("run_count")
+                        if type(kwargs) is dict and type(date) is float and type(run_count) is int:
+                            append(Task(kwargs, value.get("trace_id"), date, run_count))
+                            continue
+                    append(None)
+        tasks.extend([None] * (len(payloads) - len(tasks)))
+        return tasks
+
     def decode_task(self, data: bytes) -> Task:
         """The task in ``data``; TaskDecodeError when the bytes are not an encoded task."""
-        if self._decompress is None:  # inlined decode: this runs once per task
-            try:
-                value = self._loads(data)
-            except Exception:
-                value = self.decode(data)  # raises TaskDecodeError with the reason
-        else:
-            value = self.decode(data)
-        if type(value) is dict:  # the common case, kept to a few checks
-            kwargs = value.get("kwargs")
-            date = value.get("date")
-            run_count = value.get("run_count")
-            if type(kwargs) is dict and type(date) is float and type(run_count) is int:
-                return Task(kwargs, value.get("trace_id"), date, run_count)
+        task = self.decode_tasks((data,))[0]
+        if task is not None:
+            return task
+        value = self.decode(data)  # raises TaskDecodeError with the reason
         if isinstance(value, Task):  # pickled by a Sergeant-style producer
             return value
         if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):

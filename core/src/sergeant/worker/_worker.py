@@ -59,7 +59,10 @@ class Worker:
         self.logger.propagate = False
         self.counters = Counters()
         self.counters_guard = threading.Lock()
-        self.current = threading.local()
+        # The task being worked, per thread; a plain slot when there is one thread.
+        self.current: threading.local | _CurrentTask = (
+            threading.local() if config.number_of_threads > 1 else _CurrentTask()
+        )
         self.received_stop_signal = False
         self.broker: Broker
         self._logger_ready = False
@@ -437,3 +440,12 @@ class Worker:
 
     def on_stop(self, task: Task) -> None:
         """``stop`` was called while working ``task``."""
+
+
+class _CurrentTask:
+    """What ``Worker.current`` holds when tasks run on the one main thread."""
+
+    __slots__ = ("item",)
+
+    def __init__(self) -> None:
+        self.item: Reserved | None = None

@@ -19,7 +19,6 @@ Compressors: ``zlib``, ``gzip``, ``bzip2``, ``lzma`` or ``None``.
 from __future__ import annotations
 
 import bz2
-import contextlib
 import datetime
 import functools
 import gzip
@@ -28,7 +27,7 @@ import lzma
 import pickle
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgpack
@@ -165,36 +164,49 @@ class TaskEncoder:
 
     def decode_tasks(self, payloads: Sequence[bytes]) -> list[Task | None]:
         """The task in each payload, or None where :meth:`decode_task` must decide
-        (it says why a payload is not a task).
+        (it says why a payload is not a task, or reads one in a rarer form).
 
-        With msgpack and no compressor the payloads are read as one stream, in C,
-        and a value counts only where it ends exactly where its payload does; a
-        payload that breaks the stream leaves it and the rest to :meth:`decode_task`.
+        With msgpack and no compressor a batch is read as one stream, in C, and a
+        value counts only where it ends exactly where its payload does: from the
+        first payload that is not one whole value (garbage, nothing, or more than
+        one) the rest is left to :meth:`decode_task`. Other encodings leave every
+        payload to it.
         """
-        tasks: list[Task | None] = []
-        if self.serializer == "msgpack" and self._decompress is None:
+        if self.serializer != "msgpack" or self._decompress is not None or not payloads:
+            return [None] * len(payloads)
+        source: Iterable[Any]
+        tell: Callable[[], int] | None = None
+        if len(payloads) == 1:
+            try:
+                source = (self._loads(payloads[0]),)
+            except Exception:
+                return [None]
+        else:
             blob = b"".join(payloads)
             unpacker = msgpack.Unpacker(
                 strict_map_key=False, ext_hook=_msgpack_ext_hook, max_buffer_size=len(blob)
             )
             unpacker.feed(blob)
-            tell = unpacker.tell
-            append = tasks.append
-            end = 0
-            # Garbage in the stream ends it there: decode_task says what is wrong.
-            with contextlib.suppress(Exception):
-                for payload, value in zip(payloads, unpacker, strict=False):
+            source, tell = unpacker, unpacker.tell
+        tasks: list[Task | None] = []
+        append = tasks.append
+        end = 0
+        try:
+            for payload, value in zip(payloads, source, strict=False):
+                if tell is not None:
                     end += len(payload)
-                    if tell() != end:  # not one whole value: the stream is off from here
+                    if tell() != end:
                         break
-                    if type(value) is dict:
-                        kwargs = value.get("kwargs")
-                        date = value.get("date")
-                        run_count = value.get("run_count")
-                        if type(kwargs) is dict and type(date) is float and type(run_count) is int:
-                            append(Task(kwargs, value.get("trace_id"), date, run_count))
-                            continue
-                    append(None)
+                if type(value) is dict:  # the common case, kept to a few checks
+                    kwargs = value.get("kwargs")
+                    date = value.get("date")
+                    run_count = value.get("run_count")
+                    if type(kwargs) is dict and type(date) is float and type(run_count) is int:
+                        append(Task(kwargs, value.get("trace_id"), date, run_count))
+                        continue
+                append(None)
+        except Exception:  # noqa: S110 - garbage ends the stream; decode_task says what
+            pass
         tasks.extend([None] * (len(payloads) - len(tasks)))
         return tasks
 

@@ -86,3 +86,15 @@ def test_other_encodings_fall_back_to_decoding_one_by_one(
     assert [t.kwargs for t in result[:3] if isinstance(t, Task)] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert isinstance(result[3], str)
     assert result[3].startswith("error: cannot decode")
+
+
+def test_a_batch_bigger_than_the_stream_limit_is_decoded_payload_by_payload(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoder = TaskEncoder()
+    payloads = tasks(encoder, 3)
+    monkeypatch.setattr("sergeant.encoder._STREAM_BYTES", sum(map(len, payloads)) - 1)
+    assert encoder.decode_tasks(payloads) == [None] * 3
+    assert batch(encoder, payloads) == [encoder.decode_task(p) for p in payloads]
+    monkeypatch.setattr("sergeant.encoder._STREAM_BYTES", sum(map(len, payloads)))
+    assert encoder.decode_tasks(payloads) == [encoder.decode_task(p) for p in payloads]

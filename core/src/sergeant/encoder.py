@@ -37,6 +37,8 @@ from sergeant.task import Task
 
 __all__ = ["COMPRESSORS", "SERIALIZERS", "TaskEncoder"]
 
+#: A batch bigger than this is decoded payload by payload, not as one stream.
+_STREAM_BYTES = 16 * 1024 * 1024
 _EXT_TUPLE = 1
 _EXT_DATETIME = 2
 
@@ -182,6 +184,8 @@ class TaskEncoder:
             except Exception:
                 return [None]
         else:
+            if sum(map(len, payloads)) > _STREAM_BYTES:  # no second copy of a big batch
+                return [None] * len(payloads)
             blob = b"".join(payloads)
             unpacker = msgpack.Unpacker(
                 strict_map_key=False, ext_hook=_msgpack_ext_hook, max_buffer_size=len(blob)

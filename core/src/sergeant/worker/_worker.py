@@ -171,6 +171,11 @@ class Worker:
     def work_loop(self) -> dict[str, Any]:
         """Run until the task budget is spent, a stop signal arrives or an action ends it.
 
+        While it runs, the objects alive when it started are frozen for Python's
+        cyclic garbage collector (:func:`gc.freeze`, undone when it returns), so
+        collections walk only what the tasks allocate; reference counting still
+        frees them as usual.
+
         :returns: Sergeant's summary: ``start_time``, ``end_time``, ``respawn``, ``stop``,
             ``initialize_exception``, ``executor_exception``, ``finalize_exception``,
             ``executor`` (cpu and wall time), plus ``counters``.

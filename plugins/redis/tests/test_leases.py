@@ -12,6 +12,7 @@ import redis
 from sergeant.connector import Connector
 from sergeant.errors import AuthenticationError, StorageError
 from sergeant.testing import wait_until
+from sergeant_redis import receipts as receipts_module
 from sergeant_redis import scripts
 from sergeant_redis.connector import QUEUE_PREFIX
 from sergeant_redis.permissions import PROBE_KEY_PREFIX, PROBED
@@ -231,3 +232,65 @@ def test_the_permission_probe_leaves_no_key_behind(
     connector.queue_push(f"probe-{uuid.uuid4().hex[:8]}", b"x", consumable_from=time.time() + 60)
     client = redis.Redis(host=redis_server.host, port=redis_server.port)
     assert list(client.scan_iter(match=f"{PROBE_KEY_PREFIX}*")) == []
+
+
+def test_acking_the_last_batch_handed_out_skips_parsing_and_others_still_parse(
+    redis_server: RedisServer, connectors: Connectors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"issued-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(6))
+    first = [d.receipt for d in connector.queue_reserve(queue, 3, 60)]
+    second = [d.receipt for d in connector.queue_reserve(queue, 3, 60)]
+    parsed: list[str] = []
+    real = receipts_module._numbers_of
+    monkeypatch.setattr(
+        receipts_module,
+        "_numbers_of",
+        lambda head, *rest: parsed.append(head) or real(head, *rest),
+    )
+    assert connector.queue_ack(queue, list(second)) == 3
+    assert parsed == [], "the last batch handed out needed no parsing"
+    assert connector.queue_ack(queue, first) == 3
+    assert len(parsed) == 1, "an older batch is parsed"
+    assert connector.queue_ack(queue, list(second)) == 0
+    assert connector.queue_length(queue, include_delayed=True) == 0
+
+
+@pytest.mark.parametrize(
+    ("before", "acked"),
+    [
+        ("nothing", 5),
+        ("extend items 2 and 4 (split off)", 5),
+        ("ack item 1", 4),
+        ("release item 3", 4),
+        ("let the lease run out", 0),
+    ],
+)
+def test_acking_a_whole_batch_counts_what_was_still_held(
+    redis_server: RedisServer, connectors: Connectors, before: str, acked: int
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"whole-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(5))
+    lease = SHORT if before.startswith("let") else 60
+    receipts = [d.receipt for d in connector.queue_reserve(queue, 5, lease)]
+    if before.startswith("extend"):
+        assert connector.queue_extend(queue, [receipts[1], receipts[3]], 60) == 2
+    elif before.startswith("ack"):
+        assert connector.queue_ack(queue, [receipts[0]]) == 1
+    elif before.startswith("release"):
+        assert connector.queue_release(queue, [receipts[2]]) == 1
+    elif before.startswith("let"):
+        wait_until(
+            lambda: connector.queue_length(queue) == 5,
+            timeout=20,
+            message="the lease to run out and its items to count as ready",
+        )
+    assert connector.queue_ack(queue, receipts) == acked
+    assert connector.queue_ack(queue, receipts) == 0
+    left = 5 - acked - (1 if before.startswith("ack") else 0)
+    assert connector.queue_length(queue) == left
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [0]
+    connector.queue_pop_bulk(queue, 10)
+    assert keys_of(redis_server, queue) == []

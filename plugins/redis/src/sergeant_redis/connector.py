@@ -83,7 +83,7 @@ from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
 from sergeant_redis.params import NodeParams, parse_nodes
-from sergeant_redis.receipts import batch_args, by_node, deliveries, new_token
+from sergeant_redis.receipts import Issued, batch_args, by_node, deliveries, new_token
 
 __all__ = ["EMPTY_HINT", "KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
 
@@ -133,6 +133,7 @@ class RedisConnector(Connector):
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
         self._identities = [node.identity for node in self.node_params]
+        self._issued = Issued()
         self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
         self._queues: dict[str, _Queue] = {}
 
@@ -379,7 +380,7 @@ class RedisConnector(Connector):
         if len(self.nodes) == 1:
             token = new_token()
             items, extra = self.nodes[0].script(scripts.RESERVE, queue.keys, count, lease, token)
-            return deliveries(0, token, items, extra)
+            return deliveries(0, token, items, extra, self._issued)
         out: list[Delivery] = []
         self._reserve_on(queue, count, lease, out, self._rotation(queue))
         return out
@@ -399,7 +400,7 @@ class RedisConnector(Connector):
             need = count - len(out)
             token = new_token()
             items, extra = node.script(scripts.RESERVE, queue.keys, need, lease, token)
-            out.extend(deliveries(node.index, token, items, extra))
+            out.extend(deliveries(node.index, token, items, extra, self._issued))
             return need
 
         for node, asked in self._visit("reserve", reserve, order, answered):
@@ -422,7 +423,7 @@ class RedisConnector(Connector):
         continues the rotation if that node had too few items."""
         count = check_count("number_of_items", number_of_items)
         lease = repr(check_positive("lease_seconds", lease_seconds))
-        grouped = by_node(receipts, len(self.nodes))
+        grouped = by_node(receipts, len(self.nodes), self._issued)
         queue = self._queue(queue_name)
         target = self._combined_target(queue, grouped)
         if target is None:
@@ -431,7 +432,7 @@ class RedisConnector(Connector):
         acked = self._settle_grouped(
             "ack", queue, {i: b for i, b in grouped.items() if i != target.index}, scripts.ACK
         )
-        *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK)
+        *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
         out: list[Delivery] = []
         answered = False
         try:
@@ -446,7 +447,7 @@ class RedisConnector(Connector):
             log.warning("ack of %d receipts not done: %s", count_there, exc)
         else:
             acked += int(done)
-            out = deliveries(target.index, token, items, extra)
+            out = deliveries(target.index, token, items, extra, self._issued)
             queue.saw(target, count, len(out), time.monotonic())
             answered = True
         if len(out) < count and len(self.nodes) > 1:
@@ -494,7 +495,7 @@ class RedisConnector(Connector):
         script: scripts.Script,
         *args: str,
     ) -> int:
-        grouped = by_node(receipts, len(self.nodes))
+        grouped = by_node(receipts, len(self.nodes), self._issued)
         return self._settle_grouped(what, self._queue(queue_name), grouped, script, *args)
 
     def _settle_grouped(
@@ -514,7 +515,7 @@ class RedisConnector(Connector):
         for index, batches in grouped.items():
             node = self.nodes[index]
             try:
-                for chunk in batch_args(batches, RECEIPT_CHUNK):
+                for chunk in batch_args(batches, RECEIPT_CHUNK, whole=script is scripts.ACK):
                     done += int(node.script(script, queue.keys, *args, *chunk))
             except NodeUnavailableError as exc:
                 count = sum(map(len, batches.values()))

@@ -9,12 +9,13 @@ call, which is how the scripts take them (``token, k, n1 .. nk`` per call).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 from sergeant.connector import Delivery
 from sergeant.validation import check_receipts
 
-__all__ = ["batch_args", "by_node", "deliveries", "new_token"]
+__all__ = ["Issued", "batch_args", "by_node", "deliveries", "new_token"]
 
 #: Receipts by node index, then by token: the item numbers (as sent by the client).
 Grouped = dict[int, dict[str, list[str]]]
@@ -43,23 +44,41 @@ def new_token() -> str:
     return os.urandom(8).hex()
 
 
+class Issued(threading.local):
+    """The receipts of the last reserve call this thread handed out, grouped.
+
+    Settling exactly those, the worker's usual call, then needs no parsing: a
+    list comparison, element by element identical strings, tells it. The server
+    still checks each receipt's lease as for any other.
+    """
+
+    receipts: list[str] | None = None
+    grouped: Grouped
+
+
 def deliveries(
-    index: int, token: str, items: Sequence[bytes], extra: Sequence[int]
+    index: int, token: str, items: Sequence[bytes], extra: Sequence[int], issued: Issued
 ) -> list[Delivery]:
     """The deliveries of one reserve call: ``extra`` lists ``n, deliveries`` for
-    the items handed out before (every other item is on its first delivery)."""
+    the items handed out before (every other item is on its first delivery).
+    Their receipts are remembered in ``issued``."""
     prefix = f"{index}:{token}:"
-    numbers = _numbers.upto(len(items))
-    out = [Delivery(item, prefix + n, 1) for item, n in zip(items, numbers, strict=False)]
+    numbers = _numbers.upto(len(items))[: len(items)]
+    receipts = [prefix + n for n in numbers]
+    out = [Delivery(item, r, 1) for item, r in zip(items, receipts, strict=True)]
     for i in range(0, len(extra), 2):
         position = extra[i] - 1
-        out[position] = Delivery(items[position], out[position].receipt, extra[i + 1])
+        out[position] = Delivery(items[position], receipts[position], extra[i + 1])
+    issued.receipts, issued.grouped = receipts, {index: {token: numbers}}
     return out
 
 
-def by_node(receipts: Sequence[str], node_count: int) -> Grouped:
+def by_node(receipts: Sequence[str], node_count: int, issued: Issued) -> Grouped:
     """Valid-looking receipts grouped by node and token; others are left out
-    (they can name nothing live, so they count as not acked)."""
+    (they can name nothing live, so they count as not acked). The result is
+    only read, never changed."""
+    if issued.receipts is not None and receipts == issued.receipts:
+        return issued.grouped
     grouped: Grouped = {}
     heads: dict[str, list[str] | None] = {}
     for receipt in check_receipts(receipts):
@@ -80,12 +99,24 @@ def _numbers_of(head: str, node_count: int, grouped: Grouped) -> list[str] | Non
     return grouped.setdefault(int(index), {}).setdefault(token, [])
 
 
-def batch_args(batches: Mapping[str, list[str]], chunk: int) -> Iterator[list[str | int]]:
+def batch_args(
+    batches: Mapping[str, list[str]], chunk: int, whole: bool = False
+) -> Iterator[list[str | int]]:
     """Script arguments (``token, k, n1 .. nk`` per call) for about ``chunk``
-    receipts at a time."""
+    receipts at a time. With ``whole`` (acks), a call's receipts that are all
+    of its items, 1..k in order, go as ``token, -k``."""
     args: list[str | int] = []
     size = 0
     for token, numbers in batches.items():
+        count = len(numbers)
+        if whole and numbers == _numbers.upto(count)[:count]:
+            if args and size + 1 > chunk:
+                yield args
+                args, size = [], 0
+            args.append(token)
+            args.append(-count)
+            size += 1
+            continue
         for start in range(0, len(numbers), chunk):
             part = numbers[start : start + chunk]
             if args and size + len(part) > chunk:

@@ -272,12 +272,12 @@ local function reserve(t, count, lease, token)
   return {items, extra}
 end
 
--- Ack items ARGV[first..last] (numbers) of a batch; returns how many were live.
-local function ack_batch(t, token, first, last)
+-- Ack items args[first..last] (numbers) of a batch; returns how many were live.
+local function ack_batch(t, token, args, first, last)
   local done = 0
   if live(token, t) then
     local key = group_key(token)
-    done = slices('HDEL', key, ARGV, first, last)
+    done = slices('HDEL', key, args, first, last)
     if done > 0 and redis.call('EXISTS', key) == 0 then drop(token) end
   end
   if done < last - first + 1 and redis.call('HEXISTS', KEYS[7], token) == 1 then
@@ -286,7 +286,7 @@ local function ack_batch(t, token, first, last)
     for i = 2, #all do
       if live(all[i], t) then
         local key = group_key(all[i])
-        local n = slices('HDEL', key, ARGV, first, last)
+        local n = slices('HDEL', key, args, first, last)
         if n > 0 then
           done = done + n
           if redis.call('EXISTS', key) == 0 then drop(all[i]) end
@@ -297,13 +297,33 @@ local function ack_batch(t, token, first, last)
   return done
 end
 
--- ARGV from start: token, how many, that many item numbers; again for each batch.
-local function each_batch(start, settle)
+-- Ack every item 1..count of a batch: when all are still in its own live group
+-- (nothing acked, released or split off yet) that is one DEL.
+local function ack_whole(t, token, count)
+  local key = group_key(token)
+  if live(token, t) and redis.call('HLEN', key) == count then
+    redis.call('DEL', key)
+    drop(token)
+    return count
+  end
+  local numbers = {}
+  for n = 1, count do numbers[n] = tostring(n) end
+  return ack_batch(t, token, numbers, 1, count)
+end
+
+-- ARGV from start: token, how many, that many item numbers; again for each
+-- batch. A negative count -k (acks only) stands for all of items 1..k, unlisted.
+local function each_batch(start, settle, settle_whole)
   local done, i, last = 0, start, #ARGV
   while i < last do
     local k = tonumber(ARGV[i + 1])
-    done = done + settle(ARGV[i], i + 2, i + 1 + k)
-    i = i + 2 + k
+    if k < 0 then
+      done = done + settle_whole(ARGV[i], -k)
+      i = i + 2
+    else
+      done = done + settle(ARGV[i], i + 2, i + 1 + k)
+      i = i + 2 + k
+    end
   end
   return done
 end
@@ -420,7 +440,9 @@ ACK = _script(
     "ack",
     """
 local t = now()
-return each_batch(1, function(token, first, last) return ack_batch(t, token, first, last) end)
+return each_batch(1, function(token, first, last)
+  return ack_batch(t, token, ARGV, first, last)
+end, function(token, count) return ack_whole(t, token, count) end)
 """,
 )
 
@@ -431,8 +453,8 @@ ACK_RESERVE = _script(
     """
 local t = now()
 local acked = each_batch(4, function(token, first, last)
-  return ack_batch(t, token, first, last)
-end)
+  return ack_batch(t, token, ARGV, first, last)
+end, function(token, count) return ack_whole(t, token, count) end)
 local got = reserve(t, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 return {acked, got[1], got[2]}
 """,

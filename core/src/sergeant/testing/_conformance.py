@@ -206,6 +206,19 @@ class ConnectorConformance:
         assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 5
         assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 0
 
+    def test_acking_part_of_a_batch_twice_keeps_the_rest_held(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        connector.queue_push_bulk(queue, _items(6))
+        receipts = [d.receipt for d in connector.queue_reserve(queue, 6, 30)]
+        assert connector.queue_ack(queue, receipts[:3]) == 3
+        assert connector.queue_ack(queue, receipts[:3]) == 0
+        assert sum(row.in_flight for row in connector.queue_stats(queue)) == 3
+        assert connector.queue_reserve(queue, 6, 30) == []
+        assert connector.queue_ack(queue, receipts) == 3
+        assert sum(row.in_flight for row in connector.queue_stats(queue)) == 0
+
     def test_reserve_takes_high_first_and_respects_count(
         self, connector: Connector, queue: str
     ) -> None:

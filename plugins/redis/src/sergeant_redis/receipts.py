@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from sergeant.connector import Delivery
 from sergeant.validation import check_receipts
 
-__all__ = ["Issued", "batch_args", "by_node", "deliveries", "new_token"]
+__all__ = ["Issued", "WholeCall", "batch_args", "by_node", "deliveries", "new_token"]
 
 #: Receipts by node index, then by token: the item numbers (as sent by the client).
 Grouped = dict[int, dict[str, list[str]]]
@@ -44,6 +44,14 @@ def new_token() -> str:
     return os.urandom(8).hex()
 
 
+class WholeCall(list[str]):
+    """The item numbers 1..k of all the items one reserve call handed out.
+
+    Only :func:`deliveries` makes these; receipts parsed back never are, since
+    ``1..k`` read from receipts may be the first k items of a bigger call.
+    """
+
+
 class Issued(threading.local):
     """The receipts of the last reserve call this thread handed out, grouped.
 
@@ -63,7 +71,7 @@ def deliveries(
     the items handed out before (every other item is on its first delivery).
     Their receipts are remembered in ``issued``."""
     prefix = f"{index}:{token}:"
-    numbers = _numbers.upto(len(items))[: len(items)]
+    numbers = WholeCall(_numbers.upto(len(items))[: len(items)])
     receipts = [prefix + n for n in numbers]
     out = [Delivery(item, r, 1) for item, r in zip(items, receipts, strict=True)]
     for i in range(0, len(extra), 2):
@@ -103,13 +111,13 @@ def batch_args(
     batches: Mapping[str, list[str]], chunk: int, whole: bool = False
 ) -> Iterator[list[str | int]]:
     """Script arguments (``token, k, n1 .. nk`` per call) for about ``chunk``
-    receipts at a time. With ``whole`` (acks), a call's receipts that are all
-    of its items, 1..k in order, go as ``token, -k``."""
+    receipts at a time. With ``whole`` (acks), the receipts of all the items a
+    call handed out (a :class:`WholeCall`) go as ``token, -k``."""
     args: list[str | int] = []
     size = 0
     for token, numbers in batches.items():
-        count = len(numbers)
-        if whole and numbers == _numbers.upto(count)[:count]:
+        if whole and type(numbers) is WholeCall:
+            count = len(numbers)
             if args and size + 1 > chunk:
                 yield args
                 args, size = [], 0

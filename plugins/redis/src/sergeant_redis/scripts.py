@@ -297,7 +297,8 @@ local function ack_batch(t, token, args, first, last)
   return done
 end
 
--- Ack every item 1..count of a batch: when all are still in its own live group
+-- Ack every item of a batch, 1..count being all the items its call handed out
+-- (the client says so only then): when all are still in its own live group
 -- (nothing acked, released or split off yet) that is one DEL.
 local function ack_whole(t, token, count)
   local key = group_key(token)
@@ -312,7 +313,8 @@ local function ack_whole(t, token, count)
 end
 
 -- ARGV from start: token, how many, that many item numbers; again for each
--- batch. A negative count -k (acks only) stands for all of items 1..k, unlisted.
+-- batch. A negative count -k (acks only) stands for items 1..k, unlisted, when
+-- they are all the items of the call.
 local function each_batch(start, settle, settle_whole)
   local done, i, last = 0, start, #ARGV
   while i < last do

@@ -294,19 +294,3 @@ def test_acking_a_whole_batch_counts_what_was_still_held(
     assert [row.in_flight for row in connector.queue_stats(queue)] == [0]
     connector.queue_pop_bulk(queue, 10)
     assert keys_of(redis_server, queue) == []
-
-
-def test_acking_the_first_items_of_a_batch_twice_leaves_the_others_held(
-    redis_server: RedisServer, connectors: Connectors
-) -> None:
-    connector = connectors([redis_server])
-    queue = f"twice-{uuid.uuid4().hex[:8]}"
-    connector.queue_push_bulk(queue, items(10))
-    receipts = [d.receipt for d in connector.queue_reserve(queue, 10, 60)]
-    first_half = list(receipts[:5])
-    assert connector.queue_ack(queue, first_half) == 5
-    assert connector.queue_ack(queue, list(first_half)) == 0, "acking again is safe"
-    assert [row.in_flight for row in connector.queue_stats(queue)] == [5]
-    assert connector.queue_ack(queue, receipts[5:]) == 5
-    assert connector.queue_ack(queue, receipts) == 0
-    assert keys_of(redis_server, queue) == []

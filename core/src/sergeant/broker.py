@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import msgpack
 
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import Connector, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
@@ -157,13 +157,9 @@ class Broker:
 
     # Consuming ---------------------------------------------------------
 
-    def _decode(
-        self, payload: bytes, receipt: str | None, deliveries: int, task: Task | None = None
-    ) -> Reserved:
+    def _decode(self, payload: bytes, receipt: str | None, deliveries: int) -> Reserved:
         try:
-            if task is None:
-                task = self.encoder.decode_task(payload)
-            return Reserved(task, payload, receipt, deliveries)
+            return Reserved(self.encoder.decode_task(payload), payload, receipt, deliveries)
         except TaskDecodeError as exc:
             return Reserved(None, payload, receipt, deliveries, str(exc))
 
@@ -174,8 +170,7 @@ class Broker:
             items = [] if item is None else [item]
         else:
             items = self.connector.queue_pop_bulk(task_name, number_of_tasks)
-        tasks = self.encoder.decode_tasks(items)
-        return [self._decode(item, None, 1, task) for item, task in zip(items, tasks, strict=True)]
+        return self._decode_all([(item, None, 1) for item in items])
 
     def pop_tasks(self, task_name: str, number_of_tasks: int) -> list[Task]:
         """Sergeant's destructive pop; payloads that cannot be decoded are dead-lettered."""
@@ -207,7 +202,8 @@ class Broker:
         )
         return self._decode_all(deliveries)
 
-    def _decode_all(self, deliveries: list[Delivery]) -> list[Reserved]:
+    def _decode_all(self, deliveries: Sequence[tuple[bytes, str | None, int]]) -> list[Reserved]:
+        """Decode a batch (payload, receipt or None, deliveries): tasks, or the reason not."""
         tasks = self.encoder.decode_tasks(list(map(_item_of, deliveries)))
         reserved: list[Reserved] = []
         append = reserved.append

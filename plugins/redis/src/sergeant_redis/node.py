@@ -183,11 +183,7 @@ class Node:
         refused = self._script(PROBE, keys)
         if refused:
             names = ", ".join(r.decode() if isinstance(r, bytes) else str(r) for r in refused)
-            raise StorageError(
-                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
-                f"not run {names}, which sergeant's scripts need; grant the commands listed "
-                "under 'A least-privilege ACL user' in sergeant-redis's README"
-            )
+            raise self._refused(f"run {names}, which sergeant's scripts need", _GRANT)
         self._permitted = True
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
@@ -254,16 +250,11 @@ class Node:
 
     def _translate(self, exc: redis.exceptions.RedisError) -> StorageError:
         if isinstance(exc, redis.exceptions.NoPermissionError) and "keys" in str(exc):
-            return StorageError(
-                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
-                f"not use sergeant's keys ({_reason(exc)}); allow the key pattern ~sergeant:*"
+            return self._refused(
+                f"use sergeant's keys ({_reason(exc)})", "allow the key pattern ~sergeant:*"
             )
         if isinstance(exc, redis.exceptions.NoPermissionError) or _NO_PERMISSION in str(exc):
-            return StorageError(
-                f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
-                f"not run a command sergeant needs ({_reason(exc)}); grant the commands "
-                "listed under 'A least-privilege ACL user' in sergeant-redis's README"
-            )
+            return self._refused(f"run a command sergeant needs ({_reason(exc)})", _GRANT)
         if isinstance(exc, redis.exceptions.AuthenticationError) or (
             isinstance(exc, redis.exceptions.ResponseError)
             and str(exc).startswith(("WRONGPASS", "NOAUTH"))
@@ -283,12 +274,20 @@ class Node:
             return NodeUnavailableError(self, reason)
         return StorageError(f"redis node {self.label} failed: {_reason(exc)}")
 
+    def _refused(self, what: str, fix: str) -> StorageError:
+        """The server's ACL refused this node's user: say what, and the fix."""
+        return StorageError(
+            f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
+            f"not {what}; {fix}"
+        )
+
     def _mark_down(self) -> None:
         self.failures = min(self.failures + 1, 32)
         backoff = min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
         self.down_until = time.monotonic() + backoff
 
 
+_GRANT = "grant the commands listed under 'A least-privilege ACL user' in sergeant-redis's README"
 #: How Redis words a refusal by the ACL inside a script (outside one: ``NOPERM``).
 _NO_PERMISSION = "can't run this command"
 

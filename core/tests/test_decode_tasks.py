@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import msgpack
 import pytest
@@ -42,6 +43,9 @@ MSGPACK_ODDITIES = {
     "the start of a longer value": msgpack.packb({"kwargs": {"n": 1}})[:5],
     "a mapping with no kwargs": msgpack.packb({"date": 1.0}),
     "a list": msgpack.packb([1, 2]),
+    "four values that are not a task": msgpack.packb([1, 2, 3, 4]),
+    "a task array with a number for trace_id": msgpack.packb([{}, 5, 1.0, 0]),
+    "a task array with a str run_count": msgpack.packb([{}, None, 1.0, "0"]),
     "a task with an int date": msgpack.packb(
         {"kwargs": {}, "trace_id": None, "date": 3, "run_count": 0}
     ),
@@ -98,3 +102,31 @@ def test_a_batch_bigger_than_the_stream_limit_is_decoded_payload_by_payload(
     assert batch(encoder, payloads) == [encoder.decode_task(p) for p in payloads]
     monkeypatch.setattr("sergeant.encoder._STREAM_BYTES", sum(map(len, payloads)))
     assert encoder.decode_tasks(payloads) == [encoder.decode_task(p) for p in payloads]
+
+
+def test_msgpack_stores_a_task_as_an_array_and_reads_the_mapping_form_too() -> None:
+    encoder = TaskEncoder()
+    task = Task(kwargs={"n": 1}, trace_id="t-1", date=12.5, run_count=3)
+    stored = encoder.encode_task(task)
+    assert msgpack.unpackb(stored) == [{"n": 1}, "t-1", 12.5, 3]
+    mapping = msgpack.packb({"kwargs": {"n": 1}, "trace_id": "t-1", "date": 12.5, "run_count": 3})
+    assert encoder.decode_tasks([stored, mapping, stored]) == [task, task, task]
+    assert encoder.decode_task(mapping) == task
+    from_int_date = encoder.decode_task(msgpack.packb([{"n": 1}, "t-1", 12, 3]))
+    assert from_int_date == Task(kwargs={"n": 1}, trace_id="t-1", date=12.0, run_count=3)
+
+
+def test_json_stores_a_task_as_the_mapping_any_language_writes() -> None:
+    encoder = TaskEncoder(serializer="json")
+    task = Task(kwargs={"n": 1}, trace_id=None, date=12.5, run_count=0)
+    stored = encoder.encode_task(task)
+    mapping = {"kwargs": {"n": 1}, "trace_id": None, "date": 12.5, "run_count": 0}
+    assert json.loads(stored) == mapping
+    assert encoder.decode_task(stored) == task
+    assert encoder.decode_task(b'[{"n": 1}, null, 12.5, 0]') == task
+
+
+def test_an_array_that_is_not_a_task_says_what_a_task_is() -> None:
+    encoder = TaskEncoder()
+    with pytest.raises(TaskDecodeError, match=r"\[kwargs, trace_id, date, run_count\]"):
+        encoder.decode_task(msgpack.packb([1, 2, 3, 4]))

@@ -14,6 +14,12 @@ Serializers:
     code in your workers. Use it only when every producer is trusted.
 
 Compressors: ``zlib``, ``gzip``, ``bzip2``, ``lzma`` or ``None``.
+
+A task is stored as ``[kwargs, trace_id, date, run_count]`` with msgpack (an
+array decodes in well under half the time of a mapping, and takes a third of
+the bytes) and as the mapping ``{"kwargs", "trace_id", "date", "run_count"}``
+with the others, which any language reads and writes. Either form decodes with
+any serializer, so producers outside Python may always push the mapping.
 """
 
 from __future__ import annotations
@@ -155,6 +161,8 @@ class TaskEncoder:
 
     def encode_task(self, task: Task) -> bytes:
         """The bytes stored on the queue for ``task``."""
+        if self.serializer == "msgpack":
+            return self.encode([task.kwargs, task.trace_id, task.date, task.run_count])
         return self.encode(
             {
                 "kwargs": task.kwargs,
@@ -201,14 +209,26 @@ class TaskEncoder:
                     end += len(payload)
                     if tell() != end:
                         break
-                if type(value) is dict:  # the common case, kept to a few checks
+                # The common cases, kept to a few checks.
+                if type(value) is list and len(value) == 4:
+                    kwargs, trace_id, date, run_count = value
+                elif type(value) is dict:
                     kwargs = value.get("kwargs")
+                    trace_id = value.get("trace_id")
                     date = value.get("date")
                     run_count = value.get("run_count")
-                    if type(kwargs) is dict and type(date) is float and type(run_count) is int:
-                        append(Task(kwargs, value.get("trace_id"), date, run_count))
-                        continue
-                append(None)
+                else:
+                    append(None)
+                    continue
+                if (
+                    type(kwargs) is dict
+                    and type(date) is float
+                    and type(run_count) is int
+                    and (trace_id is None or type(trace_id) is str)
+                ):
+                    append(Task(kwargs, trace_id, date, run_count))
+                else:
+                    append(None)
         except Exception:  # noqa: S110 - garbage ends the stream; decode_task says what
             pass
         tasks.extend([None] * (len(payloads) - len(tasks)))
@@ -222,10 +242,12 @@ class TaskEncoder:
         value = self.decode(data)  # raises TaskDecodeError with the reason
         if isinstance(value, Task):  # pickled by a Sergeant-style producer
             return value
+        if isinstance(value, list) and len(value) == 4:
+            value = dict(zip(("kwargs", "trace_id", "date", "run_count"), value, strict=True))
         if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):
             raise TaskDecodeError(
                 f"payload decodes to a {type(value).__name__}, not a task"
-                " (a mapping with 'kwargs', 'trace_id', 'date', 'run_count')"
+                " ([kwargs, trace_id, date, run_count], or a mapping with those keys)"
             )
         try:
             return Task(

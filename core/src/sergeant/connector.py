@@ -22,7 +22,9 @@ Reservations (at-least-once)
     receipt can no longer ack, release or extend. Reclaiming happens inside
     ordinary calls: no daemon is needed. ``queue_ack_and_reserve`` acks one batch
     and reserves the next in one round trip where the backend can (the worker's
-    hot path); its default simply calls the two.
+    hot path); its default simply calls the two. ``queue_ack_and_reserve_begin``
+    starts that call and returns the function that finishes it, so a backend
+    that can send the request ahead lets the worker prefetch its next batch.
 
 Keys
     ``key_set`` stores a value only when the key is new (as Sergeant does) and
@@ -40,7 +42,8 @@ Threads and processes
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import ClassVar, Literal, NamedTuple, Self
 
@@ -55,6 +58,7 @@ __all__ = [
     "Lock",
     "NodeStats",
     "Priority",
+    "deliveries_of",
 ]
 
 Priority = Literal["HIGH", "NORMAL"]
@@ -79,6 +83,15 @@ class Delivery(NamedTuple):
     item: bytes
     receipt: str
     deliveries: int
+
+
+_new_delivery = functools.partial(tuple.__new__, Delivery)
+
+
+def deliveries_of(fields: Iterable[tuple[bytes, str, int]]) -> list[Delivery]:
+    """A :class:`Delivery` of each ``(item, receipt, deliveries)``, built in C (a
+    named tuple's own constructor is Python code, a cost per item of a reserve)."""
+    return list(map(_new_delivery, fields))
 
 
 @attrs.frozen(slots=True)
@@ -217,6 +230,27 @@ class Connector(abc.ABC):
         checked = check_receipts(receipts)
         acked = self.queue_ack(queue_name, checked) if checked else 0
         return acked, self.queue_reserve(queue_name, number_of_items, lease_seconds)
+
+    def queue_ack_and_reserve_begin(
+        self,
+        queue_name: str,
+        receipts: Sequence[str],
+        number_of_items: int,
+        lease_seconds: float,
+    ) -> Callable[[], tuple[int, list[Delivery]]]:
+        """Start :meth:`queue_ack_and_reserve`; the returned function finishes it
+        and returns its result (call it once).
+
+        The worker prefetches with it: it starts the next batch's call, works the
+        current batch, then finishes the call. A backend that can send the
+        request now and read the reply later overrides it, so the round trip and
+        the server's work overlap with the caller's; any other call on the
+        connector in between, from any thread, must still work. Errors may be
+        raised by either step, with :meth:`queue_ack_and_reserve`'s meaning.
+        This default makes the whole call at once.
+        """
+        result = self.queue_ack_and_reserve(queue_name, receipts, number_of_items, lease_seconds)
+        return lambda: result
 
     @abc.abstractmethod
     def queue_release(

@@ -261,6 +261,33 @@ class ConnectorConformance:
         if "stats" in connector.capabilities:
             assert all(row.in_flight == 0 for row in connector.queue_stats(queue))
 
+    def test_ack_and_reserve_begun_ahead_finishes_after_other_calls(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        items = _items(7)
+        connector.queue_push_bulk(queue, items)
+        first = connector.queue_reserve(queue, 2, 30)
+        second = connector.queue_ack_and_reserve_begin(queue, [d.receipt for d in first], 2, 30)
+        third = connector.queue_ack_and_reserve_begin(queue, [], 2, 30)
+        # Other calls, on this thread and another, before the calls are finished.
+        connector.queue_push(queue, b"late")
+        lengths: list[int] = []
+        other = threading.Thread(target=lambda: lengths.append(connector.queue_length(queue)))
+        other.start()
+        other.join()
+        assert len(lengths) == 1
+        assert 0 <= lengths[0] <= 8
+        acked, got_second = second()
+        assert acked == 2
+        acked, got_third = third()
+        assert acked == 0
+        rest = connector.queue_reserve(queue, 10, 30)
+        handed = first + got_second + got_third + rest
+        self._same_order([d.item for d in handed], [*items, b"late"])
+        assert connector.queue_ack(queue, [d.receipt for d in handed]) == 6
+        assert connector.queue_length(queue, include_delayed=True) == 0
+
     def test_ack_and_reserve_with_nothing_to_ack(self, connector: Connector, queue: str) -> None:
         _need(connector, "reserve")
         connector.queue_push(queue, b"only")

@@ -8,7 +8,6 @@ database, so they may run again after a busy rollback.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import operator
 import random
@@ -17,10 +16,10 @@ import sqlite3
 import sys
 import threading
 from array import array
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sergeant.connector import Delivery
+from sergeant.connector import Delivery, deliveries_of
 
 from sergeant_local import _ready, schema
 
@@ -94,15 +93,19 @@ def _lease_key(head: str) -> tuple[int, int] | None:
 
 
 class Issued(threading.local):
-    """The receipts of the last batch (of one lease row) this thread handed out.
+    """The receipts of the last two batches (of one lease row each) this thread
+    handed out.
 
-    Acking exactly those, the worker's usual call, then needs no parsing: a list
-    comparison, element by element identical strings, tells it. The database still
-    checks the token and the lease as for any receipt.
+    Acking exactly one of those, the worker's usual call (the batch before the
+    one it prefetched, or the last one), then needs no parsing: a list
+    comparison, element by element identical strings, tells it. The database
+    still checks the token and the lease as for any receipt.
     """
 
     receipts: list[str] | None = None
     key: tuple[int, int] = (0, 0)
+    earlier_receipts: list[str] | None = None
+    earlier_key: tuple[int, int] = (0, 0)
 
 
 def parse_receipts(receipts: list[str], issued: Issued) -> Receipts:
@@ -112,6 +115,8 @@ def parse_receipts(receipts: list[str], issued: Issued) -> Receipts:
     """
     if receipts == issued.receipts:
         return {issued.key: range(len(receipts))}
+    if receipts == issued.earlier_receipts:
+        return {issued.earlier_key: range(len(receipts))}
     parts = list(map(str.rpartition, receipts, itertools.repeat(".")))
     heads = set(map(_HEAD_OF, parts))
     if len(heads) == 1:
@@ -179,15 +184,6 @@ def insert(
     return spans
 
 
-def _make_delivery() -> Callable[[tuple[bytes, str, int]], Delivery]:
-    if issubclass(Delivery, tuple):  # a named tuple: build it as its _make does, in C
-        return functools.partial(tuple.__new__, Delivery)
-    return lambda fields: Delivery(*fields)  # pragma: no cover  # were it to change
-
-
-_delivery = _make_delivery()
-
-
 def _token() -> int:
     # Guards against lease ids reused after a delete, not against attackers; the
     # random module reseeds in forked children, so processes draw different tokens.
@@ -222,12 +218,14 @@ def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
 def deliveries(rows: Sequence[Any], spans: Sequence[Span], issued: Issued) -> list[Delivery]:
     """The :class:`Delivery` of each taken row, with receipts naming its lease row."""
     out: list[Delivery] = []
+    if issued.receipts is not None:
+        issued.earlier_receipts, issued.earlier_key = issued.receipts, issued.key
     for lease_id, token, start, end in spans:
         prefix = f"{lease_id}.{token}."
         receipts = [prefix + suffix for suffix in _suffixes(end - start)]
         part = rows if end - start == len(rows) else rows[start:end]
         fields = zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
-        out += map(_delivery, fields)
+        out += deliveries_of(fields)
         issued.receipts, issued.key = receipts, (lease_id, token)
     if len(spans) > 1:
         issued.receipts = None

@@ -421,6 +421,20 @@ class RedisConnector(Connector):
         """Ack ``receipts`` and reserve, in one script call on a node that has
         receipts to ack (acks for other nodes go separately); the reserve then
         continues the rotation if that node had too few items."""
+        return self.queue_ack_and_reserve_begin(
+            queue_name, receipts, number_of_items, lease_seconds
+        )()
+
+    def queue_ack_and_reserve_begin(
+        self,
+        queue_name: str,
+        receipts: Sequence[str],
+        number_of_items: int,
+        lease_seconds: float,
+    ) -> Callable[[], tuple[int, list[Delivery]]]:
+        """:meth:`queue_ack_and_reserve` whose combined script call (or, with one
+        node and nothing to ack, whose reserve) is sent now and read by the
+        returned function."""
         count = check_count("number_of_items", number_of_items)
         lease = repr(check_positive("lease_seconds", lease_seconds))
         grouped = by_node(receipts, len(self.nodes), self._issued)
@@ -428,32 +442,59 @@ class RedisConnector(Connector):
         target = self._combined_target(queue, grouped)
         if target is None:
             acked = self._settle_grouped("ack", queue, grouped, scripts.ACK)
-            return acked, self.queue_reserve(queue_name, count, lease_seconds)
-        acked = self._settle_grouped(
-            "ack", queue, {i: b for i, b in grouped.items() if i != target.index}, scripts.ACK
-        )
-        *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
-        out: list[Delivery] = []
-        answered = False
-        try:
-            for args in before:
-                acked += int(target.script(scripts.ACK, queue.keys, *args))
-            token = new_token()
-            done, items, extra = target.script(
-                scripts.ACK_RESERVE, queue.keys, count, lease, token, *last
+            if len(self.nodes) > 1:
+                out = self.queue_reserve(queue_name, count, lease_seconds)
+                return lambda: (acked, out)
+            target, script, args = self.nodes[0], scripts.RESERVE, [count, lease]
+        else:
+            acked = self._settle_grouped(
+                "ack", queue, {i: b for i, b in grouped.items() if i != target.index}, scripts.ACK
             )
+            script, args = scripts.ACK_RESERVE, [count, lease]
+        token = new_token()
+        reply: Callable[[], Any] | None = None
+        try:
+            if script is scripts.ACK_RESERVE:
+                *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
+                for chunk in before:
+                    acked += int(target.script(scripts.ACK, queue.keys, *chunk))
+                args += [token, *last]
+            else:
+                args.append(token)
+            reply = target.script_later(script, queue.keys, *args)
         except NodeUnavailableError as exc:
+            if script is not scripts.ACK_RESERVE or len(self.nodes) == 1:
+                raise
             count_there = sum(map(len, grouped[target.index].values()))
             log.warning("ack of %d receipts not done: %s", count_there, exc)
-        else:
-            acked += int(done)
-            out = deliveries(target.index, token, items, extra, self._issued)
-            queue.saw(target, count, len(out), time.monotonic())
-            answered = True
-        if len(out) < count and len(self.nodes) > 1:
-            others = [node for node in self._rotation(queue) if node is not target]
-            self._reserve_on(queue, count, lease, out, others, answered)
-        return acked, out
+        node = target
+
+        def finish() -> tuple[int, list[Delivery]]:
+            done = acked
+            out: list[Delivery] = []
+            answered = False
+            if reply is not None:
+                try:
+                    if script is scripts.ACK_RESERVE:
+                        acked_there, items, extra = reply()
+                        done += int(acked_there)
+                    else:
+                        items, extra = reply()
+                except NodeUnavailableError as exc:
+                    if script is not scripts.ACK_RESERVE or len(self.nodes) == 1:
+                        raise
+                    count_there = sum(map(len, grouped[node.index].values()))
+                    log.warning("ack of %d receipts not done: %s", count_there, exc)
+                else:
+                    out = deliveries(node.index, token, items, extra, self._issued)
+                    queue.saw(node, count, len(out), time.monotonic())
+                    answered = True
+            if len(out) < count and len(self.nodes) > 1:
+                others = [n for n in self._rotation(queue) if n is not node]
+                self._reserve_on(queue, count, lease, out, others, answered)
+            return done, out
+
+        return finish
 
     def _combined_target(self, queue: _Queue, grouped: dict[int, Any]) -> Node | None:
         """The node that takes the combined call: the one with the most receipts,

@@ -17,6 +17,7 @@ and its index in ``nodes``, never by its credentials.
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib
 import os
@@ -114,12 +115,16 @@ def _c_packer() -> Callable[[tuple[Any, ...]], bytes] | None:
 _pack = _c_packer()
 
 
-def _command(conn: Connection, args: Sequence[Any]) -> Any:
+def _send(conn: Connection, args: Sequence[Any]) -> None:
     if _pack is not None:
         # redis-py's own packer walks every argument in Python first.
         conn.send_packed_command([_pack(tuple(args))])
     else:
         conn.send_command(*args)
+
+
+def _command(conn: Connection, args: Sequence[Any]) -> Any:
+    _send(conn, args)
     return conn.read_response()
 
 
@@ -155,6 +160,7 @@ class Node:
         self.down_until = 0.0
         self.failures = 0
         self._permitted = False
+        self._scripts: set[str] = set()  # SHAs the server ran for this node
 
     def __repr__(self) -> str:
         return f"Node({self.label}, down={self.is_down()})"
@@ -189,12 +195,55 @@ class Node:
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self._call(_command, command)
+            result = self._call(_command, command)
         except StorageError as exc:
             if not isinstance(exc.__cause__, redis.exceptions.NoScriptError):
                 raise
-        self.execute("SCRIPT", "LOAD", script.source)
-        return self._call(_command, command)
+            self.execute("SCRIPT", "LOAD", script.source)
+            result = self._call(_command, command)
+        self._scripts.add(script.sha)
+        return result
+
+    def script_later(self, script: Script, keys: Sequence[str], *args: Any) -> Callable[[], Any]:
+        """Send a script call now and return the function that reads its reply.
+
+        The caller works while the server runs the script; several calls may be
+        on their way at once (their replies come back in order). Any other call
+        this thread makes on the node meanwhile reads the pending replies first
+        and keeps them for their functions. A script's first call on the node,
+        and a call that cannot be sent, are made the usual way at once (retry,
+        script load; errors raised here). Should the server lose its scripts
+        later (``SCRIPT FLUSH``), a call sent ahead is made again when its reply
+        says so, which may put it after calls sent later."""
+        if script.sha not in self._scripts:
+            # Its first call is made the usual way, which loads it: a script the
+            # server lacks would run when its reply is read, after later calls.
+            result = self.script(script, keys, *args)
+            return lambda: result
+        conn = self._connection()
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            _send(conn, command)
+        except redis.exceptions.RedisError:
+            self._read_pending()  # what was sent before this failed is read
+            result = self._script(script, keys, *args)
+            return lambda: result
+        reply = _Reply(self, conn, functools.partial(self._script, script, keys, *args))
+        self._local.pending.append(reply)
+        return reply.result
+
+    def _read_pending(self, upto: _Reply | None = None) -> None:
+        """Read this thread's pending replies in order (up to ``upto``, or all)."""
+        pending: collections.deque[_Reply] = self._local.pending
+        while pending:
+            reply = pending.popleft()
+            lost = reply.take()
+            if lost is not None:
+                for later in pending:
+                    later.lost(lost)
+                pending.clear()
+            if reply is upto:
+                return
 
     def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip (not a transaction); a failed
@@ -226,13 +275,15 @@ class Node:
         conn: Connection | None = getattr(local, "conn", None)
         if conn is None or local.pid != pid:
             conn = self._new_connection()
-            local.conn, local.pid = conn, pid
+            local.conn, local.pid, local.pending = conn, pid, collections.deque()
             with self._opened_guard:
                 self._opened.add(conn)
         return conn
 
     def _call(self, run: Callable[[Connection, T], Any], arg: T) -> Any:
         conn = self._connection()
+        if self._local.pending:
+            self._read_pending()
         try:
             try:
                 result = run(conn, arg)
@@ -285,6 +336,56 @@ class Node:
         self.failures = min(self.failures + 1, 32)
         backoff = min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
         self.down_until = time.monotonic() + backoff
+
+
+class _Reply:
+    """The reply to a command :meth:`Node.script_later` sent, read once, in
+    order with the others: by :meth:`result`, or earlier by the thread's next
+    call on the node."""
+
+    def __init__(self, node: Node, conn: Connection, again: Callable[[], Any]) -> None:
+        self._node = node
+        self._conn = conn
+        self._again = again  # the call made the usual way, when the server lacked the script
+        self._read = False
+        self._value: Any = None
+        self._error: StorageError | None = None
+
+    def take(self) -> StorageError | None:
+        """Read the reply off the connection (the caller keeps the order); the
+        error when the connection was lost, so later replies cannot come."""
+        self._read = True
+        node = self._node
+        try:
+            try:
+                self._value = self._conn.read_response()
+            except redis.exceptions.NoScriptError:
+                self._value = self._again()
+        except StorageError as exc:
+            self._error = exc
+        except redis.exceptions.RedisError as exc:
+            # Never retried: the script may have run (a reserve would be made twice).
+            self._error = node._translate(exc)
+            if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+                self._conn.disconnect()
+                return self._error
+        else:
+            if node.failures:
+                node.failures, node.down_until = 0, 0.0
+        return None
+
+    def lost(self, error: StorageError) -> None:
+        """The connection went before this reply came: fail with ``error``."""
+        self._read = True
+        self._error = error
+
+    def result(self) -> Any:
+        """The reply; raises the call's error (StorageError) if it failed."""
+        if not self._read:
+            self._node._read_pending(upto=self)
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 _GRANT = "grant the commands listed under 'A least-privilege ACL user' in sergeant-redis's README"

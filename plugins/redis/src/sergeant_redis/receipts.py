@@ -8,11 +8,12 @@ call, which is how the scripts take them (``token, k, n1 .. nk`` per call).
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
-from sergeant.connector import Delivery
+from sergeant.connector import Delivery, deliveries_of
 from sergeant.validation import check_receipts
 
 __all__ = ["Issued", "WholeCall", "batch_args", "by_node", "deliveries", "new_token"]
@@ -53,15 +54,18 @@ class WholeCall(list[str]):
 
 
 class Issued(threading.local):
-    """The receipts of the last reserve call this thread handed out, grouped.
+    """The receipts of the last two reserve calls this thread handed out, grouped.
 
-    Settling exactly those, the worker's usual call, then needs no parsing: a
-    list comparison, element by element identical strings, tells it. The server
-    still checks each receipt's lease as for any other.
+    Settling exactly one of those, the worker's usual call (the batch before the
+    one it prefetched, or the last one), then needs no parsing: a list
+    comparison, element by element identical strings, tells it. The server still
+    checks each receipt's lease as for any other.
     """
 
     receipts: list[str] | None = None
     grouped: Grouped
+    earlier_receipts: list[str] | None = None
+    earlier_grouped: Grouped
 
 
 def deliveries(
@@ -73,10 +77,12 @@ def deliveries(
     prefix = f"{index}:{token}:"
     numbers = WholeCall(_numbers.upto(len(items))[: len(items)])
     receipts = [prefix + n for n in numbers]
-    out = [Delivery(item, r, 1) for item, r in zip(items, receipts, strict=True)]
+    out = deliveries_of(zip(items, receipts, itertools.repeat(1)))
     for i in range(0, len(extra), 2):
         position = extra[i] - 1
         out[position] = Delivery(items[position], receipts[position], extra[i + 1])
+    if issued.receipts is not None:
+        issued.earlier_receipts, issued.earlier_grouped = issued.receipts, issued.grouped
     issued.receipts, issued.grouped = receipts, {index: {token: numbers}}
     return out
 
@@ -85,8 +91,11 @@ def by_node(receipts: Sequence[str], node_count: int, issued: Issued) -> Grouped
     """Valid-looking receipts grouped by node and token; others are left out
     (they can name nothing live, so they count as not acked). The result is
     only read, never changed."""
-    if issued.receipts is not None and receipts == issued.receipts:
-        return issued.grouped
+    if receipts and type(receipts) is list:  # (an empty list names no call)
+        if receipts == issued.receipts:
+            return issued.grouped
+        if receipts == issued.earlier_receipts:
+            return issued.earlier_grouped
     grouped: Grouped = {}
     heads: dict[str, list[str] | None] = {}
     for receipt in check_receipts(receipts):

@@ -288,34 +288,182 @@ def test_threads_work_tasks_at_the_same_time(build: Any) -> None:
     assert sorted(e[2] for e in worker.named("on_success")) == [0, 1, 2, 3]
 
 
+def record_fetches(worker: Recording, events: list[Any]) -> list[tuple[int, int]]:
+    """Record each reserve call as (acks it carries, tasks it handed out), and in
+    ``events`` when it was started and finished."""
+    calls: list[tuple[int, int]] = []
+    begin = worker.broker.ack_and_reserve_begin
+
+    def recording_begin(queue: str, receipts: Any, number: int, lease: float) -> Any:
+        events.append(("begin", len(receipts)))
+        finish = begin(queue, receipts, number, lease)
+
+        def recording_finish() -> Any:
+            batch = finish()
+            events.append(("finish", len(batch)))
+            calls.append((len(receipts), len(batch)))
+            return batch
+
+        return recording_finish
+
+    worker.broker.ack_and_reserve_begin = recording_begin  # type: ignore[method-assign]
+    return calls
+
+
 def test_tasks_per_transaction_sets_the_batch_size(build: Any) -> None:
-    worker = build(max_tasks_per_run=25, tasks_per_transaction=10)
-    sizes: list[int] = []
-    acked: list[int] = []
-    reserve, ack_and_reserve = worker.broker.reserve, worker.broker.ack_and_reserve
-
-    def recording_reserve(queue: str, number: int, lease: float) -> Any:
-        batch = reserve(queue, number, lease)
-        sizes.append(len(batch))
-        return batch
-
-    def recording_ack_and_reserve(queue: str, receipts: Any, number: int, lease: float) -> Any:
-        acked.append(len(receipts))
-        batch = ack_and_reserve(queue, receipts, number, lease)
-        sizes.append(len(batch))
-        return batch
-
-    worker.broker.reserve = recording_reserve  # type: ignore[method-assign]
-    worker.broker.ack_and_reserve = recording_ack_and_reserve  # type: ignore[method-assign]
+    worker = build(max_tasks_per_run=25, tasks_per_transaction=10, prefetch_under=0)
+    calls = record_fetches(worker, [])
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
     worker.work_loop()
-    assert sizes == [10, 10, 5]
+    assert [handed for _, handed in calls] == [10, 10, 5]
     connector_class = type(worker.broker.connector)
     if connector_class.queue_ack_and_reserve is not sergeant.Connector.queue_ack_and_reserve:
-        assert acked == [10, 10]  # each batch's acks travel with the next reserve
+        # each batch's acks travel with the next reserve
+        assert [acks for acks, _ in calls] == [0, 10, 10]
     else:
-        assert acked == []  # grouped acks instead, one call per batch
+        assert [acks for acks, _ in calls] == [0, 0, 0]  # grouped acks, one call per batch
     assert [e[1] for e in worker.named("on_success")] == list(range(25))
+    assert in_flight(worker) == 0
+
+
+def test_prefetch_sends_the_next_reserve_before_the_batch_runs(build: Any) -> None:
+    events: list[Any] = []
+
+    def work(self: Recording, task: sergeant.Task) -> None:
+        events.append(("work", task.kwargs["n"]))
+
+    worker = build(work, max_tasks_per_run=25, tasks_per_transaction=10)
+    calls = record_fetches(worker, events)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
+    worker.work_loop()
+    runs = [("work", n) for n in range(25)]
+    connector_class = type(worker.broker.connector)
+    if connector_class.queue_ack_and_reserve_begin is (
+        sergeant.Connector.queue_ack_and_reserve_begin
+    ):  # the call is made at once: nothing to overlap, so no prefetching
+        combined = connector_class.queue_ack_and_reserve is not (
+            sergeant.Connector.queue_ack_and_reserve
+        )
+        acks = 10 if combined else 0  # else grouped acks, one call per batch
+        assert events == [
+            ("begin", 0), ("finish", 10), *runs[:10],
+            ("begin", acks), ("finish", 10), *runs[10:20],
+            ("begin", acks), ("finish", 5), *runs[20:],
+        ]  # fmt: skip
+    else:
+        # The first batch alone; then, once batches run quickly, the next reserve
+        # (carrying the acks finished so far) goes out before a batch runs.
+        assert events == [
+            ("begin", 0), ("finish", 10), *runs[:10],
+            ("begin", 10), ("finish", 10), ("begin", 0), *runs[10:20],
+            ("finish", 5), *runs[20:],
+        ]  # fmt: skip
+    assert sum(handed for _, handed in calls) == 25
+    assert [e[1] for e in worker.named("on_success")] == list(range(25))
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+
+
+def test_stopping_puts_prefetched_batches_back_unchanged(build: Any) -> None:
+    ran: list[int] = []
+
+    def work(self: Recording, task: sergeant.Task) -> None:
+        ran.append(task.kwargs["n"])
+        if task.kwargs["n"] == 12:
+            self.stop()
+
+    worker = build(work, tasks_per_transaction=5)
+    calls = record_fetches(worker, [])
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(40)])
+    worker.work_loop()
+    assert ran == list(range(13))
+    assert sum(handed for _, handed in calls) > 13  # batches were fetched beyond the stop
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks() == 40 - 13
+    left = worker.get_next_tasks(40)
+    assert sorted(task.kwargs["n"] for task in left) == list(range(13, 40))
+    assert {task.run_count for task in left} == {0}
+
+
+def test_a_prefetched_batch_that_waited_past_half_its_lease_is_handed_back_not_run(
+    build: Any,
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def work(self: Recording, task: sergeant.Task) -> None:
+        seen.append((task.kwargs["n"], self.current.item.deliveries))
+        if task.kwargs["n"] == 5:
+            time.sleep(0.7)  # a long task: past half the lease of the batches fetched ahead
+
+    worker = build(work, max_tasks_per_run=10, tasks_per_transaction=2, lease_seconds=1.0)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(10)])
+    worker.work_loop()
+    assert sorted(n for n, _ in seen) == list(range(10)), "each task ran once"
+    prefetching = type(worker.broker.connector).queue_ack_and_reserve_begin is not (
+        sergeant.Connector.queue_ack_and_reserve_begin
+    )
+    if prefetching:  # the batch fetched ahead was handed back, then handed out again
+        assert dict(seen)[6] == 2
+    else:
+        assert {deliveries for _, deliveries in seen} == {1}
+    assert in_flight(worker) == 0
+    assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+
+
+class Mixed(Plain):
+    """Only ``work`` and the failure handlers: fails, retries and requeues some tasks."""
+
+    requeued: set[int] = set()
+
+    def work(self, task: sergeant.Task) -> int:
+        n = int(task.kwargs["n"])
+        if n % 5 == 1:
+            raise ValueError(f"bad {n}")
+        if n % 5 == 2 and task.run_count == 0:
+            self.retry(task)
+        if n % 5 == 3 and n not in self.requeued:
+            self.requeued.add(n)
+            self.requeue(task)
+        return n
+
+
+class MixedWithHooks(Mixed):
+    """The same, with a pre_work hook: the worker's general path."""
+
+    def pre_work(self, task: sergeant.Task) -> None:
+        pass
+
+
+@pytest.mark.parametrize("worker_class", [Mixed, MixedWithHooks])
+def test_failures_retries_and_requeues_count_alike_on_the_plain_path_and_with_hooks(
+    connector_config: Connector, queue_name: str, worker_class: type[Mixed]
+) -> None:
+    from sergeant.worker._runner import Runner
+
+    settings = {
+        "name": queue_name,
+        "connector": connector_config,
+        "max_tasks_per_run": 40 + 8 + 8,
+        "tasks_per_transaction": 7,
+    }
+    worker = type("Configured", (worker_class,), {"settings": settings, "requeued": set()})()
+    worker.init_worker()
+    try:
+        assert Runner(worker)._plain is (worker_class is Mixed)
+        worker.push_tasks(kwargs_list=[{"n": n} for n in range(40)])
+        counters = worker.work_loop()["counters"]
+        assert (counters.done, counters.failed, counters.retried, counters.requeued) == (
+            32,
+            8,
+            8,
+            8,
+        )
+        assert counters.processed == 56
+        assert counters.first_task_at <= counters.last_task_at
+        assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
+        assert in_flight(worker) == 0
+    finally:
+        worker.close()
 
 
 def test_stop_ends_the_loop_and_releases_unstarted_tasks(build: Any) -> None:

@@ -8,15 +8,16 @@ decoded or kept killing their workers end up with the reason.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 import msgpack
 
-from sergeant.connector import Connector, Lock, NodeStats, Priority
+from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
@@ -165,12 +166,15 @@ class Broker:
 
     def pop(self, task_name: str, number_of_tasks: int) -> list[Reserved]:
         """Remove up to ``number_of_tasks`` for good (at-most-once), decoded where possible."""
+        return self.decode_batch(self.pop_payloads(task_name, number_of_tasks))
+
+    def pop_payloads(self, task_name: str, number_of_tasks: int) -> list[tuple[bytes, None, int]]:
+        """:meth:`pop` before decoding: ``(payload, None, 1)`` per task removed."""
         if number_of_tasks == 1:
             item = self.connector.queue_pop(task_name)
-            items = [] if item is None else [item]
-        else:
-            items = self.connector.queue_pop_bulk(task_name, number_of_tasks)
-        return self._decode_all([(item, None, 1) for item in items])
+            return [] if item is None else [(item, None, 1)]
+        items = self.connector.queue_pop_bulk(task_name, number_of_tasks)
+        return list(zip(items, itertools.repeat(None), itertools.repeat(1)))
 
     def pop_tasks(self, task_name: str, number_of_tasks: int) -> list[Task]:
         """Sergeant's destructive pop; payloads that cannot be decoded are dead-lettered."""
@@ -184,7 +188,7 @@ class Broker:
 
     def reserve(self, task_name: str, number_of_tasks: int, lease_seconds: float) -> list[Reserved]:
         """Hand out up to ``number_of_tasks`` under a lease (at-least-once)."""
-        return self._decode_all(
+        return self.decode_batch(
             self.connector.queue_reserve(task_name, number_of_tasks, lease_seconds)
         )
 
@@ -200,9 +204,24 @@ class Broker:
         _, deliveries = self.connector.queue_ack_and_reserve(
             task_name, receipts, number_of_tasks, lease_seconds
         )
-        return self._decode_all(deliveries)
+        return self.decode_batch(deliveries)
 
-    def _decode_all(self, deliveries: Sequence[tuple[bytes, str | None, int]]) -> list[Reserved]:
+    def ack_and_reserve_begin(
+        self,
+        task_name: str,
+        receipts: Sequence[str],
+        number_of_tasks: int,
+        lease_seconds: float,
+    ) -> Callable[[], list[Delivery]]:
+        """Start :meth:`ack_and_reserve`; the returned function finishes it and
+        returns the deliveries, to :meth:`decode_batch` (the worker's prefetch:
+        the round trip overlaps with the current batch)."""
+        finish = self.connector.queue_ack_and_reserve_begin(
+            task_name, receipts, number_of_tasks, lease_seconds
+        )
+        return lambda: finish()[1]
+
+    def decode_batch(self, deliveries: Sequence[tuple[bytes, str | None, int]]) -> list[Reserved]:
         """Decode a batch (payload, receipt or None, deliveries): tasks, or the reason not."""
         tasks = self.encoder.decode_tasks(list(map(_item_of, deliveries)))
         reserved: list[Reserved] = []

@@ -4,7 +4,7 @@ Everything is a frozen attrs class validated at construction, so a wrong value
 fails when the worker is built with :class:`~sergeant.errors.ConfigError`
 naming the field. Beyond Sergeant: ``delivery`` (``'at_least_once'`` by default,
 or Sergeant's destructive ``'at_most_once'``), ``max_deliveries`` and
-``lease_seconds``.
+``lease_seconds`` and ``prefetch_under``.
 """
 
 from __future__ import annotations
@@ -165,6 +165,11 @@ class WorkerConfig:
         dying) goes to the dead-letter queue instead of running again.
     :param lease_seconds: how long a reserved task stays invisible to other workers
         before it is handed out again; renewed while the task runs.
+    :param prefetch_under: at-least-once on one thread, when the last batch took
+        less than this many seconds, the next batch is reserved while the current
+        one runs (its lease renewed meanwhile), so the storage's round trip and
+        server time overlap with work; slower batches are never prefetched, so a
+        long task never holds another batch back from other workers. 0 turns it off.
     """
 
     name: str = attrs.field()
@@ -180,6 +185,7 @@ class WorkerConfig:
     delivery: Literal["at_least_once", "at_most_once"] = attrs.field(default="at_least_once")
     max_deliveries: int = attrs.field(default=5, validator=_whole(1, "WorkerConfig"))
     lease_seconds: float = attrs.field(default=30.0, validator=_seconds(False, "WorkerConfig"))
+    prefetch_under: float = attrs.field(default=0.5, validator=_seconds(True, "WorkerConfig"))
 
     @name.validator
     def _check_name(self, _attribute: Any, value: Any) -> None:

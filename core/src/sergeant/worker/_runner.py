@@ -13,14 +13,15 @@ destructive pop; tasks popped but not started are pushed back with HIGH priority
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import gc
 import operator
 import os
 import threading
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
@@ -38,6 +39,7 @@ from sergeant.worker._lease import LeaseKeeper
 from sergeant.worker._watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from sergeant.task import Task
     from sergeant.worker._worker import Worker
 
 __all__ = ["Runner"]
@@ -50,7 +52,21 @@ _ACK_GROUP = 100
 _PUBLISH_EVERY = 0.1
 _IDLE_SLEEP_MIN = 0.05
 _IDLE_SLEEP_MAX = 1.0
-_receipt_of = operator.attrgetter("receipt")
+_NO_BATCH_YET = float("inf")
+_MAX_AHEAD = 4
+_SMALL_AHEAD = 8
+_receipt_of = operator.itemgetter(1)
+#: What ``work`` may raise and the worker handles (anything else propagates).
+_HANDLED = (
+    Exception,
+    WorkerTimedout,
+    WorkerRetry,
+    WorkerMaxRetries,
+    WorkerRequeue,
+    WorkerInterrupt,
+)
+#: A fetched batch before decoding: (payload, receipt or None, deliveries) per task.
+Fetched = Sequence[tuple[bytes, str | None, int]]
 
 
 class Runner:
@@ -85,12 +101,37 @@ class Runner:
             or _overrides(worker, "on_success")
             or _overrides(worker, "handle_success")
         )
+        self._plain = not (
+            self._threaded
+            or self._pre_work
+            or self._post_work
+            or not self._count_success_only
+            or config.timeouts.timeout > 0
+        )
         status_path = os.environ.get(STATUS_ENV)
         self.status = StatusFile(status_path) if status_path else None
         self.lease: LeaseKeeper | None = None
         self.watchdog: Watchdog | None = None
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots = threading.Semaphore(config.number_of_threads)
+        # Prefetching: serial at-least-once, on a connector that can overlap a
+        # reserve with work, and only after a quick batch.
+        prefetching = (
+            self.reliable
+            and not self._threaded
+            and connector_class.queue_ack_and_reserve_begin
+            is not Connector.queue_ack_and_reserve_begin
+        )
+        self._prefetch_under = config.prefetch_under if prefetching else 0.0
+        self._batch_seconds = _NO_BATCH_YET
+        # Batches on their way: finish, the receipts their call acks, how many
+        # asked, when it was begun.
+        self._ahead: collections.deque[tuple[Callable[[], Fetched], list[str], int, float]] = (
+            collections.deque()
+        )
+        self._depth = 1
+        # Up to 2 batches ahead; up to 4 while they hold 8 tasks or fewer.
+        self._max_depth = max(2, min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction))
 
     # Lifecycle ------------------------------------------------------------
 
@@ -137,11 +178,18 @@ class Runner:
         return self.interrupt is not None or self.worker.received_stop_signal
 
     def _loop(self) -> None:
+        try:
+            self._loop_batches()
+        finally:
+            self._drop_prefetched()
+
+    def _loop_batches(self) -> None:
         config = self.worker.config
         tasks_left = config.max_tasks_per_run or None
         idle_sleep = _IDLE_SLEEP_MIN
         idle_since: float | None = None
         next_starvation = float(config.starvation.time_with_no_tasks) if config.starvation else 0.0
+        monotonic = time.monotonic
         while not self._stopping():
             wanted = config.tasks_per_transaction
             if tasks_left is not None:
@@ -149,19 +197,21 @@ class Runner:
                     return
                 wanted = min(wanted, tasks_left)
             if not self._combined and (
-                len(self._acks) >= self._ack_batch
-                or time.monotonic() - self._last_flush > _ACK_EVERY
+                len(self._acks) >= self._ack_batch or monotonic() - self._last_flush > _ACK_EVERY
             ):
                 self.flush_acks()
+            asked_at = monotonic()
             try:
-                batch = self._fetch(wanted)
+                fetched = self._next_batch(wanted)
             except SergeantError as exc:
                 self.worker.logger.error("could not fetch tasks: %s", exc)
                 time.sleep(_IDLE_SLEEP_MAX)
                 continue
-            if not batch:
+            waited = monotonic() - asked_at
+            if not fetched:
+                self._batch_seconds, self._depth = _NO_BATCH_YET, 1
                 self.flush_acks()
-                now = time.monotonic()
+                now = monotonic()
                 if idle_since is None:
                     idle_since = now
                 idle = now - idle_since
@@ -178,55 +228,125 @@ class Runner:
             if config.starvation:
                 next_starvation = float(config.starvation.time_with_no_tasks)
             if tasks_left is not None:
-                tasks_left -= len(batch)
-            self._run_batch(batch)
+                tasks_left -= len(fetched)
+            started = monotonic()
+            if self._batch_seconds < self._prefetch_under:
+                # The next batches' requests go out first, so the storage works on
+                # them while this batch is decoded and run; one more goes ahead
+                # while the worker still waits on the storage for a noticeable
+                # part of a batch's run.
+                if waited > self._batch_seconds / 8 and self._depth < self._max_depth:
+                    self._depth += 1
+                self._prefetch(tasks_left)
+            else:
+                self._depth = 1
+            self._run_batch(self.worker.broker.decode_batch(fetched))
+            self._batch_seconds = monotonic() - started
 
-    def _fetch(self, wanted: int) -> list[Reserved]:
+    def _take_acks(self) -> list[str]:
+        """The receipts to send with the next reserve (none without a combined call)."""
+        if not self._combined:
+            return []
+        with self._acks_guard:
+            receipts, self._acks = self._acks, []
+        self._last_flush = time.monotonic()
+        return receipts
+
+    def _restore_acks(self, receipts: list[str]) -> None:
+        """Receipts whose ack failed are not known to be acked: try again later."""
+        if receipts:
+            with self._acks_guard:
+                self._acks[:0] = receipts
+
+    def _next_batch(self, wanted: int) -> Fetched:
+        """The oldest prefetched batch if any is on its way, else ``wanted`` fetched now."""
+        while self._ahead:
+            finish, receipts, _, begun = self._ahead.popleft()
+            try:
+                fetched = finish()
+            except SergeantError:
+                self._restore_acks(receipts)
+                raise
+            if time.monotonic() - begun < self.worker.config.lease_seconds / 2:
+                return fetched
+            # The batch before ran long: this one's leases may have run out and its
+            # tasks gone to other workers. Hand it back rather than run it twice.
+            self._release([receipt for _, receipt, _ in fetched if receipt is not None])
+        receipts = self._take_acks()
+        try:
+            return self._begin_fetch(wanted, receipts)()
+        except SergeantError:
+            self._restore_acks(receipts)
+            raise
+
+    def _prefetch(self, tasks_left: int | None) -> None:
+        """Start reserving batches (the first with the acks so far) until ``_depth``
+        are on their way, within the task budget."""
+        tpt = self.worker.config.tasks_per_transaction
+        asked = sum(wanted for _, _, wanted, _ in self._ahead)
+        while len(self._ahead) < self._depth:
+            wanted = tpt if tasks_left is None else min(tpt, tasks_left - asked)
+            if wanted <= 0:
+                return
+            receipts = self._take_acks()
+            try:
+                finish = self._begin_fetch(wanted, receipts)
+            except SergeantError as exc:  # the next batch is fetched the usual way
+                self._restore_acks(receipts)
+                self.worker.logger.error("could not fetch tasks: %s", exc)
+                return
+            self._ahead.append((finish, receipts, wanted, time.monotonic()))
+            asked += wanted
+
+    def _drop_prefetched(self) -> None:
+        """Release the prefetched batches the loop will not run (never started)."""
+        while self._ahead:
+            finish, receipts, _, _ = self._ahead.popleft()
+            try:
+                fetched = finish()
+            except SergeantError as exc:
+                self._restore_acks(receipts)
+                self.worker.logger.error("could not fetch tasks: %s", exc)
+                continue
+            self._release([receipt for _, receipt, _ in fetched if receipt is not None])
+
+    def _begin_fetch(self, wanted: int, receipts: list[str]) -> Callable[[], Fetched]:
+        """Start popping, or acking ``receipts`` and reserving; the returned function
+        finishes it (holding the new leases). The connector may send the request
+        now and read the reply only when the function is called."""
         broker = self.worker.broker
         if not self.reliable:
-            return broker.pop(self.queue, wanted)
-        receipts: list[str] = []
-        if self._combined:
-            with self._acks_guard:
-                receipts, self._acks = self._acks, []
-            self._last_flush = time.monotonic()
-        if not receipts:
-            batch = broker.reserve(self.queue, wanted, self.worker.config.lease_seconds)
-        else:
-            try:
-                batch = broker.ack_and_reserve(
-                    self.queue, receipts, wanted, self.worker.config.lease_seconds
-                )
-            except SergeantError:
-                with self._acks_guard:  # not known to be acked: try again later
-                    self._acks[:0] = receipts
-                raise
-            if self.lease is not None:
-                self.lease.drop(receipts)
-        if batch and self.lease is not None:
-            # A reserve hands out every item with a receipt.
-            self.lease.hold(cast("Iterable[str]", map(_receipt_of, batch)))
-        return batch
+            popped = broker.pop_payloads(self.queue, wanted)
+            return lambda: popped
+        reply = broker.ack_and_reserve_begin(
+            self.queue, receipts, wanted, self.worker.config.lease_seconds
+        )
+        lease = self.lease
+
+        def finish() -> Fetched:
+            fetched = reply()
+            if lease is not None:
+                if receipts:
+                    lease.drop(receipts)
+                if fetched:  # a reserve hands out every item with a receipt
+                    lease.hold(map(_receipt_of, fetched))
+            return fetched
+
+        return finish
 
     # Batches --------------------------------------------------------------
 
     def _run_batch(self, batch: list[Reserved]) -> None:
-        max_deliveries = self.worker.config.max_deliveries
+        if self._plain:
+            self._run_plain(batch)
+            return
         worker = self.worker
         monotonic = time.monotonic
         for index, item in enumerate(batch):
             if self.interrupt is not None or worker.received_stop_signal:
                 self._put_back(batch[index:])
                 return
-            if item.task is None:
-                self._dead(item, f"cannot decode the payload: {item.error}")
-                continue
-            if self.reliable and item.deliveries > max_deliveries:
-                self._dead(
-                    item,
-                    f"handed out {item.deliveries} times (max_deliveries={max_deliveries}):"
-                    " its workers kept dying before finishing it",
-                )
+            if self._undeliverable(item):
                 continue
             if self.pool is None:
                 self._execute(item)
@@ -240,25 +360,97 @@ class Runner:
             if monotonic() - self._last_flush > _ACK_EVERY:
                 self.flush_acks()
 
+    def _run_plain(self, batch: list[Reserved]) -> None:
+        """:meth:`_run_batch` with :meth:`_execute` and :meth:`_settle` inlined, for
+        the usual worker (one thread, no timeout, no pre/post_work, successes
+        only counted): the hot path, a few hundred nanoseconds a task."""
+        worker = self.worker
+        work = worker.work
+        current = worker.current
+        counters = self.counters
+        reliable = self.reliable
+        max_deliveries = worker.config.max_deliveries
+        monotonic = time.monotonic
+        clock = time.time
+        if not counters.first_task_at:
+            counters.first_task_at = clock()
+        for index, item in enumerate(batch):
+            if self.interrupt is not None or worker.received_stop_signal:
+                self._put_back(batch[index:])
+                return
+            task = item.task
+            if task is None or (reliable and item.deliveries > max_deliveries):
+                self._undeliverable(item)
+                continue
+            current.item = item
+            try:
+                work(task)
+            except _HANDLED as exc:
+                current.item = None
+                self._failed(task, exc)
+                self._settle(item)
+            except BaseException:
+                current.item = None
+                self._settle(item)
+                raise
+            else:
+                current.item = None
+                counters.done += 1
+                if item.receipt is not None:  # _settle, for a task that went well
+                    self._acks.append(item.receipt)
+                counters.processed += 1
+                counters.last_task_at = clock()
+                if self.status is not None and monotonic() - self._last_publish > _PUBLISH_EVERY:
+                    self._publish()
+            if monotonic() - self._last_flush > _ACK_EVERY:
+                self.flush_acks()
+
+    def _undeliverable(self, item: Reserved) -> bool:
+        """Dead-letter a task that cannot run (undecodable, or delivered too often)."""
+        if item.task is None:
+            self._dead(item, f"cannot decode the payload: {item.error}")
+            return True
+        max_deliveries = self.worker.config.max_deliveries
+        if self.reliable and item.deliveries > max_deliveries:
+            self._dead(
+                item,
+                f"handed out {item.deliveries} times (max_deliveries={max_deliveries}):"
+                " its workers kept dying before finishing it",
+            )
+            return True
+        return False
+
     def _put_back(self, items: list[Reserved]) -> None:
         """Return tasks unchanged: not started, or their retry could not be stored."""
-        broker = self.worker.broker
+        if self.reliable:
+            self._release([r.receipt for r in items if r.receipt is not None])
+            return
         try:
-            if self.reliable:
-                receipts = [r.receipt for r in items if r.receipt is not None]
-                broker.release(self.queue, receipts)
-                if self.lease is not None:
-                    self.lease.drop(receipts)
-            elif items:
-                broker.connector.queue_push_bulk(
+            if items:
+                self.worker.broker.connector.queue_push_bulk(
                     self.queue, [r.payload for r in items], priority="HIGH"
                 )
         except SergeantError as exc:
             self.worker.logger.error(
-                "could not put %d unstarted tasks back (they return after their lease): %s",
+                "could not push %d popped tasks back (at-most-once: they are lost): %s",
                 len(items),
                 exc,
             )
+
+    def _release(self, receipts: list[str]) -> None:
+        """Hand reserved tasks back unchanged (at-least-once)."""
+        if not receipts:
+            return
+        try:
+            self.worker.broker.release(self.queue, receipts)
+        except SergeantError as exc:
+            self.worker.logger.error(
+                "could not put %d unstarted tasks back (they return after their lease): %s",
+                len(receipts),
+                exc,
+            )
+        if self.lease is not None:  # released, or left to their lease to run out
+            self.lease.drop(receipts)
 
     def _dead(self, item: Reserved, reason: str) -> None:
         self.worker.logger.error("dead-lettering a task of %r: %s", self.queue, reason)
@@ -322,7 +514,7 @@ class Runner:
             self._slots.release()
 
     def _execute(self, item: Reserved) -> None:
-        """Run one task with its hooks and handlers, then settle it (the hot path)."""
+        """Run one task with its hooks and handlers, then settle it."""
         worker = self.worker
         task = item.task
         assert task is not None
@@ -342,26 +534,8 @@ class Runner:
                 finally:
                     if watchdog is not None:
                         watchdog.end()
-            except WorkerTimedout as exc:
-                worker.run_post_work(task, False, exc)
-                worker.handle_timeout(task)
-            except WorkerRetry as exc:
-                worker.run_post_work(task, False, exc)
-                worker.handle_retry(task)
-            except WorkerMaxRetries as exc:
-                worker.run_post_work(task, False, exc)
-                worker.handle_max_retries(task)
-            except WorkerRequeue as exc:
-                worker.run_post_work(task, False, exc)
-                worker.handle_requeue(task)
-            except WorkerInterrupt as exc:
-                worker.run_post_work(task, False, exc)
-                if isinstance(exc, WorkerStop):
-                    worker.handle_stop(task)
-                self.interrupt = exc
-            except Exception as exc:
-                worker.run_post_work(task, False, exc)
-                worker.handle_failure(task, exc)
+            except _HANDLED as exc:
+                self._failed(task, exc)
             else:
                 if self._post_work is not None:
                     try:
@@ -377,6 +551,29 @@ class Runner:
         finally:
             worker.current.item = None
             self._settle(item)
+
+    def _failed(self, task: Task, exc: BaseException) -> None:
+        """``work`` raised ``exc``: post_work, then the handler it calls for."""
+        worker = self.worker
+        worker.run_post_work(task, False, exc)
+        try:
+            if isinstance(exc, WorkerTimedout):
+                worker.handle_timeout(task)
+            elif isinstance(exc, WorkerRetry):
+                worker.handle_retry(task)
+            elif isinstance(exc, WorkerMaxRetries):
+                worker.handle_max_retries(task)
+            elif isinstance(exc, WorkerRequeue):
+                worker.handle_requeue(task)
+            elif isinstance(exc, WorkerInterrupt):
+                if isinstance(exc, WorkerStop):
+                    worker.handle_stop(task)
+                self.interrupt = exc
+            else:
+                assert isinstance(exc, Exception)
+                worker.handle_failure(task, exc)
+        except WorkerInterrupt as interrupt:  # raised by a handler: the task itself has run
+            self.interrupt = interrupt
 
     # Status ---------------------------------------------------------------
 

@@ -28,8 +28,7 @@ class Bench(sergeant.worker.Worker):
             "tasks_per_transaction": SPEC["tpt"],
             "encoder": sergeant.config.Encoder(serializer="msgpack"),
         }
-        if SPEC.get("delivery"):
-            options["delivery"] = SPEC["delivery"]
+        options.update(SPEC["options"])  # ours only: delivery, prefetch_under
         return sergeant.config.WorkerConfig(**options)
 
     def work(self, task: Any) -> None:

@@ -10,10 +10,11 @@ Each measurement is a fresh child process (``_worker_bench_child.py``) that
 pushes N tasks with ``push_tasks`` (timed: production) and then runs
 ``work_loop`` with an empty ``work`` until it has consumed them (timed:
 consumption), with ``tasks_per_transaction`` 1 and 1,000. Ours runs
-at-least-once (reserve, work, ack) and, for reference, at-most-once; Sergeant
-runs its only mode, at-most-once pops. Both use msgpack. Redis is a
-redis-server started here on a free loopback port. Figures are tasks per
-second, the median of ``--runs`` runs; ratios are ours / Sergeant's.
+at-least-once (reserve, work, ack; on Redis also without prefetching) and, for
+reference, at-most-once; Sergeant runs its only mode, at-most-once pops. Both
+use msgpack. Redis is a redis-server started here on a free loopback port.
+Figures are tasks per second, the median of ``--runs`` runs; ratios are ours /
+Sergeant's.
 """
 
 from __future__ import annotations
@@ -74,24 +75,33 @@ def main() -> None:
     rows = []
     try:
         for backend in args.backends.split(","):
-            variants = [
-                ("sergeant 0.27.0 (at-most-once)", baseline, None),
-                ("ours at-least-once", ours, "at_least_once"),
-                ("ours at-most-once", ours, "at_most_once"),
+            variants: list[tuple[str, str, dict[str, Any]]] = [
+                ("sergeant 0.27.0 (at-most-once)", baseline, {}),
+                ("ours at-least-once", ours, {"delivery": "at_least_once"}),
+                ("ours at-most-once", ours, {"delivery": "at_most_once"}),
             ]
+            if backend == "redis":  # the only built-in backend that prefetches
+                variants.insert(
+                    2,
+                    (
+                        "ours at-least-once, no prefetch",
+                        ours,
+                        {"delivery": "at_least_once", "prefetch_under": 0},
+                    ),
+                )
             for tpt in (1, 1000):
                 # The variants take turns run by run, so a slow spell of the shared
                 # machine hits all of them rather than one.
                 samples: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in variants}
                 for _ in range(args.runs):
-                    for label, python, delivery in variants:
+                    for label, python, options in variants:
                         spec = {
                             "backend": backend,
                             "params": params_for(backend, tmp, redis_node),
                             "n": args.n,
                             "tpt": tpt,
                             "consume": True,
-                            "delivery": delivery,
+                            "options": options,
                         }
                         samples[label].append(measure(python, spec))
                 figures: dict[str, dict[str, float]] = {}

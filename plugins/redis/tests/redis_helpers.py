@@ -15,3 +15,8 @@ def connect(servers: list[RedisServer], **node_extra: Any) -> Connector:
         type="redis", params={"nodes": [server.node(**node_extra) for server in servers]}
     )
     return sergeant.connect(config)
+
+
+def items(count: int, tag: str = "item") -> list[bytes]:
+    """``count`` distinct payloads, in order: ``item-000``, ``item-001``, ..."""
+    return [f"{tag}-{i:03d}".encode() for i in range(count)]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from redis_helpers import items
 from sergeant.connector import Connector
 from sergeant.errors import ConnectorUnavailableError
 from sergeant.testing import wait_until
@@ -14,10 +15,6 @@ from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
 SHORT = 0.6  # seconds: a lease the tests let run out
-
-
-def items(count: int) -> list[bytes]:
-    return [f"item-{i:03d}".encode() for i in range(count)]
 
 
 def test_calls_sent_ahead_each_get_their_own_reply_whatever_order_they_finish_in(

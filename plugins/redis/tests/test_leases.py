@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
+from redis_helpers import items
 from sergeant.connector import Connector
 from sergeant.errors import AuthenticationError, StorageError
 from sergeant.testing import wait_until
@@ -20,10 +21,6 @@ from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
 SHORT = 0.6  # seconds: a lease the tests let run out
-
-
-def items(count: int, tag: str = "item") -> list[bytes]:
-    return [f"{tag}-{i:03d}".encode() for i in range(count)]
 
 
 def keys_of(server: RedisServer, queue: str) -> list[bytes]:

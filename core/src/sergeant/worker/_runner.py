@@ -9,6 +9,13 @@ waits more than 0.2 s for its ack, and its lease is renewed meanwhile. A crash
 can thus re-run the few tasks finished since, which at-least-once allows. Tasks not started
 when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
+
+Prefetch (at-least-once, one thread, a connector that overrides
+``queue_ack_and_reserve_begin``): while batches run in under ``prefetch_under``
+seconds, the next batches' reserves are started before a batch is decoded and
+run, and finished after it, so the storage's round trip and work overlap with
+the worker's. Prefetched batches go back unchanged when the worker stops, and
+when they waited past half their lease.
 """
 
 from __future__ import annotations

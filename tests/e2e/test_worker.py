@@ -395,7 +395,11 @@ def test_a_prefetched_batch_that_waited_past_half_its_lease_is_handed_back_not_r
         if task.kwargs["n"] == 5:
             time.sleep(0.7)  # a long task: past half the lease of the batches fetched ahead
 
-    worker = build(work, max_tasks_per_run=10, tasks_per_transaction=2, lease_seconds=1.0)
+    stream = io.StringIO()
+    logs = Logging(level=logging.INFO, handlers=[logging.StreamHandler(stream)])
+    worker = build(
+        work, max_tasks_per_run=10, tasks_per_transaction=2, lease_seconds=1.0, logging=logs
+    )
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(10)])
     worker.work_loop()
     assert sorted(n for n, _ in seen) == list(range(10)), "each task ran once"
@@ -404,8 +408,10 @@ def test_a_prefetched_batch_that_waited_past_half_its_lease_is_handed_back_not_r
     )
     if prefetching:  # the batch fetched ahead was handed back, then handed out again
         assert dict(seen)[6] == 2
+        assert "handing back 2 prefetched tasks: they waited" in stream.getvalue()
     else:
         assert {deliveries for _, deliveries in seen} == {1}
+        assert "prefetched" not in stream.getvalue()
     assert in_flight(worker) == 0
     assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
 

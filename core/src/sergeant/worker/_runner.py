@@ -274,10 +274,16 @@ class Runner:
             except SergeantError:
                 self._restore_acks(receipts)
                 raise
-            if time.monotonic() - begun < self.worker.config.lease_seconds / 2:
+            waited = time.monotonic() - begun
+            if waited < self.worker.config.lease_seconds / 2:
                 return fetched
             # The batch before ran long: this one's leases may have run out and its
             # tasks gone to other workers. Hand it back rather than run it twice.
+            self.worker.logger.info(
+                "handing back %d prefetched tasks: they waited %.1f s, over half their lease",
+                len(fetched),
+                waited,
+            )
             self._release([receipt for _, receipt, _ in fetched if receipt is not None])
         receipts = self._take_acks()
         try:

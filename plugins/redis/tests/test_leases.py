@@ -55,6 +55,43 @@ def test_partial_acks_then_expiry_hand_out_only_the_rest(
     assert connector.queue_ack(queue, [d.receipt for d in batch[1::2]]) == 0, "expired"
 
 
+def test_a_batch_is_held_in_one_list_and_goes_with_its_last_item(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"layout-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(300))
+    batch = connector.queue_reserve(queue, 300, 60)
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    token = batch[0].receipt.split(":")[1]
+    held = f"{QUEUE_PREFIX}{queue}:leases:{token}"
+    assert client.type(held) == b"list"
+    assert client.lrange(held, 0, -1) == items(300)
+    assert connector.queue_ack(queue, [d.receipt for d in batch[:100]]) == 100
+    assert client.scard(f"{held}:gone") == 100
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [200]
+    assert connector.queue_ack(queue, [d.receipt for d in batch[100:]]) == 200
+    assert keys_of(redis_server, queue) == []
+    client.close()
+
+
+def test_receipts_naming_no_item_of_their_batch_ack_nothing(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"numbers-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(3))
+    batch = connector.queue_reserve(queue, 3, 60)
+    head = batch[0].receipt.rpartition(":")[0]
+    odd = [f"{head}:{n}" for n in ("01", "1.0", "0", "4", "-1", "0x1", "1e0", " 1")]
+    assert connector.queue_ack(queue, odd) == 0
+    assert connector.queue_release(queue, odd) == 0
+    assert connector.queue_extend(queue, odd, 60) == 0
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [3]
+    assert connector.queue_ack(queue, [d.receipt for d in batch]) == 3
+    assert keys_of(redis_server, queue) == []
+
+
 def test_extending_some_receipts_of_a_batch_keeps_only_those(
     redis_server: RedisServer, connectors: Connectors
 ) -> None:

@@ -185,7 +185,7 @@ class Node:
 
     def _check_permissions(self) -> None:
         token = secrets.token_hex(8)
-        keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z")]
+        keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z", "t")]
         refused = self._script(PROBE, keys)
         if refused:
             names = ", ".join(r.decode() if isinstance(r, bytes) else str(r) for r in refused)

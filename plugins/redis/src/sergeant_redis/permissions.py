@@ -16,9 +16,9 @@ __all__ = ["PROBE", "PROBED", "PROBE_KEY_PREFIX"]
 
 PROBE_KEY_PREFIX = "sergeant:probe:"
 
-# (command, its arguments): K1..K4 are the string, list, hash and zset probe keys.
+# (command, its arguments): K1..K5 are the string, list, hash, zset and set probe keys.
 _CALLS: tuple[tuple[str, str], ...] = (
-    ("DEL", "K1, K2, K3, K4"),
+    ("DEL", "K1, K2, K3, K4, K5"),
     ("TIME", ""),
     ("INCR", "K1"),
     ("INCRBY", "K1, 1"),
@@ -27,6 +27,7 @@ _CALLS: tuple[tuple[str, str], ...] = (
     ("EXISTS", "K1"),
     ("RPUSH", "K2, 'a', 'b', 'c'"),
     ("LLEN", "K2"),
+    ("LRANGE", "K2, 0, -1"),
     ("LPOP", "K2"),
     ("LMPOP", "1, K2, 'LEFT', 'COUNT', 1"),
     ("HSET", "K3, 'f', 'v', 'g', 'w'"),
@@ -43,7 +44,10 @@ _CALLS: tuple[tuple[str, str], ...] = (
     ("ZRANGE", "K4, 0, -1"),
     ("ZRANGEBYSCORE", "K4, '-inf', '+inf'"),
     ("ZREM", "K4, 'm'"),
-    ("DEL", "K1, K2, K3, K4"),
+    ("SADD", "K5, 'a', 'b'"),
+    ("SCARD", "K5"),
+    ("SMEMBERS", "K5"),
+    ("DEL", "K1, K2, K3, K4, K5"),
 )
 
 #: Every command the probe tries: each one any queue, key or lock script calls.
@@ -52,7 +56,7 @@ PROBED = frozenset(command for command, _ in _CALLS)
 
 def _probe_source() -> str:
     lines = [
-        "local K1, K2, K3, K4 = KEYS[1], KEYS[2], KEYS[3], KEYS[4]",
+        "local K1, K2, K3, K4, K5 = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]",
         "local refused, seen = {}, {}",
         "local function try(cmd, ...)",
         "  local reply = redis.pcall(cmd, ...)",
@@ -68,5 +72,5 @@ def _probe_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-#: KEYS: four probe keys (string, list, hash, zset). Returns the refused commands.
+#: KEYS: five probe keys (string, list, hash, zset, set). Returns the refused commands.
 PROBE = Script("probe", _probe_source())

@@ -284,7 +284,7 @@ class Runner:
                 len(fetched),
                 waited,
             )
-            self._release([receipt for _, receipt, _ in fetched if receipt is not None])
+            self._release_fetched(fetched)
         receipts = self._take_acks()
         try:
             return self._begin_fetch(wanted, receipts)()
@@ -321,7 +321,7 @@ class Runner:
                 self._restore_acks(receipts)
                 self.worker.logger.error("could not fetch tasks: %s", exc)
                 continue
-            self._release([receipt for _, receipt, _ in fetched if receipt is not None])
+            self._release_fetched(fetched)
 
     def _begin_fetch(self, wanted: int, receipts: list[str]) -> Callable[[], Fetched]:
         """Start popping, or acking ``receipts`` and reserving; the returned function
@@ -449,6 +449,10 @@ class Runner:
                 len(items),
                 exc,
             )
+
+    def _release_fetched(self, fetched: Fetched) -> None:
+        """Hand back a fetched batch that will not run (none of it started)."""
+        self._release([receipt for _, receipt, _ in fetched if receipt is not None])
 
     def _release(self, receipts: list[str]) -> None:
         """Hand reserved tasks back unchanged (at-least-once)."""

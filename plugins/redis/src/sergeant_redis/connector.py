@@ -452,6 +452,16 @@ class RedisConnector(Connector):
             )
             script, args = scripts.ACK_RESERVE, [count, lease]
         token = new_token()
+        node = target
+
+        def unacked(exc: NodeUnavailableError) -> None:
+            """The combined call failed on ``node``: with other nodes to reserve
+            from, its acks are reported not done and the reserve goes on."""
+            if script is not scripts.ACK_RESERVE or len(self.nodes) == 1:
+                raise exc
+            count_there = sum(map(len, grouped[node.index].values()))
+            log.warning("ack of %d receipts not done: %s", count_there, exc)
+
         reply: Callable[[], Any] | None = None
         try:
             if script is scripts.ACK_RESERVE:
@@ -463,11 +473,7 @@ class RedisConnector(Connector):
                 args.append(token)
             reply = target.script_later(script, queue.keys, *args)
         except NodeUnavailableError as exc:
-            if script is not scripts.ACK_RESERVE or len(self.nodes) == 1:
-                raise
-            count_there = sum(map(len, grouped[target.index].values()))
-            log.warning("ack of %d receipts not done: %s", count_there, exc)
-        node = target
+            unacked(exc)
 
         def finish() -> tuple[int, list[Delivery]]:
             done = acked
@@ -481,10 +487,7 @@ class RedisConnector(Connector):
                     else:
                         items, extra = reply()
                 except NodeUnavailableError as exc:
-                    if script is not scripts.ACK_RESERVE or len(self.nodes) == 1:
-                        raise
-                    count_there = sum(map(len, grouped[node.index].values()))
-                    log.warning("ack of %d receipts not done: %s", count_there, exc)
+                    unacked(exc)
                 else:
                     out = deliveries(node.index, token, items, extra, self._issued)
                     queue.saw(node, count, len(out), time.monotonic())

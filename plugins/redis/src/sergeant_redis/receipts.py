@@ -91,7 +91,7 @@ def by_node(receipts: Sequence[str], node_count: int, issued: Issued) -> Grouped
     """Valid-looking receipts grouped by node and token; others are left out
     (they can name nothing live, so they count as not acked). The result is
     only read, never changed."""
-    if receipts and type(receipts) is list:  # (an empty list names no call)
+    if receipts:  # (an empty list names no call; None is refused below)
         if receipts == issued.receipts:
             return issued.grouped
         if receipts == issued.earlier_receipts:

@@ -444,7 +444,7 @@ class MixedWithHooks(Mixed):
 def test_failures_retries_and_requeues_count_alike_on_the_plain_path_and_with_hooks(
     connector_config: Connector, queue_name: str, worker_class: type[Mixed]
 ) -> None:
-    from sergeant.worker._runner import Runner
+    from sergeant.executor._runner import Runner
 
     settings = {
         "name": queue_name,

@@ -17,6 +17,7 @@ from sergeant.broker import Broker, Reserved
 from sergeant.connector import Lock, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import ConfigError, SergeantError
+from sergeant.executor._runner import Runner
 from sergeant.task import Task
 from sergeant.worker._exceptions import (
     WorkerInterrupt,
@@ -26,7 +27,6 @@ from sergeant.worker._exceptions import (
     WorkerRetry,
     WorkerStop,
 )
-from sergeant.worker._runner import Runner
 from sergeant.worker_config import WorkerConfig
 
 __all__ = ["Worker"]

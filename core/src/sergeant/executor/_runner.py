@@ -34,6 +34,7 @@ from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
 from sergeant.connector import Connector
 from sergeant.errors import SergeantError
+from sergeant.killer._watchdog import Watchdog
 from sergeant.worker._exceptions import (
     WorkerInterrupt,
     WorkerMaxRetries,
@@ -43,7 +44,6 @@ from sergeant.worker._exceptions import (
     WorkerTimedout,
 )
 from sergeant.worker._lease import LeaseKeeper
-from sergeant.worker._watchdog import Watchdog
 
 if TYPE_CHECKING:
     from sergeant.task import Task

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SECRET_KEYS", "freeze", "redact"]
+__all__ = ["REDACTED", "SECRET_KEYS", "freeze", "is_secret_key", "redact", "redact_text"]
 
 #: Param names whose values are secrets wherever they appear.
 SECRET_KEYS = frozenset(
@@ -22,22 +22,56 @@ SECRET_KEYS = frozenset(
     }
 )
 
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@", re.I
-)
+#: Parts of a name that make it look like a secret's, misspellings included
+#: (``pasword``, ``passwrd``, ``pwd``, ``api_key``, ``AUTH_TOKEN``...): a value
+#: hidden by mistake costs a look at the config, a shown one a leaked secret.
+_SECRET_NAME = re.compile(r"pass|pa?s+w|pwd|secret|token|key|cred", re.IGNORECASE)
+
+#: A URL's scheme; its userinfo is everything from here to the last ``@`` after it.
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 REDACTED = "***"
 
 
+def is_secret_key(key: str) -> bool:
+    """True when a value stored under the name ``key`` must never be shown."""
+    return key.lower() in SECRET_KEYS or _SECRET_NAME.search(key) is not None
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the userinfo of every URL in it replaced by ``***``.
+
+    The userinfo is taken to be everything between ``scheme://`` and the LAST
+    ``@`` after it, whatever characters lie between: an unencoded ``/``, ``#``,
+    ``?``, ``:`` or ``@`` in a password makes URL parsers split it elsewhere, and
+    any such split could show part of it. Hiding a host that happens to come
+    before a later ``@`` is the price of that.
+    """
+    found = _SCHEME.search(text)
+    if found is None:
+        return text
+    at = text.rfind("@", found.end())
+    if at < 0:
+        return text
+    return f"{text[: found.end()]}{REDACTED}{text[at:]}"
+
+
 def redact(value: Any, key: str = "") -> Any:
-    """A copy of ``value`` with secrets replaced by ``***``, recursing into containers."""
-    if key.lower() in SECRET_KEYS and value is not None:
+    """A copy of ``value`` with secrets replaced by ``***``, recursing into containers.
+
+    Secrets are the values under secret-looking names (:func:`is_secret_key`)
+    and the userinfo of anything URL-shaped (:func:`redact_text`).
+    """
+    if value is not None and key and is_secret_key(key):
         return REDACTED
     if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return {
+            (redact_text(k) if isinstance(k, str) else k): redact(v, str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return type(value)(redact(v) for v in value)
     if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        return redact_text(value)
     return value
 
 

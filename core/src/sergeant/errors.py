@@ -16,6 +16,7 @@ __all__ = [
     "PluginPinError",
     "SergeantError",
     "StorageError",
+    "StorageGoneError",
     "TaskDecodeError",
     "UnknownConnectorTypeError",
 ]
@@ -57,6 +58,15 @@ class PluginPinError(SergeantError):
 
 class StorageError(SergeantError):
     """The storage behind a connector failed or refused an operation."""
+
+
+class StorageGoneError(StorageError):
+    """The storage this connector opened is gone (e.g. its file was deleted or replaced).
+
+    Unlike an unreachable server, it does not come back: every later call fails
+    too. Make a new connector; a worker process ends, so its supervisor starts a
+    new one.
+    """
 
 
 class ConnectorUnavailableError(StorageError, ConnectionError):

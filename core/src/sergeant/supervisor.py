@@ -32,6 +32,10 @@ from sergeant.worker._child import ExitCode
 __all__ = ["Supervisor", "main"]
 
 _TICK = 0.2
+#: Deaths by a signal no code of a supervised worker sends itself: SIGKILL and
+#: SIGTERM come from outside (an operator, the OOM killer, a deploy script; the
+#: supervisor's own kills set ``killed_for``). Such a process was not crashing.
+_KILLED_FROM_OUTSIDE = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGHUP})
 _FATAL = {ExitCode.MODULE_NOT_FOUND, ExitCode.CLASS_NOT_FOUND, ExitCode.MODULE_NOT_IMPORTABLE}
 _REASONS = {
     ExitCode.FINISHED: "finished: max_tasks_per_run reached",
@@ -259,8 +263,11 @@ class Supervisor:
         if self.stopping:
             return
         # A process that got through a task was working: whatever ended it (a kill,
-        # the OOM killer), it is no crash loop, so replace it at once.
-        if counters.processed or returncode in (0, ExitCode.RESPAWN) or lived > 2:
+        # the OOM killer), it is no crash loop, so replace it at once. Nor is one
+        # killed from outside before its first task (on a slow machine start-up
+        # takes seconds): backing off would punish the pool for someone else's kill.
+        from_outside = returncode in _KILLED_FROM_OUTSIDE and child.killed_for is None
+        if counters.processed or returncode in (0, ExitCode.RESPAWN) or lived > 2 or from_outside:
             if counters.processed or lived > 10:
                 self._backoff = 0.25
             self._spawn()

@@ -29,6 +29,7 @@ __all__ = [
     "check_queue_name",
     "check_receipts",
     "check_ttl",
+    "check_unicode",
     "in_range",
     "instance_of",
     "non_empty_str",
@@ -155,6 +156,22 @@ def check_name(value: Any, field: str) -> str:
         raise ConfigError(
             field, value[:40] + "...", f"use at most {_MAX_NAME_LENGTH} characters and no NUL"
         )
+    if not value.isascii():  # the usual names skip the encode
+        check_unicode(value, field)
+    return value
+
+
+def check_unicode(value: str, field: str) -> str:
+    """Return ``value`` if it can be encoded as UTF-8 (no lone surrogates), else ConfigError."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            field,
+            value[:40],
+            f"character {exc.start} is a lone surrogate, which no storage can hold; "
+            "pass valid Unicode text (decode bytes with errors='replace')",
+        ) from None
     return value
 
 

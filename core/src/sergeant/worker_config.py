@@ -17,7 +17,7 @@ import attrs
 from sergeant.config import Connector
 from sergeant.encoder import COMPRESSORS, SERIALIZERS
 from sergeant.errors import ConfigError
-from sergeant.validation import check_positive, instance_of
+from sergeant.validation import check_positive, check_unicode, instance_of
 
 __all__ = [
     "Encoder",
@@ -193,6 +193,7 @@ class WorkerConfig:
             raise ConfigError(
                 "WorkerConfig.name", value, "expected a non-empty string (the queue name)"
             )
+        check_unicode(value, "WorkerConfig.name")
 
     @connector.validator
     def _check_connector(self, _attribute: Any, value: Any) -> None:

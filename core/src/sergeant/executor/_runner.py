@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
 from sergeant.connector import Connector
-from sergeant.errors import SergeantError
+from sergeant.errors import SergeantError, StorageGoneError
 from sergeant.killer._watchdog import Watchdog
 from sergeant.worker._exceptions import (
     WorkerInterrupt,
@@ -210,6 +210,8 @@ class Runner:
             asked_at = monotonic()
             try:
                 fetched = self._next_batch(wanted)
+            except StorageGoneError:
+                raise  # retrying cannot help: the process ends, and its replacement connects anew
             except SergeantError as exc:
                 self.worker.logger.error("could not fetch tasks: %s", exc)
                 time.sleep(_IDLE_SLEEP_MAX)

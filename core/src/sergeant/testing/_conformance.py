@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 import uuid
@@ -25,6 +26,23 @@ def _need(connector: Connector, *capabilities: str) -> None:
     missing = sorted(set(capabilities) - connector.capabilities)
     if missing:
         pytest.skip(f"{type(connector).__name__} does not declare capabilities {missing}")
+
+
+#: A lone surrogate: a str that no storage can encode.
+_SURROGATE = "\udc80"
+
+
+def _aliases(receipt: str) -> set[str]:
+    """Strings a lenient parser might read as ``receipt``: per run of digits, a
+    leading zero, a sign, a space, fullwidth digits; the whole in other cases."""
+    found = {receipt.upper(), receipt.lower(), receipt.swapcase(), f" {receipt}", f"{receipt}\n"}
+    for run in re.finditer(r"[0-9]+", receipt):
+        head, digits, tail = receipt[: run.start()], run.group(), receipt[run.end() :]
+        wide = "".join(chr(0xFF10 + int(d)) for d in digits)
+        for changed in (f"0{digits}", f"+{digits}", f" {digits}", f"{digits} ", wide):
+            found.add(head + changed + tail)
+    found.discard(receipt)
+    return found
 
 
 def _items(count: int, tag: str = "item") -> list[bytes]:
@@ -327,6 +345,19 @@ class ConnectorConformance:
         assert connector.queue_release(queue, ["not-a-receipt"]) == 0
         assert connector.queue_extend(queue, ["not-a-receipt"], 30) == 0
         assert connector.queue_ack(queue, []) == 0
+
+    def test_receipts_act_only_as_handed_out(self, connector: Connector, queue: str) -> None:
+        """Receipts are canonical: a receipt with a digit run zero-padded, signed,
+        spaced or written in other digits, or in another case, is no alias of it."""
+        connector.queue_push(queue, b"x")
+        (delivery,) = connector.queue_reserve(queue, 1, 30)
+        variants = sorted(_aliases(delivery.receipt))
+        assert connector.queue_ack(queue, variants) == 0, f"an alias of {delivery.receipt!r} acked"
+        assert connector.queue_extend(queue, variants, 30) == 0
+        assert connector.queue_release(queue, variants) == 0
+        acked, _ = connector.queue_ack_and_reserve(queue, variants, 1, 30)
+        assert acked == 0
+        assert connector.queue_ack(queue, [delivery.receipt]) == 1
 
     def test_release_puts_back_with_delivery_count(self, connector: Connector, queue: str) -> None:
         _need(connector, "reserve")
@@ -693,6 +724,36 @@ class ConnectorConformance:
         assert isinstance(caught.value, SergeantError)
         assert field in str(caught.value)
         assert connector.queue_length(queue, include_delayed=True) == 0
+
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda c: c.queue_push(_SURROGATE, b"x"), "queue_name"),
+            (lambda c: c.queue_push_bulk(_SURROGATE, [b"x"]), "queue_name"),
+            (lambda c: c.queue_pop(_SURROGATE), "queue_name"),
+            (lambda c: c.queue_pop_bulk(_SURROGATE, 5), "queue_name"),
+            (lambda c: c.queue_length(_SURROGATE, True), "queue_name"),
+            (lambda c: c.queue_delete(_SURROGATE), "queue_name"),
+            (lambda c: c.queue_stats(_SURROGATE), "queue_name"),
+            (lambda c: c.queue_reserve(_SURROGATE, 1, 30), "queue_name"),
+            (lambda c: c.queue_ack(_SURROGATE, ["r"]), "queue_name"),
+            (lambda c: c.queue_ack_and_reserve(_SURROGATE, [], 1, 30), "queue_name"),
+            (lambda c: c.queue_release(_SURROGATE, ["r"]), "queue_name"),
+            (lambda c: c.queue_extend(_SURROGATE, ["r"], 30), "queue_name"),
+            (lambda c: c.queue_push(f"ok-{_SURROGATE}-ok", b"x"), "queue_name"),
+            (lambda c: c.key_set(_SURROGATE, b"v"), "key"),
+            (lambda c: c.key_get(_SURROGATE), "key"),
+            (lambda c: c.key_delete(_SURROGATE), "key"),
+            (lambda c: c.lock(_SURROGATE), "name"),
+        ],
+    )
+    def test_names_that_are_not_unicode_text_are_refused(
+        self, connector: Connector, call: Callable[[Connector], object], field: str
+    ) -> None:
+        """A lone surrogate (e.g. from ``os.fsdecode`` of bad bytes) cannot be stored
+        as a name anywhere: ConfigError naming the field, not UnicodeEncodeError."""
+        with pytest.raises(ConfigError, match=field):
+            call(connector)
 
     def test_bad_lock_ttl_names_the_field(self, connector: Connector) -> None:
         _need(connector, "locks")

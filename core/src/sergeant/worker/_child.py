@@ -124,11 +124,13 @@ def run(module: str, class_name: str) -> ExitCode:
         return ExitCode.RESPAWN
     if summary["stop"]:
         return ExitCode.STOP
-    if (
+    failure = (
         summary["initialize_exception"]
         or summary["executor_exception"]
         or summary["finalize_exception"]
-    ):
+    )
+    if failure:  # the worker's own logger may log nowhere (its default): say why here
+        print(f"sergeant worker: {type(failure).__name__}: {failure}", file=sys.stderr)
         return ExitCode.EXECUTION_FAILURE
     return ExitCode.FINISHED
 

@@ -18,6 +18,15 @@ locked`` errors that SQLite's busy handler cannot wait out.
 SQLite's busy handler waits for other processes' writes; whatever ``SQLITE_BUSY``
 still escapes is retried here with backoff until ``busy_timeout_seconds``. Other
 SQLite errors become :class:`~sergeant.errors.StorageError` naming the file.
+
+A file deleted (or replaced) under open connections is no error to SQLite: they
+go on reading and writing the unlinked file, while a process that opens the path
+afterwards gets a new, empty one, and the queue is split without a word. So the
+file's device and inode, taken when the connector opened it, are compared with
+the path's at most every :data:`CHECK_FILE_EVERY` seconds, on the call that
+follows; once they differ every call raises StorageError. An ``os.stat`` costs
+~3 us, ~15 % of popping one item, against ~0.1 us for the clock read that
+throttles it.
 """
 
 from __future__ import annotations
@@ -33,16 +42,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sergeant.errors import ConfigError, ConnectorUnavailableError, StorageError
+from sergeant.errors import ConfigError, ConnectorUnavailableError, StorageError, StorageGoneError
 
 from sergeant_local.params import default_file_path
 from sergeant_local.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-__all__ = ["Database", "resolve_path"]
+__all__ = ["CHECK_FILE_EVERY", "Database", "resolve_path"]
 
 T = TypeVar("T")
 
+_monotonic = time.monotonic
 _MIN_SQLITE = (3, 35, 0)
+#: Seconds between two checks that ``file_path`` is still the file the connector
+#: opened: calls in that window after a deletion still reach the unlinked file.
+CHECK_FILE_EVERY = 0.1
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _HINTS = {
     sqlite3.SQLITE_NOTADB: "is not a SQLite database; point file_path at a new file "
@@ -153,12 +166,16 @@ class Database:
         self._local = _PerThread()
         self._local.conn = self._open()  # fail at construction if the file is unusable
         self._all.add(self._local.conn)
+        self._identity = self._file_identity()
+        self._check_at = time.monotonic() + CHECK_FILE_EVERY
         _LIVE.add(self)
 
     # The three ways to run SQL: keep them short, they are every call's hot path.
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Run one statement; its result rows (all fetched, so it has committed)."""
+        if _monotonic() >= self._check_at:
+            self._check_file()
         conn = self._local.conn or self._thread_connection()
         try:
             return conn.execute(sql, params).fetchall()
@@ -167,6 +184,8 @@ class Database:
 
     def changes(self, sql: str, params: Sequence[Any]) -> int:
         """Run one write statement; how many rows it changed."""
+        if _monotonic() >= self._check_at:
+            self._check_file()
         conn = self._local.conn or self._thread_connection()
         try:
             return conn.execute(sql, params).rowcount
@@ -183,6 +202,8 @@ class Database:
         ``op`` may run again (after a rollback) while another process holds the
         write lock, so it must not change anything outside the database.
         """
+        if _monotonic() >= self._check_at:
+            self._check_file()
         conn = self._local.conn or self._thread_connection()
         try:
             return _transaction(conn, op)
@@ -200,6 +221,27 @@ class Database:
                 conn.close()
 
     # Internals -----------------------------------------------------------
+
+    def _file_identity(self) -> tuple[int, int]:
+        try:
+            found = os.stat(self.path)
+        except OSError as exc:
+            raise self._moved("was deleted") from exc
+        return found.st_dev, found.st_ino
+
+    def _check_file(self) -> None:
+        """Raise StorageError if ``file_path`` is no longer the file this connector opened."""
+        if self._file_identity() != self._identity:
+            raise self._moved("was replaced by another file")
+        self._check_at = _monotonic() + CHECK_FILE_EVERY
+
+    def _moved(self, what: str) -> StorageGoneError:
+        return StorageGoneError(
+            f"sergeant-local database file_path {self.path} {what} while this connector "
+            "had it open; its connections would go on using the old file unseen by any "
+            "process opening the path now, so this connector stops: create a new "
+            "connector (or restart the worker) to use the file now at that path"
+        )
 
     def _retry(
         self, exc: sqlite3.Error, op: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection
@@ -242,6 +284,7 @@ class Database:
             conn = self._open()
             self._all.add(conn)
         self._local.conn = conn
+        self._check_file()  # a new connection must open the connector's file, not a newer one
         return conn
 
     def _open(self) -> _Connection:

@@ -41,7 +41,8 @@ Receipts = dict[tuple[int, int], Collection[int]]
 #: Where a reserved batch went: ``(lease id, token, first row, end row)`` per lease row.
 Span = tuple[int, int, int, int]
 
-_HEAD = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+#: Canonical numbers only (no leading zero): one receipt, one spelling.
+_HEAD = re.compile(r"(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})")
 _INT64 = 2**63
 _SUFFIXES = [str(index) for index in range(4096)]
 _INDEXES = {text: index for index, text in enumerate(_SUFFIXES)}
@@ -79,7 +80,11 @@ def _indexes(texts: Sequence[str]) -> set[int]:
         found.update(
             int(text)
             for text in texts
-            if text not in _INDEXES and text.isascii() and text.isdigit() and len(text) <= 10
+            if text not in _INDEXES
+            and text.isascii()
+            and text.isdigit()
+            and len(text) <= 10
+            and text[0] != "0"  # "0" itself is cached: "00", "01"... are no aliases
         )
     return found  # type: ignore[return-value]  # None was discarded
 

@@ -199,10 +199,16 @@ class Node:
             if p.uri is not None:
                 return MongoClient(p.uri, **self._client_kwargs(), **extra)
             return MongoClient(host=p.host, port=p.port, **self._client_kwargs(), **extra)
-        except ConfigurationError as exc:
-            raise ConfigError(
-                f"nodes[{self.index}]", "<redacted>", redact(str(exc)), show_value=False
-            ) from None
+        except (ConfigurationError, ValueError) as exc:  # a bad port in a uri: ValueError
+            # pymongo's message may quote part of the uri (a port made of a password
+            # cut at an unencoded '/', '#' or '@'): for a uri it is never shown.
+            fix = (
+                "pymongo cannot parse the uri; percent-encode special characters in the "
+                "user name and password (urllib.parse.quote_plus)"
+                if p.uri is not None
+                else redact(str(exc))
+            )
+            raise ConfigError(f"nodes[{self.index}]", "<redacted>", fix, show_value=False) from None
 
     def _setup(self) -> Collections:
         p = self.params

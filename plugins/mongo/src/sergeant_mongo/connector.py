@@ -50,11 +50,17 @@ def _parse_receipts(receipts: Any, nodes: int) -> dict[int, list[_queues.Receipt
     grouped: dict[int, list[_queues.Receipt]] = {}
     for receipt in check_receipts(receipts):
         parts = receipt.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or int(parts[0]) >= nodes:
+        # canonical spellings only (no "00", fullwidth digits or upper-case hex):
+        # one receipt, one string
+        if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+            continue
+        if int(parts[0]) >= nodes or (parts[0][0] == "0" and parts[0] != "0"):
             continue
         try:
             oid = ObjectId(parts[2])
         except (InvalidId, TypeError):
+            continue
+        if str(oid) != parts[2]:
             continue
         grouped.setdefault(int(parts[0]), []).append((oid, parts[1]))
     return grouped

@@ -135,8 +135,13 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(field, shown, f"not a valid url ({exc})") from None
+    except ValueError:  # its message may quote part of the password: never shown
+        raise ConfigError(
+            field,
+            shown,
+            "not a valid url: percent-encode special characters in the user name and "
+            "password (urllib.parse.quote(password, safe=''))",
+        ) from None
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigError(field, shown, "use a redis:// or rediss:// url")
     if not parts.hostname:

@@ -111,7 +111,9 @@ def by_node(receipts: Sequence[str], node_count: int, issued: Issued) -> Grouped
 
 def _numbers_of(head: str, node_count: int, grouped: Grouped) -> list[str] | None:
     index, sep, token = head.partition(":")
-    if not (sep and token and index.isdigit() and int(index) < node_count):
+    if not (sep and token and index.isascii() and index.isdigit() and int(index) < node_count):
+        return None
+    if index[0] == "0" and index != "0":  # canonical only: "00" is no alias of "0"
         return None
     return grouped.setdefault(int(index), {}).setdefault(token, [])
 

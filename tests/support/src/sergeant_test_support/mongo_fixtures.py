@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import pytest
 
 __all__ = [
+    "LIVE_TIMEOUT",
     "MongoServer",
     "ensure_mongoeco_python",
     "mongo_connector_params",
@@ -49,6 +50,11 @@ __all__ = [
 URI_ENV = "SERGEANT_TEST_MONGO_URI"
 URI_2_ENV = "SERGEANT_TEST_MONGO_URI_2"
 _START_TIMEOUT = 60.0
+#: ``connect_timeout`` for a test server that is up: the connector's 5 s default is
+#: a production figure, and the Python test server on a loaded machine (load 4-5
+#: on 2 cores) has taken longer than that to answer. Tests of dead nodes pass
+#: their own short one. ``SERGEANT_TEST_MONGO_TIMEOUT`` overrides it.
+LIVE_TIMEOUT = float(os.environ.get("SERGEANT_TEST_MONGO_TIMEOUT", "60"))
 _STOP_TIMEOUT = 10.0
 _LAUNCHER = Path(__file__).with_name("mongo_launcher.py")
 
@@ -186,12 +192,13 @@ def mongo_connector_params(*servers: MongoServer, **extra: Any) -> dict[str, Any
     """``params`` for ``Connector(type='mongo')`` using ``servers`` as the nodes.
 
     A fresh ``database`` name is used unless ``extra`` gives one, so tests don't
-    see each other's data; the rest of ``extra`` is added as is (e.g.
-    ``connect_timeout``).
+    see each other's data; ``connect_timeout`` is :data:`LIVE_TIMEOUT` unless
+    ``extra`` gives one; the rest of ``extra`` is added as is.
     """
     params: dict[str, Any] = {
         "nodes": [server.node() for server in servers],
         "database": f"sergeant_test_{uuid.uuid4().hex[:12]}",
+        "connect_timeout": LIVE_TIMEOUT,
     }
     params.update(extra)
     return params

@@ -4,7 +4,7 @@ Everything is a frozen attrs class validated at construction, so a wrong value
 fails when the worker is built with :class:`~sergeant.errors.ConfigError`
 naming the field. Beyond Sergeant: ``delivery`` (``'at_least_once'`` by default,
 or Sergeant's destructive ``'at_most_once'``), ``max_deliveries`` and
-``lease_seconds`` and ``prefetch_under``.
+``lease_seconds``, ``prefetch_under`` and ``max_payload_bytes``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from sergeant.config import Connector
-from sergeant.encoder import COMPRESSORS, SERIALIZERS
+from sergeant.encoder import COMPRESSORS, DEFAULT_MAX_PAYLOAD_BYTES, SERIALIZERS
 from sergeant.errors import ConfigError
 from sergeant.validation import check_positive, check_unicode, instance_of
 
@@ -162,7 +162,10 @@ class WorkerConfig:
     :param delivery: ``'at_least_once'`` (reserve, work, ack; a crash hands the task
         out again) or ``'at_most_once'`` (Sergeant's destructive pop).
     :param max_deliveries: a task handed out more times than this (its workers kept
-        dying) goes to the dead-letter queue instead of running again.
+        dying) goes to the dead-letter queue instead of running again. Redelivered
+        tasks run one at a time and the one a worker died on runs after the rest
+        of its batch, so a neighbour comes back at most twice with a task that
+        kills its process: at 3 or more (default 5) only the killer is dead-lettered.
     :param lease_seconds: how long a reserved task stays invisible to other workers
         before it is handed out again; renewed while the task runs.
     :param prefetch_under: at-least-once on one thread, when the last batch took
@@ -170,6 +173,9 @@ class WorkerConfig:
         one runs (its lease renewed meanwhile), so the storage's round trip and
         server time overlap with work; slower batches are never prefetched, so a
         long task never holds another batch back from other workers. 0 turns it off.
+    :param max_payload_bytes: the largest task payload decoded, before and after
+        decompression (64 MiB by default); a larger one, such as a decompression
+        bomb, goes to the dead-letter queue with the reason, unexpanded.
     """
 
     name: str = attrs.field()
@@ -186,6 +192,9 @@ class WorkerConfig:
     max_deliveries: int = attrs.field(default=5, validator=_whole(1, "WorkerConfig"))
     lease_seconds: float = attrs.field(default=30.0, validator=_seconds(False, "WorkerConfig"))
     prefetch_under: float = attrs.field(default=0.5, validator=_seconds(True, "WorkerConfig"))
+    max_payload_bytes: int = attrs.field(
+        default=DEFAULT_MAX_PAYLOAD_BYTES, validator=_whole(1, "WorkerConfig")
+    )
 
     @name.validator
     def _check_name(self, _attribute: Any, value: Any) -> None:

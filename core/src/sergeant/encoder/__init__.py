@@ -15,6 +15,13 @@ Serializers:
 
 Compressors: ``zlib``, ``gzip``, ``bzip2``, ``lzma`` or ``None``.
 
+Decoding takes bytes from anyone able to push, so it is bounded: a payload
+longer than ``max_payload_bytes`` (64 MiB by default), or decompressing to
+more, is refused without being expanded first, and tuples may nest at most
+:data:`MAX_TUPLE_DEPTH` deep (each level is a nested msgpack decode on the C
+stack). Such payloads raise :class:`~sergeant.errors.TaskDecodeError`, which
+sends them to the dead-letter queue with the reason.
+
 A task is stored as ``[kwargs, trace_id, date, run_count]`` with msgpack (an
 array decodes in well under half the time of a mapping, and takes a third of
 the bytes) and as the mapping ``{"kwargs", "trace_id", "date", "run_count"}``
@@ -38,46 +45,93 @@ from typing import Any
 
 import msgpack
 
+from sergeant.encoder._bounded import DECOMPRESSORS, OverLimitError
 from sergeant.errors import ConfigError, TaskDecodeError
 from sergeant.task import Task
 
-__all__ = ["COMPRESSORS", "SERIALIZERS", "TaskEncoder"]
+__all__ = [
+    "COMPRESSORS",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_TUPLE_DEPTH",
+    "SERIALIZERS",
+    "TaskEncoder",
+]
 
 #: A batch bigger than this is decoded payload by payload, not as one stream.
 _STREAM_BYTES = 16 * 1024 * 1024
+#: The largest payload decoded, before and after decompression, unless told otherwise.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+#: How deep msgpack tuples may nest. Each level is one more msgpack decode (or
+#: encode) on the C stack, about 50 KB of it: 200 levels overflow an 8 MiB stack.
+MAX_TUPLE_DEPTH = 32
 _EXT_TUPLE = 1
 _EXT_DATETIME = 2
 
 
-def _msgpack_default(obj: Any) -> Any:
-    if isinstance(obj, tuple):
-        return msgpack.ExtType(_EXT_TUPLE, _msgpack_dumps(list(obj)))
-    if isinstance(obj, datetime.datetime):
-        offset = obj.utcoffset()
-        seconds = offset.total_seconds() if offset is not None else float("nan")
-        return msgpack.ExtType(_EXT_DATETIME, struct.pack("<dd", obj.timestamp(), seconds))
-    raise TypeError(f"msgpack cannot encode a {type(obj).__name__}")
+def _too_deep() -> ValueError:
+    return ValueError(f"tuples nested more than {MAX_TUPLE_DEPTH} deep")
 
 
-def _msgpack_ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_TUPLE:
-        return tuple(_msgpack_loads(data))
-    if code == _EXT_DATETIME:
-        stamp, offset = struct.unpack("<dd", data)
-        if offset != offset:  # NaN: the datetime was naive
-            return datetime.datetime.fromtimestamp(stamp)
-        zone = datetime.timezone(datetime.timedelta(seconds=offset))
-        return datetime.datetime.fromtimestamp(stamp, zone)
-    return msgpack.ExtType(code, data)
+def _datetime_ext(obj: datetime.datetime) -> msgpack.ExtType:
+    offset = obj.utcoffset()
+    seconds = offset.total_seconds() if offset is not None else float("nan")
+    return msgpack.ExtType(_EXT_DATETIME, struct.pack("<dd", obj.timestamp(), seconds))
 
 
-def _msgpack_dumps(obj: Any) -> bytes:
-    return msgpack.packb(obj, default=_msgpack_default, use_bin_type=True, strict_types=True)  # type: ignore[no-any-return]
+def _datetime_of(data: bytes) -> datetime.datetime:
+    stamp, offset = struct.unpack("<dd", data)
+    if offset != offset:  # NaN: the datetime was naive
+        return datetime.datetime.fromtimestamp(stamp)
+    zone = datetime.timezone(datetime.timedelta(seconds=offset))
+    return datetime.datetime.fromtimestamp(stamp, zone)
 
 
-_msgpack_loads: Callable[[bytes], Any] = functools.partial(
-    msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=_msgpack_ext_hook
-)
+def _default_at(level: int) -> Callable[[Any], Any]:
+    """msgpack's ``default`` for values inside ``level`` enclosing tuples."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, tuple):
+            if level >= MAX_TUPLE_DEPTH:
+                raise _too_deep()
+            return msgpack.ExtType(_EXT_TUPLE, _DUMPS[level + 1](list(obj)))
+        if isinstance(obj, datetime.datetime):
+            return _datetime_ext(obj)
+        raise TypeError(f"msgpack cannot encode a {type(obj).__name__}")
+
+    return default
+
+
+def _ext_hook_at(level: int) -> Callable[[int, bytes], Any]:
+    """msgpack's ``ext_hook`` for values inside ``level`` enclosing tuples: a
+    table of hooks, one per level, so the bound costs the usual decode nothing."""
+
+    def ext_hook(code: int, data: bytes) -> Any:
+        if code == _EXT_TUPLE:
+            if level >= MAX_TUPLE_DEPTH:
+                raise _too_deep()
+            return tuple(_LOADS[level + 1](data))
+        if code == _EXT_DATETIME:
+            return _datetime_of(data)
+        return msgpack.ExtType(code, data)
+
+    return ext_hook
+
+
+_DUMPS: list[Callable[[Any], bytes]] = [
+    functools.partial(
+        msgpack.packb, default=_default_at(level), use_bin_type=True, strict_types=True
+    )
+    for level in range(MAX_TUPLE_DEPTH + 1)
+]
+_LOADS: list[Callable[[bytes], Any]] = [
+    functools.partial(
+        msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=_ext_hook_at(level)
+    )
+    for level in range(MAX_TUPLE_DEPTH + 1)
+]
+_msgpack_ext_hook = _ext_hook_at(0)
+_msgpack_dumps = _DUMPS[0]
+_msgpack_loads = _LOADS[0]
 
 
 def _json_dumps(obj: Any) -> bytes:
@@ -97,6 +151,9 @@ def _pickle_loads(data: bytes) -> Any:
 
 
 Codec = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
+#: A compressor: ``compress(data)`` and ``decompress(data, limit)``, which raises
+#: past ``limit`` bytes of output.
+Compressor = tuple[Callable[[bytes], bytes], Callable[[bytes, int], bytes]]
 
 SERIALIZERS: dict[str, Codec] = {
     "msgpack": (_msgpack_dumps, _msgpack_loads),
@@ -104,11 +161,11 @@ SERIALIZERS: dict[str, Codec] = {
     "pickle": (_pickle_dumps, _pickle_loads),
 }
 
-COMPRESSORS: dict[str, Codec] = {
-    "zlib": (zlib.compress, zlib.decompress),
-    "gzip": (gzip.compress, gzip.decompress),
-    "bzip2": (bz2.compress, bz2.decompress),
-    "lzma": (lzma.compress, lzma.decompress),
+COMPRESSORS: dict[str, Compressor] = {
+    "zlib": (zlib.compress, DECOMPRESSORS["zlib"]),
+    "gzip": (gzip.compress, DECOMPRESSORS["gzip"]),
+    "bzip2": (bz2.compress, DECOMPRESSORS["bzip2"]),
+    "lzma": (lzma.compress, DECOMPRESSORS["lzma"]),
 }
 
 
@@ -117,9 +174,16 @@ class TaskEncoder:
 
     :param serializer: ``'msgpack'``, ``'json'`` or ``'pickle'`` (see the module doc).
     :param compressor: ``'zlib'``, ``'gzip'``, ``'bzip2'``, ``'lzma'`` or None.
+    :param max_payload_bytes: payloads longer than this, or decompressing to more,
+        are not decoded (:class:`~sergeant.errors.TaskDecodeError`).
     """
 
-    def __init__(self, serializer: str = "msgpack", compressor: str | None = None) -> None:
+    def __init__(
+        self,
+        serializer: str = "msgpack",
+        compressor: str | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
         if serializer not in SERIALIZERS:
             raise ConfigError(
                 "Encoder.serializer", serializer, "use 'msgpack', 'json' or (trusted) 'pickle'"
@@ -128,11 +192,22 @@ class TaskEncoder:
             raise ConfigError(
                 "Encoder.compressor", compressor, "use 'zlib', 'gzip', 'bzip2', 'lzma' or None"
             )
+        if (
+            isinstance(max_payload_bytes, bool)
+            or not isinstance(max_payload_bytes, int)
+            or max_payload_bytes < 1
+        ):
+            raise ConfigError(
+                "max_payload_bytes",
+                max_payload_bytes,
+                "expected a whole number of bytes, at least 1",
+            )
         self.serializer = serializer
         self.compressor = compressor
+        self.max_payload_bytes = max_payload_bytes
         self._dumps, self._loads = SERIALIZERS[serializer]
-        self._compress: Callable[[Any], bytes] | None = None
-        self._decompress: Callable[[bytes], Any] | None = None
+        self._compress: Callable[[bytes], bytes] | None = None
+        self._decompress: Callable[[bytes, int], bytes] | None = None
         if compressor:
             self._compress, self._decompress = COMPRESSORS[compressor]
 
@@ -140,7 +215,7 @@ class TaskEncoder:
         """Serialize (and compress) any value the serializer carries."""
         try:
             encoded = self._dumps(data)
-        except (TypeError, ValueError, OverflowError, pickle.PicklingError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError, pickle.PicklingError) as exc:
             raise ConfigError(
                 "value to encode", type(data).__name__, f"{self.serializer} cannot encode it: {exc}"
             ) from exc
@@ -148,10 +223,22 @@ class TaskEncoder:
 
     def decode(self, data: bytes) -> Any:
         """The value :meth:`encode` turned into ``data``; TaskDecodeError if it is not one."""
+        limit = self.max_payload_bytes
+        if len(data) > limit:
+            raise TaskDecodeError(
+                f"payload of {len(data)} bytes is over max_payload_bytes={limit}"
+                " (raise WorkerConfig.max_payload_bytes if such tasks are expected)"
+            )
         try:
             if self._decompress is None:
                 return self._loads(data)
-            return self._loads(self._decompress(data))
+            return self._loads(self._decompress(data, limit))
+        except OverLimitError as exc:
+            raise TaskDecodeError(
+                f"payload of {len(data)} bytes with compressor {self.compressor!r} decompresses"
+                f" to more than max_payload_bytes={limit} (a decompression bomb?"
+                " raise WorkerConfig.max_payload_bytes if such tasks are expected)"
+            ) from exc
         except Exception as exc:
             raise TaskDecodeError(
                 f"cannot decode {len(data)} bytes with serializer {self.serializer!r}"
@@ -187,12 +274,16 @@ class TaskEncoder:
         source: Iterable[Any]
         tell: Callable[[], int] | None = None
         if len(payloads) == 1:
+            if len(payloads[0]) > self.max_payload_bytes:
+                return [None]
             try:
                 source = (self._loads(payloads[0]),)
             except Exception:
                 return [None]
         else:
-            if sum(map(len, payloads)) > _STREAM_BYTES:  # no second copy of a big batch
+            total = sum(map(len, payloads))
+            # No second copy of a big batch; within the bound, every payload is.
+            if total > _STREAM_BYTES or total > self.max_payload_bytes:
                 return [None] * len(payloads)
             blob = b"".join(payloads)
             unpacker = msgpack.Unpacker(

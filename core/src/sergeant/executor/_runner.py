@@ -16,6 +16,12 @@ seconds, the next batches' reserves are started before a batch is decoded and
 run, and finished after it, so the storage's round trip and work overlap with
 the worker's. Prefetched batches go back unchanged when the worker stops, and
 when they waited past half their lease.
+
+Tasks handed out before (``deliveries`` > 1: a worker may have died running
+them) run one at a time, each settled before the next, the new tasks of their
+batch first and those that were running when a worker died last (see
+:mod:`sergeant.executor._isolate`), so a task that kills its process is
+dead-lettered alone.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
 from sergeant.connector import Connector
 from sergeant.errors import SergeantError, StorageGoneError
+from sergeant.executor._isolate import RunningMarks
 from sergeant.killer._watchdog import Watchdog
 from sergeant.worker._exceptions import (
     WorkerInterrupt,
@@ -63,6 +70,7 @@ _NO_BATCH_YET = float("inf")
 _MAX_AHEAD = 4
 _SMALL_AHEAD = 8
 _receipt_of = operator.itemgetter(1)
+_deliveries_of = operator.itemgetter(2)
 #: What ``work`` may raise and the worker handles (anything else propagates).
 _HANDLED = (
     Exception,
@@ -239,7 +247,12 @@ class Runner:
             if tasks_left is not None:
                 tasks_left -= len(fetched)
             started = monotonic()
-            if self._batch_seconds < self._prefetch_under:
+            # Not ahead of tasks handed out before: a worker dying on one of them
+            # would hand back the batches it holds too (see _run_redelivered).
+            if (
+                self._batch_seconds < self._prefetch_under
+                and max(map(_deliveries_of, fetched)) == 1
+            ):
                 # The next batches' requests go out first, so the storage works on
                 # them while this batch is decoded and run; one more goes ahead
                 # while the worker still waits on the storage for a noticeable
@@ -363,6 +376,9 @@ class Runner:
                 return
             if self._undeliverable(item):
                 continue
+            if item.deliveries > 1:
+                self._run_redelivered(batch[index:])
+                return
             if self.pool is None:
                 self._execute(item)
             else:
@@ -383,8 +399,6 @@ class Runner:
         work = worker.work
         current = worker.current
         counters = self.counters
-        reliable = self.reliable
-        max_deliveries = worker.config.max_deliveries
         monotonic = time.monotonic
         clock = time.time
         if not counters.first_task_at:
@@ -394,9 +408,12 @@ class Runner:
                 self._put_back(batch[index:])
                 return
             task = item.task
-            if task is None or (reliable and item.deliveries > max_deliveries):
+            if task is None:
                 self._undeliverable(item)
                 continue
+            if item.deliveries > 1:  # only reserves hand out a task again
+                self._run_redelivered(batch[index:])
+                return
             current.item = item
             try:
                 work(task)
@@ -419,6 +436,53 @@ class Runner:
                     self._publish()
             if monotonic() - self._last_flush > _ACK_EVERY:
                 self.flush_acks()
+
+    def _run_redelivered(self, items: list[Reserved]) -> None:
+        """Run ``items``, some handed out before: the new ones as usual, then each
+        of the others alone, settled before the next, those marked as running
+        when a worker died last (see :mod:`sergeant.executor._isolate`).
+        Batches prefetched before go back first: were this worker to die, they
+        would come back with their ``deliveries`` one higher."""
+        self._drop_prefetched()
+        fresh = [item for item in items if item.deliveries == 1]
+        if fresh:
+            self._run_batch(fresh)
+        again = [item for item in items if item.deliveries > 1]
+        self._wait_for_threads()
+        self.flush_acks()
+        marks = RunningMarks(self.worker.broker.connector, self.queue, self.worker.logger)
+        culprits: list[Reserved] = []
+        for index, item in enumerate(again):
+            if self._stopping():
+                self._put_back(again[index:] + culprits)
+                return
+            if self._undeliverable(item):
+                marks.clear(item.payload)
+            elif marks.mark(item.payload):
+                self._run_alone(item, marks)
+            else:
+                culprits.append(item)
+        for index, item in enumerate(culprits):
+            if self._stopping():
+                self._put_back(culprits[index:])
+                return
+            self._run_alone(item, marks)
+
+    def _run_alone(self, item: Reserved, marks: RunningMarks) -> None:
+        """Run a marked task on this thread while no other runs, ack it, clear its mark."""
+        self._execute(item)
+        self.flush_acks()
+        marks.clear(item.payload)
+
+    def _wait_for_threads(self) -> None:
+        """Wait until no task runs on the pool's threads."""
+        if self.pool is None:
+            return
+        threads = self.worker.config.number_of_threads
+        for _ in range(threads):
+            self._slots.acquire()
+        for _ in range(threads):
+            self._slots.release()
 
     def _undeliverable(self, item: Reserved) -> bool:
         """Dead-letter a task that cannot run (undecodable, or delivered too often)."""

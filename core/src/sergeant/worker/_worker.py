@@ -94,7 +94,10 @@ class Worker:
 
     def init_broker(self) -> None:
         """Connect to the configured connector (each process connects on its own)."""
-        encoder = TaskEncoder(self.config.encoder.serializer, self.config.encoder.compressor)
+        config = self.config
+        encoder = TaskEncoder(
+            config.encoder.serializer, config.encoder.compressor, config.max_payload_bytes
+        )
         self.broker = Broker(connect(self.config.connector), encoder)
 
     def init_executor(self) -> None:

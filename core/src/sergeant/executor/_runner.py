@@ -384,7 +384,7 @@ class Runner:
         reliable = self.reliable
         max_deliveries = worker.config.max_deliveries
         monotonic = time.monotonic
-        clock = time.time
+        clock = time.monotonic  # task times are for rates: durations
         if not counters.first_task_at:
             counters.first_task_at = clock()
         for index, item in enumerate(batch):
@@ -491,7 +491,7 @@ class Runner:
             else:
                 self._acks.append(item.receipt)
         counters = self.counters
-        now = time.time()
+        now = time.monotonic()
         if self._threaded:
             with self.worker.counters_guard:
                 counters.processed += 1

@@ -1,8 +1,11 @@
 """A worker process's live counters, shared with its supervisor through a small file.
 
 The worker writes, the supervisor reads: counts for the progress line and the
-summary, and ``kill_after``, the epoch second past which a task overran
-``timeout + grace_period`` and the supervisor kills the process.
+summary, and ``kill_after``, the ``time.monotonic()`` past which a task overran
+``timeout + grace_period`` and the supervisor kills the process. Times are
+``time.monotonic()`` (task times included, for the rate): CLOCK_MONOTONIC on
+Linux is one clock for the whole system, so the supervisor compares them with
+its own, and a step of the wall clock moves none of them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ kill is replaced; ``stop()`` in any worker stops them all. On SIGTERM or SIGINT
 each worker gets SIGTERM once: it finishes its running tasks, puts the unstarted
 ones back and exits; a second signal kills what is left (their tasks come back
 after their lease, never acked). A process whose task overran ``timeout +
-grace_period`` is killed and replaced.
+grace_period`` is killed and replaced. While a process's own lease renewal is
+stalled (a task holding the GIL), the supervisor renews its leases
+(:mod:`sergeant._lease_guard`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import time
 import types
 from collections.abc import Callable, Sequence
 
+from sergeant._lease_block import LEASE_ENV, LeaseBlock
+from sergeant._lease_guard import LeaseGuard, worker_connector
 from sergeant._status import STATUS_ENV, Counters, StatusFile
 from sergeant.worker._child import ExitCode
 
@@ -73,8 +77,11 @@ class _Child:
     def __init__(self, module: str, class_name: str, status_dir: str, number: int) -> None:
         self.status_path = os.path.join(status_dir, f"worker-{number}.status")
         self.status = StatusFile(self.status_path)
+        self.lease_path = os.path.join(status_dir, f"worker-{number}.leases")
+        self.leases = LeaseBlock(self.lease_path)
         env = dict(os.environ)
         env[STATUS_ENV] = self.status_path
+        env[LEASE_ENV] = self.lease_path
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sergeant.worker._child", module, class_name], env=env
         )
@@ -88,10 +95,15 @@ class _Child:
     def read(self) -> tuple[Counters, float]:
         return self.status.read()
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def close(self) -> None:
         self.status.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.status_path)
+        self.leases.close()
+        for path in (self.status_path, self.lease_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 class Supervisor:
@@ -131,6 +143,9 @@ class Supervisor:
         self._backoff = 0.25
         self._signals = 0
         self._status_dir = ""
+        self.lease_guard = LeaseGuard(
+            worker_connector(worker_module_name, worker_class_name), self.logger
+        )
 
     # Signals ----------------------------------------------------------------
 
@@ -171,6 +186,10 @@ class Supervisor:
         previous = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, self._on_signal)
+        self.lease_guard = LeaseGuard(  # fresh: a thread starts once
+            worker_connector(self.worker_module_name, self.worker_class_name), self.logger
+        )
+        self.lease_guard.start()
         try:
             for _ in range(self.concurrent_workers):
                 self._spawn()
@@ -184,7 +203,9 @@ class Supervisor:
             for child in self.children:
                 _send(child, signal.SIGKILL)
                 child.process.wait()
+                self.lease_guard.forget(child.pid)
                 child.close()
+            self.lease_guard.close()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             shutil.rmtree(self._status_dir, ignore_errors=True)
@@ -196,6 +217,7 @@ class Supervisor:
             self.worker_module_name, self.worker_class_name, self._status_dir, self._spawned
         )
         self.children.append(child)
+        self.lease_guard.watch(child.pid, child.leases, child.alive, child.pid)
         self.logger.info("started worker process %d", child.pid)
 
     def _supervise(self) -> None:
@@ -225,7 +247,10 @@ class Supervisor:
         if child.killed_for is not None:
             return
         _, kill_after = child.read()
-        if kill_after and time.time() > kill_after:
+        # kill_after is the child's time.monotonic(): CLOCK_MONOTONIC on Linux is one
+        # clock for the whole system, so it compares with ours, and a step of the
+        # wall clock moves neither.
+        if kill_after and time.monotonic() > kill_after:
             child.killed_for = "a task ran past timeout + grace_period"
             _send(child, signal.SIGKILL)
         elif self.max_worker_memory_usage and _rss_bytes(child.pid) > self.max_worker_memory_usage:
@@ -236,6 +261,7 @@ class Supervisor:
 
     def _ended(self, child: _Child, returncode: int) -> None:
         self.children.remove(child)
+        self.lease_guard.forget(child.pid)
         counters = child.read()[0]
         self.finished.add(counters)
         child.close()

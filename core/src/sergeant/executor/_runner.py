@@ -400,7 +400,7 @@ class Runner:
         current = worker.current
         counters = self.counters
         monotonic = time.monotonic
-        clock = time.time
+        clock = time.monotonic  # task times are for rates: durations
         if not counters.first_task_at:
             counters.first_task_at = clock()
         for index, item in enumerate(batch):
@@ -557,7 +557,7 @@ class Runner:
             else:
                 self._acks.append(item.receipt)
         counters = self.counters
-        now = time.time()
+        now = time.monotonic()
         if self._threaded:
             with self.worker.counters_guard:
                 counters.processed += 1

@@ -28,7 +28,8 @@ class Watchdog:
     """Deadlines per thread; calls ``on_overrun`` past ``timeout + grace_period``.
 
     :param on_kill_after: told the earliest ``deadline + grace_period`` of the
-        running tasks (0 when none), so a supervisor can kill a stuck process.
+        running tasks in ``time.monotonic()`` seconds (0 when none), so a supervisor
+        can kill a stuck process (CLOCK_MONOTONIC is system-wide on Linux).
     """
 
     def __init__(
@@ -70,7 +71,7 @@ class Watchdog:
     def begin(self) -> None:
         """The current thread starts a task."""
         ident = threading.get_ident()
-        deadline = time.time() + self.timeout
+        deadline = time.monotonic() + self.timeout  # a wall-clock step must not move it
         with self._guard:
             self._deadlines[ident] = deadline
             self._working.add(ident)
@@ -102,7 +103,7 @@ class Watchdog:
 
     def _run(self) -> None:
         while not self._stopped.wait(_TICK):
-            now = time.time()
+            now = time.monotonic()
             with self._guard:
                 due = [i for i, d in self._deadlines.items() if d <= now]
                 overrun = [i for i in due if self._deadlines[i] + self.grace_period <= now]

@@ -399,9 +399,11 @@ def bound(conn: sqlite3.Connection, queue: str, until: float, earliest: float | 
         conn.execute(schema.EARLIEST_SET, (queue, until))
 
 
-def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
-    """Put the items of ``queue`` whose lease ran out back among the ready ones;
-    the queue's lower bound on lease expiries afterwards (None: no lease rows)."""
+def reclaim(conn: sqlite3.Connection, queue: str, now: float, wall: float) -> float | None:
+    """Put the items of ``queue`` whose lease ran out by ``now`` (the lease clock)
+    back among the ready ones, ready from their lease's end but never later than
+    ``wall`` (the wall clock, which may have stepped back); the queue's lower
+    bound on lease expiries afterwards (None: no lease rows)."""
     found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
     if found is None or found[0] > now:
         return None if found is None else float(found[0])
@@ -409,7 +411,7 @@ def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
         held = _Held(*row[1:5])
         expired = held.expired(now)
         if expired:
-            _put_back(conn, queue, row, expired)
+            _put_back(conn, queue, row, [(index, min(at, wall)) for index, at in expired])
             held.settle([index for index, _ in expired])
             held.store(conn, row[0])
     earliest = conn.execute(schema.LEASE_EARLIEST, (queue,)).fetchone()[0]

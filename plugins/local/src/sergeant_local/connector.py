@@ -26,7 +26,7 @@ from sergeant.validation import (
     check_receipts,
 )
 
-from sergeant_local import _leases, _ready, schema
+from sergeant_local import _clock, _leases, _ready, schema
 from sergeant_local._database import Database, resolve_path
 from sergeant_local.lock import LocalLock
 from sergeant_local.params import LocalParams
@@ -65,9 +65,30 @@ class LocalConnector(Connector):
             synchronous=self.params.synchronous,
         )
         self._issued = _leases.Issued()
+        self._clock: _clock.LeaseClock | None = None
 
     def __repr__(self) -> str:
         return f"LocalConnector(file_path={self.file_path!r})"
+
+    def _lease_now(self, reading: bool = False) -> float:
+        """Now on the file's lease clock (see :mod:`sergeant_local._clock`).
+
+        :param reading: for a read: a file with no anchor for this boot yet is
+            not written (readers never wait for writers); the anchor it would get
+            serves meanwhile.
+        """
+        clock = self._clock
+        if clock is None:
+            boot = _clock.boot_id()
+            found = self._db.rows(schema.CLOCK_GET, ()) if boot else []
+            if not boot or (found and found[0][0] == boot):
+                clock = _clock.LeaseClock(float(found[0][1]) if boot else None)
+            elif reading:
+                return _clock.LeaseClock(time.time() - time.monotonic()).now()
+            else:
+                clock = self._db.write(lambda c: _clock.LeaseClock.adopt(c, boot))
+            self._clock = clock
+        return clock.now()
 
     # Queues ----------------------------------------------------------------
 
@@ -108,12 +129,12 @@ class LocalConnector(Connector):
     def queue_pop(self, queue_name: str) -> bytes | None:
         """Remove and return the next ready item, or None (at-most-once)."""
         check_queue_name(queue_name)
-        now = time.time()
-        found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now))
+        now, lease_now = time.time(), self._lease_now(reading=True)
+        found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now, lease_now))
         if not found:  # empty, or a lease may have run out
 
             def pop(conn: sqlite3.Connection) -> list[Any]:
-                _leases.reclaim(conn, queue_name, now)
+                _leases.reclaim(conn, queue_name, lease_now, now)
                 return conn.execute(schema.POP_ONE, (queue_name, now)).fetchall()
 
             found = self._db.write(pop)
@@ -123,10 +144,10 @@ class LocalConnector(Connector):
         """Remove and return up to ``number_of_items`` ready items, in order."""
         check_queue_name(queue_name)
         count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        now = time.time()
+        now, lease_now = time.time(), self._lease_now()
 
         def pop(conn: sqlite3.Connection) -> list[Any]:
-            _leases.reclaim(conn, queue_name, now)
+            _leases.reclaim(conn, queue_name, lease_now, now)
             return _ready.take(conn, queue_name, now, count)[0]
 
         return [row[1] for row in self._db.write(pop)]
@@ -134,9 +155,9 @@ class LocalConnector(Connector):
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
         check_queue_name(queue_name)
-        now = time.time()
+        now, lease_now = time.time(), self._lease_now(reading=True)
         sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
-        main, expired = _counts(self._db.rows(sql, (queue_name, now)), now)
+        main, expired = _counts(self._db.rows(sql, (queue_name, now, lease_now)), lease_now)
         return int(main[1]) + expired
 
     def queue_delete(self, queue_name: str) -> bool:
@@ -182,20 +203,20 @@ class LocalConnector(Connector):
     def _ack_and_reserve(
         self, queue_name: str, receipts: _leases.Receipts, count: int, lease: float
     ) -> tuple[int, list[Delivery]]:
-        now = time.time()
+        now, lease_now = time.time(), self._lease_now()
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
-            acked = _leases.ack(conn, queue_name, receipts, now) if receipts else 0
-            first = _ready.take_first(conn, queue_name, now) if count == 1 else None
+            acked = _leases.ack(conn, queue_name, receipts, lease_now) if receipts else 0
+            first = _ready.take_first(conn, queue_name, now, lease_now) if count == 1 else None
             if first is not None and first[0]:
                 rows, high, earliest = first
             else:
-                earliest = _leases.reclaim(conn, queue_name, now)
+                earliest = _leases.reclaim(conn, queue_name, lease_now, now)
                 rows, high = _ready.take(conn, queue_name, now, count)
             if not rows:
                 return acked, rows, []
-            spans = _leases.insert(conn, queue_name, rows, high, now + lease)
-            _leases.bound(conn, queue_name, now + lease, earliest)
+            spans = _leases.insert(conn, queue_name, rows, high, lease_now + lease)
+            _leases.bound(conn, queue_name, lease_now + lease, earliest)
             return acked, rows, spans
 
         acked, rows, spans = self._db.write(run)
@@ -207,7 +228,7 @@ class LocalConnector(Connector):
         parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
         if not parsed:
             return 0
-        now = time.time()
+        now = self._lease_now()
         return self._db.write(lambda c: _leases.ack(c, queue_name, parsed, now))
 
     def queue_release(
@@ -219,9 +240,11 @@ class LocalConnector(Connector):
         delayed = check_consumable_from(consumable_from)
         if not parsed:
             return 0
-        now = time.time()
-        visible_at = now if delayed is None else delayed
-        return self._db.write(lambda c: _leases.release(c, queue_name, parsed, visible_at, now))
+        lease_now = self._lease_now()
+        visible_at = time.time() if delayed is None else delayed
+        return self._db.write(
+            lambda c: _leases.release(c, queue_name, parsed, visible_at, lease_now)
+        )
 
     def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
         """Renew leases to ``lease_seconds`` from now; how many were still valid."""
@@ -230,14 +253,16 @@ class LocalConnector(Connector):
         lease = check_positive("lease_seconds", lease_seconds)
         if not parsed:
             return 0
-        now = time.time()
+        now = self._lease_now()
         return self._db.write(lambda c: _leases.extend(c, queue_name, parsed, now + lease, now))
 
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         """One row for the file: ready, delayed and in-flight counts."""
         check_queue_name(queue_name)
-        now = time.time()
-        main, expired = _counts(self._db.rows(schema.STATS, (queue_name, now)), now)
+        now, lease_now = time.time(), self._lease_now(reading=True)
+        main, expired = _counts(
+            self._db.rows(schema.STATS, (queue_name, now, lease_now)), lease_now
+        )
         ready, delayed, held = int(main[1]) + expired, int(main[2]), int(main[3]) - expired
         return [NodeStats(self.file_path, ready, delayed, held)]
 

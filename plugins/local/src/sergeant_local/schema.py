@@ -29,13 +29,20 @@ one key lookup that nothing of its queue can have run out.
 An item whose lease ran out stays in its lease row until the next pop or reserve
 of its queue moves it back into ``sergeant_ready`` (``deliveries`` kept, ready
 from the moment its lease ended): reclaiming happens inside ordinary calls.
-Counts include such items as ready. Times are the wall clock (``time.time()``)
-of the calling process: all processes on one file share a machine, hence a clock.
+Counts include such items as ready. Ready times are the wall clock
+(``time.time()``) of the calling process: all processes on one file share a
+machine, hence a clock. Lease expiries (``expires_at``, ``expiries``,
+``earliest``) are on the lease clock (:mod:`sergeant_local._clock`), which a step
+of the wall clock does not move; ``sergeant_clock`` holds its anchor for the
+current boot.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CLOCK_CLEAR",
+    "CLOCK_GET",
+    "CLOCK_SET",
     "EARLIEST",
     "EARLIEST_DELETE",
     "EARLIEST_SET",
@@ -81,7 +88,7 @@ __all__ = [
     "TAKE_UPTO",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 HIGH, NORMAL = 0, 1
 #: Larger counts are clamped: no call can hand out more rows than SQLite can address.
 MAX_COUNT = 2**31 - 1
@@ -113,6 +120,10 @@ CREATE TABLE IF NOT EXISTS sergeant_leases (
 CREATE TABLE IF NOT EXISTS sergeant_lease_queues (
     queue TEXT PRIMARY KEY,
     earliest REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sergeant_clock (
+    boot_id TEXT PRIMARY KEY,
+    anchor REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sergeant_keys (
     key TEXT PRIMARY KEY,
@@ -168,8 +179,9 @@ POP_ONE = (
 # POP_ONE and TAKE_ONE taking nothing while a lease of the queue may have run out
 # (the caller then reclaims first): the usual pop or reserve of one item skips the
 # statement that looks for expired leases. TAKE_ONE_FAST also returns the bound.
+# ?3 is the lease clock's now (?2 the wall clock's).
 _NONE_EXPIRED = (
-    " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?2)"
+    " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?3)"
 )
 POP_ONE_FAST = (
     f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
@@ -232,8 +244,8 @@ LEASE_ACK_ALL = (
 # the in-flight count, that have lease rows at all).
 _EXPIRED = (
     " UNION ALL SELECT 1, held, expiries, NULL FROM sergeant_leases"
-    " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?2"
-    " AND queue = ?1 AND expires_at <= ?2"
+    " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?3"
+    " AND queue = ?1 AND expires_at <= ?3"
 )
 LENGTH_READY = f"SELECT 0, count(*), NULL, NULL {_READY}{_EXPIRED}"
 LENGTH_ALL = f"SELECT 0, count(*), NULL, NULL FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"  # noqa: S608
@@ -243,6 +255,11 @@ STATS = (
     " THEN (SELECT coalesce(sum(held), 0) FROM sergeant_leases WHERE queue = ?1) ELSE 0 END"
     f" FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"
 )
+
+CLOCK_GET = "SELECT boot_id, anchor FROM sergeant_clock"
+# One row: the anchor of the current boot replaces an earlier boot's (CLOCK_CLEAR first).
+CLOCK_CLEAR = "DELETE FROM sergeant_clock"
+CLOCK_SET = "INSERT INTO sergeant_clock (boot_id, anchor) VALUES (?, ?)"
 
 KEY_SET = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
 KEY_GET = "SELECT value FROM sergeant_keys WHERE key = ?"

@@ -1,0 +1,61 @@
+"""The clock of lease expiries: wall-clock seconds that a step of the wall clock does not move.
+
+Leases measure durations, so they must not follow the wall clock: a step of an
+hour forward would make every lease look expired (each running task handed to
+another worker), a step back would keep a dead worker's tasks an hour longer.
+The lease clock is the machine's monotonic clock (``time.monotonic()``: one
+clock for the whole system on Linux, CLOCK_MONOTONIC) plus an anchor, the
+wall-clock time minus the monotonic time when the first process of this boot
+opened the file; the anchor is stored in the file with the boot's id, so every
+process on the machine reads the same lease clock. It starts near the wall clock
+(files written before it, and leases of an earlier boot, compare about right:
+those end about when their wall-clock expiry passes) and then only moves forward
+with real time. Where the boot id is unknown (not Linux), leases use the wall
+clock. Ready times (pushes, delays, releases) stay on the wall clock: those are
+dates a user gives.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from sergeant_local import schema
+
+__all__ = ["LeaseClock", "boot_id"]
+
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_id() -> str:
+    """This boot's id ("" where the system does not tell)."""
+    try:
+        with open(_BOOT_ID) as found:
+            return found.read().strip()
+    except OSError:
+        return ""
+
+
+class LeaseClock:
+    """``now()`` on the lease clock of one file (see the module's docstring)."""
+
+    def __init__(self, anchor: float | None) -> None:
+        self.anchor = anchor
+
+    def now(self) -> float:
+        """Seconds on the lease clock."""
+        return time.time() if self.anchor is None else self.anchor + time.monotonic()
+
+    @classmethod
+    def adopt(cls, conn: sqlite3.Connection, boot: str) -> LeaseClock:
+        """The file's anchor for ``boot``, set first if the file has none for it
+        (inside the caller's write transaction)."""
+        if not boot:
+            return cls(None)
+        found = conn.execute(schema.CLOCK_GET).fetchone()
+        if found is not None and found[0] == boot:
+            return cls(float(found[1]))
+        anchor = time.time() - time.monotonic()
+        conn.execute(schema.CLOCK_CLEAR)
+        conn.execute(schema.CLOCK_SET, (boot, anchor))
+        return cls(anchor)

@@ -33,4 +33,18 @@ from sergeant.broker import Broker
 from sergeant.task import Task
 from sergeant.worker import Worker
 
-__all__ += ["Broker", "Task", "Worker", "worker"]
+__all__ = [*__all__, "Broker", "Task", "Worker", "worker"]
+
+# The modules Sergeant 0.27.0's ``import sergeant`` exposes, with the submodules its
+# users reach through them (``sergeant.connector.redis.Connector(...)``,
+# ``sergeant.encoder.encoder.Encoder(...)``, ``sergeant.logging.logstash``). None of
+# them imports a backend driver. After ``worker``, which the executor needs first.
+from sergeant import broker, connector, encoder, executor, killer, logging, objects
+from sergeant.connector import local as _local
+from sergeant.connector import mongo as _mongo
+from sergeant.connector import redis as _redis
+from sergeant.encoder import encoder as _encoder
+from sergeant.logging import logstash as _logstash
+
+__all__ = [*__all__, "broker", "connector", "encoder", "executor", "killer", "logging", "objects"]
+del _local, _mongo, _redis, _encoder, _logstash

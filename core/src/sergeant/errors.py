@@ -12,6 +12,7 @@ __all__ = [
     "ConnectorNotInstalledError",
     "ConnectorUnavailableError",
     "DuplicateConnectorTypeError",
+    "EncodeError",
     "PluginLoadError",
     "PluginPinError",
     "SergeantError",
@@ -34,6 +35,10 @@ class ConfigError(SergeantError, ValueError):
         self.fix = fix
         shown = repr(value) if show_value else "<redacted>"
         super().__init__(f"invalid {field}: {shown}; {fix}")
+
+
+class EncodeError(ConfigError, TypeError):
+    """A value the encoder's serializer cannot carry (a ``TypeError`` too, as in Sergeant)."""
 
 
 class UnknownConnectorTypeError(SergeantError, LookupError):

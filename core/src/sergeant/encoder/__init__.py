@@ -24,9 +24,12 @@ sends them to the dead-letter queue with the reason.
 
 A task is stored as ``[kwargs, trace_id, date, run_count]`` with msgpack (an
 array decodes in well under half the time of a mapping, and takes a third of
-the bytes) and as the mapping ``{"kwargs", "trace_id", "date", "run_count"}``
-with the others, which any language reads and writes. Either form decodes with
-any serializer, so producers outside Python may always push the mapping.
+the bytes), as the mapping ``{"kwargs", "trace_id", "date", "run_count"}`` with
+json, which any language reads and writes, and with pickle as the
+:class:`~sergeant.objects.Task` object itself, as Sergeant 0.27.0 pickles it.
+The array and the mapping decode with any serializer, so producers outside
+Python may always push the mapping; so does Sergeant 0.27.0's msgpack form
+``{"__task__": {...}}`` (see :mod:`sergeant.encoder._sergeant_wire`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from typing import Any
 import msgpack
 
 from sergeant.encoder._bounded import DECOMPRESSORS, OverLimitError
-from sergeant.errors import ConfigError, TaskDecodeError
+from sergeant.encoder._sergeant_wire import TASK_KEY, read_task
+from sergeant.errors import ConfigError, EncodeError, TaskDecodeError
 from sergeant.task import Task
 
 __all__ = [
@@ -216,7 +220,7 @@ class TaskEncoder:
         try:
             encoded = self._dumps(data)
         except (TypeError, ValueError, OverflowError, RecursionError, pickle.PicklingError) as exc:
-            raise ConfigError(
+            raise EncodeError(
                 "value to encode", type(data).__name__, f"{self.serializer} cannot encode it: {exc}"
             ) from exc
         return self._compress(encoded) if self._compress else encoded
@@ -250,6 +254,8 @@ class TaskEncoder:
         """The bytes stored on the queue for ``task``."""
         if self.serializer == "msgpack":
             return self.encode([task.kwargs, task.trace_id, task.date, task.run_count])
+        if self.serializer == "pickle":  # the object, as Sergeant 0.27.0 pickles it
+            return self.encode(task)
         return self.encode(
             {
                 "kwargs": task.kwargs,
@@ -333,6 +339,8 @@ class TaskEncoder:
         value = self.decode(data)  # raises TaskDecodeError with the reason
         if isinstance(value, Task):  # pickled by a Sergeant-style producer
             return value
+        if isinstance(value, dict) and TASK_KEY in value:  # Sergeant 0.27.0's msgpack
+            return read_task(value)
         if isinstance(value, list) and len(value) == 4:
             value = dict(zip(("kwargs", "trace_id", "date", "run_count"), value, strict=True))
         if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):

@@ -1,0 +1,46 @@
+"""Sergeant's ``sergeant.encoder.compressor`` classes, backed by our compressors.
+
+``bzip2.Compressor``, ``gzip.Compressor``, ``lzma.Compressor`` and
+``zlib.Compressor`` use the standard library codecs the worker's
+:class:`~sergeant.encoder.TaskEncoder` uses, so their bytes are interchangeable
+with Sergeant 0.27.0's.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sergeant.encoder import COMPRESSORS
+from sergeant.errors import TaskDecodeError
+
+__all__ = ["Compressor", "bzip2", "gzip", "lzma", "zlib"]
+
+
+class Compressor:
+    """A named compressor of :mod:`sergeant.encoder` behind Sergeant's class API.
+
+    :raises sergeant.errors.TaskDecodeError: from :meth:`decompress` for bytes this
+        compressor did not write.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._compress, self._decompress = COMPRESSORS[self.name]
+
+    def compress(self, data: bytes) -> bytes:
+        """``data`` compressed."""
+        return self._compress(data)
+
+    def decompress(self, data: bytes) -> bytes:
+        """The bytes :meth:`compress` turned into ``data``."""
+        try:
+            return bytes(self._decompress(data))
+        except Exception as exc:
+            raise TaskDecodeError(
+                f"cannot decompress {len(data)} bytes with {self.name!r}: {type(exc).__name__}"
+                + (f": {exc}" if str(exc) else "")
+            ) from exc
+
+
+from sergeant.encoder.compressor import bzip2, gzip, lzma, zlib  # noqa: E402

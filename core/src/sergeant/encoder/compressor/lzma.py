@@ -1,0 +1,15 @@
+"""Sergeant's ``sergeant.encoder.compressor.lzma``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sergeant.encoder import compressor
+
+__all__ = ["Compressor"]
+
+
+class Compressor(compressor.Compressor):
+    """The ``lzma`` compressor (see :class:`sergeant.encoder.compressor.Compressor`)."""
+
+    name: ClassVar[str] = "lzma"

@@ -38,6 +38,7 @@ from typing import Any
 
 import msgpack
 
+from sergeant.encoder._sergeant import sergeant_task
 from sergeant.errors import ConfigError, TaskDecodeError
 from sergeant.task import Task
 
@@ -242,6 +243,9 @@ class TaskEncoder:
         value = self.decode(data)  # raises TaskDecodeError with the reason
         if isinstance(value, Task):  # pickled by a Sergeant-style producer
             return value
+        legacy = sergeant_task(value)  # msgpack written by Sergeant 0.27.0
+        if legacy is not None:
+            return legacy
         if isinstance(value, list) and len(value) == 4:
             value = dict(zip(("kwargs", "trace_id", "date", "run_count"), value, strict=True))
         if not isinstance(value, dict) or not isinstance(value.get("kwargs"), dict):

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "sergeant.cli.push",
     "sergeant.cli.stats",
     "sergeant.cli.dead",
+    "sergeant.cli.migrate",
     "sergeant.cli.plugins",
 )
 

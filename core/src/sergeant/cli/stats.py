@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from sergeant._connect import connect
+from sergeant._legacy_check import legacy_counts, legacy_warning
 from sergeant.broker import dead_queue_name
 from sergeant.cli._connector_option import add_connector_options, connector_from_args
 
@@ -45,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
                     for n in nodes
                 ],
             }
+        for queue, count in legacy_counts(connector, args.queues).items():
+            report[queue]["legacy"] = count
+            print(f"warning: {legacy_warning(queue, count)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

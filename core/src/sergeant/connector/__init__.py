@@ -34,6 +34,10 @@ Locks
     ``lock(name)`` returns a :class:`Lock`. Each acquisition holds an owner token:
     ``release`` and ``set_ttl`` act only while this holder still owns the lock.
 
+Upgrading from Sergeant 0.27.0 (optional)
+    ``migrate_legacy`` moves queues and keys Sergeant 0.27.0 left in the same
+    storage into this layout; backends that offer it declare ``'migrate_legacy'``.
+
 Threads and processes
     A connector object is safe to share between the threads of one process;
     each process opens its own.
@@ -49,6 +53,8 @@ from typing import ClassVar, Literal, NamedTuple, Self
 
 import attrs
 
+from sergeant.errors import StorageError
+from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import check_count, check_positive, check_receipts
 
 __all__ = [
@@ -285,6 +291,39 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def lock(self, name: str) -> Lock:
         """A :class:`Lock` object for ``name`` (not yet acquired)."""
+
+    # Upgrading from Sergeant 0.27.0 (optional) -----------------------------
+
+    def migrate_legacy(
+        self,
+        queues: Sequence[str] | None = None,
+        *,
+        keys: str | bool = True,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> LegacyReport:
+        """Move what Sergeant 0.27.0 stored in this storage into this connector's layout.
+
+        Optional: a backend that implements it adds the capability
+        :data:`sergeant.legacy.MIGRATE_LEGACY` (``'migrate_legacy'``) to its
+        ``capabilities``; ``sergeant migrate`` calls it. Each item moves in one
+        atomic step (taken from the old structure and written to the new one
+        together), so a crash at any point neither loses nor duplicates an item,
+        and running it again, even while old producers still push, moves only
+        what is left. Priorities and due times are kept, payload bytes unchanged.
+
+        :param queues: the queues to move; None: every queue found.
+        :param keys: True moves the keys that are surely Sergeant's (where it kept
+            them apart from other data), False none, a glob (``'user:*'``) those
+            whose names match. A key ours already holds with another value stays.
+        :param dry_run: count only; change nothing.
+        :param progress: called with the number of items moved so far, per batch.
+        :returns: what was moved (or found, with ``dry_run``).
+        """
+        raise StorageError(
+            f"connector type {self.type_name!r} cannot migrate Sergeant 0.27.0 data"
+            f" (it does not declare the {MIGRATE_LEGACY!r} capability)"
+        )
 
     # Lifecycle ----------------------------------------------------------
 

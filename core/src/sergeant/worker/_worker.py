@@ -12,6 +12,7 @@ import types
 from typing import Any
 
 from sergeant._connect import connect
+from sergeant._legacy_check import warn_once
 from sergeant._status import Counters
 from sergeant.broker import Broker, Reserved
 from sergeant.connector import Lock, Priority
@@ -187,6 +188,7 @@ class Worker:
             self.init_logger()
         if not hasattr(self, "broker"):
             self.init_broker()
+        warn_once(self.broker.connector, self.config.name, self.logger)
         summary: dict[str, Any] = {
             "start_time": datetime.datetime.now(datetime.UTC),
             "executor_exception": None,

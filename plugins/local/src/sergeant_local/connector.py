@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import CAPABILITIES, Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -26,7 +27,7 @@ from sergeant.validation import (
     check_receipts,
 )
 
-from sergeant_local import _clock, _leases, _ready, schema
+from sergeant_local import _clock, _leases, _ready, legacy, schema
 from sergeant_local._database import Database, resolve_path
 from sergeant_local.lock import LocalLock
 from sergeant_local.params import LocalParams
@@ -55,6 +56,7 @@ class LocalConnector(Connector):
     """
 
     type_name: ClassVar[str] = "local"
+    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {MIGRATE_LEGACY}
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(LocalParams, params, where="connector 'local' params")
@@ -288,6 +290,20 @@ class LocalConnector(Connector):
     def lock(self, name: str) -> Lock:
         """A :class:`~sergeant_local.LocalLock` named ``name`` on this file."""
         return LocalLock(self._db, check_name(name, "name"))
+
+    def migrate_legacy(
+        self,
+        queues: Sequence[str] | None = None,
+        *,
+        keys: str | bool = True,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> LegacyReport:
+        """Move Sergeant 0.27.0's queues and keys in this file into ours
+        (see :mod:`sergeant_local.legacy`); ``keys=True`` moves all of its keys."""
+        if queues is not None:
+            queues = [check_queue_name(name) for name in queues]
+        return legacy.migrate(self._db, queues, keys, dry_run, progress)
 
     # Lifecycle ---------------------------------------------------------------
 

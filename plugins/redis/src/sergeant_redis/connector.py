@@ -65,8 +65,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import redis.exceptions
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import CAPABILITIES, Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.errors import ConnectorUnavailableError
+from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import (
     check_consumable_from,
     check_count,
@@ -78,7 +79,7 @@ from sergeant.validation import (
     check_queue_name,
 )
 
-from sergeant_redis import scripts
+from sergeant_redis import legacy, scripts
 from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
@@ -128,6 +129,7 @@ class RedisConnector(Connector):
     """Sergeant's redis connector: ``RedisConnector(nodes=[{'host': ..., 'port': ...}])``."""
 
     type_name: ClassVar[str] = "redis"
+    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {MIGRATE_LEGACY}
 
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
@@ -587,6 +589,22 @@ class RedisConnector(Connector):
     def lock(self, name: str) -> Lock:
         checked = check_name(name, "name")
         return RedisLock(checked, lambda: self._owner(checked))
+
+    # Upgrading from Sergeant 0.27.0 -----------------------------------------
+
+    def migrate_legacy(
+        self,
+        queues: Sequence[str] | None = None,
+        *,
+        keys: str | bool = True,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> LegacyReport:
+        """Move Sergeant 0.27.0's queues (and the keys matching ``keys``, a glob)
+        into ours (see :mod:`sergeant_redis.legacy`); ``keys=True`` moves none."""
+        if queues is not None:
+            queues = [check_queue_name(name) for name in queues]
+        return legacy.migrate(self, queues, keys, dry_run, progress)
 
     # Lifecycle ----------------------------------------------------------
 

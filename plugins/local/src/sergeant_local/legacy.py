@@ -1,0 +1,160 @@
+"""Sergeant 0.27.0's tables in the same SQLite file, moved into ours (``sergeant migrate``).
+
+Sergeant 0.27.0 kept, in the file its ``local`` connector used:
+
+``task_queue (queue_name, priority, value)``
+    ``priority`` 0.0 for HIGH, 1.0 for NORMAL, else the item's
+    ``consumable_from`` (delayed items had no priority); handed out in
+    ``(priority, rowid)`` order.
+``keys (name, value)`` and ``locks (name, expireAt)``.
+
+Each batch moves in one ``BEGIN IMMEDIATE`` transaction: the rows are deleted
+from ``task_queue`` and inserted into ``sergeant_ready`` together, so a crash
+leaves every item in exactly one of the two. HIGH and NORMAL items become
+ready now, in their old order; delayed ones keep their due time as NORMAL
+items. A key moves when ours has no value under its name, or is dropped from
+the old table when ours holds the same bytes; a different value stays put and
+is reported. Locks are counted, not moved: each frees itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+
+from sergeant.legacy import LegacyQueue, LegacyReport, merge_queues
+
+from sergeant_local import _ready, schema
+from sergeant_local._database import Database
+
+__all__ = ["BATCH", "migrate"]
+
+#: Items (or keys) per transaction.
+BATCH = 1000
+
+_TAKE = (
+    "DELETE FROM task_queue WHERE rowid IN (SELECT rowid FROM task_queue"
+    " WHERE queue_name = ? ORDER BY priority, rowid LIMIT ?) RETURNING rowid, priority, value"
+)
+_COUNT = (
+    "SELECT coalesce(sum(priority = 0.0), 0), coalesce(sum(priority = 1.0), 0),"
+    " coalesce(sum(priority NOT IN (0.0, 1.0)), 0) FROM task_queue WHERE queue_name = ?"
+)
+_SAMPLE = "SELECT value FROM task_queue WHERE queue_name = ? LIMIT 1"
+_QUEUES = "SELECT DISTINCT queue_name FROM task_queue"
+_KEYS = "SELECT rowid, name, value FROM keys WHERE rowid > ? AND name GLOB ? ORDER BY rowid LIMIT ?"
+_KEY_DROP = "DELETE FROM keys WHERE rowid = ?"
+_KEY_INSERT = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?)"
+_LOCKS = "SELECT count(*) FROM locks WHERE expireAt > ?"
+
+
+def _tables(db: Database) -> set[str]:
+    rows = db.rows(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name IN ('task_queue', 'keys', 'locks')",
+        (),
+    )
+    return {str(row[0]) for row in rows}
+
+
+def migrate(
+    db: Database,
+    queues: Sequence[str] | None,
+    keys: str | bool,
+    dry_run: bool,
+    progress: Callable[[int], None] | None,
+) -> LegacyReport:
+    """Move (or count, with ``dry_run``) Sergeant 0.27.0's queues and keys in ``db``."""
+    tables = _tables(db)
+    moved: list[LegacyQueue] = []
+    samples: list[bytes] = []
+    if "task_queue" in tables:
+        names = list(queues) if queues is not None else [r[0] for r in db.rows(_QUEUES, ())]
+        done = 0
+        for name in names:
+            sample = db.rows(_SAMPLE, (name,))
+            samples.extend(row[0] for row in sample)
+            high, normal, delayed = map(int, db.rows(_COUNT, (name,))[0])
+            if dry_run:
+                found = LegacyQueue(name, high + normal, high, delayed)
+            else:
+                found = _move_queue(db, name, high + normal + delayed, done, progress)
+            if found.total:
+                moved.append(found)
+                done += found.total
+    key_count = 0
+    conflicts: tuple[str, ...] = ()
+    if "keys" in tables and keys is not False:
+        key_count, conflicts = _move_keys(db, "*" if keys is True else keys, dry_run)
+    locks = int(db.rows(_LOCKS, (time.time(),))[0][0]) if "locks" in tables else 0
+    notes = []
+    if locks:
+        notes.append(
+            f"{locks} Sergeant 0.27.0 locks are held: locks are not moved (each frees itself),"
+            " so old and new workers do not exclude each other while both run"
+        )
+    return LegacyReport(
+        merge_queues(moved), key_count, conflicts, locks, tuple(samples), tuple(notes)
+    )
+
+
+def _move_queue(
+    db: Database, name: str, bound: int, done: int, progress: Callable[[int], None] | None
+) -> LegacyQueue:
+    """Move batches until the old queue is empty or ``bound`` items (what it held
+    at the start) have moved, so a busy old producer cannot keep one run going."""
+    total = LegacyQueue(name)
+    while total.total < bound:
+
+        def batch(conn: sqlite3.Connection) -> LegacyQueue:
+            rows = sorted(conn.execute(_TAKE, (name, BATCH)).fetchall(), key=lambda r: r[:2])
+            now = time.time()
+            entries: list[_ready.Entry] = []
+            high = normal = delayed = 0
+            for _, priority, value in rows:
+                if priority == 0.0:
+                    entries.append((schema.HIGH, now, 0, bytes(value)))
+                    high += 1
+                elif priority == 1.0:
+                    entries.append((schema.NORMAL, now, 0, bytes(value)))
+                    normal += 1
+                else:
+                    entries.append((schema.NORMAL, float(priority), 0, bytes(value)))
+                    delayed += 1
+            _ready.put(conn, name, entries)
+            return LegacyQueue(name, high + normal, high, delayed)
+
+        got = db.write(batch)
+        total = total + got
+        if progress is not None and got.total:
+            progress(done + total.total)
+        if got.total < BATCH:
+            break
+    return total
+
+
+def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[str, ...]]:
+    """Move the old keys matching ``pattern``: ``(moved, names left for a conflict)``."""
+    moved, conflicts, after = 0, [], -1
+
+    def batch(conn: sqlite3.Connection) -> tuple[int, list[str], int]:
+        rows = conn.execute(_KEYS, (after, pattern, BATCH)).fetchall()
+        count, clashes = 0, []
+        for rowid, name, value in rows:
+            ours = conn.execute(schema.KEY_GET, (name,)).fetchone()
+            if ours is not None and bytes(ours[0]) != bytes(value):
+                clashes.append(str(name))
+                continue
+            count += ours is None
+            if not dry_run:
+                if ours is None:
+                    conn.execute(_KEY_INSERT, (name, value))
+                conn.execute(_KEY_DROP, (rowid,))
+        return count, clashes, rows[-1][0] if len(rows) == BATCH else -2
+
+    while after != -2:
+        count, clashes, after = db.write(batch)
+        moved += count
+        conflicts += clashes
+    return moved, tuple(conflicts)

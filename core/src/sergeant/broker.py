@@ -299,7 +299,7 @@ class Broker:
     # Keys and locks ----------------------------------------------------
 
     def set_key(self, name: str, value: Any) -> bool:
-        """Store an encoded value under ``name`` if the key is new."""
+        """Store an encoded value under ``name``, overwriting; True when the key was new."""
         return self.connector.key_set(name, self.encoder.encode(value))
 
     def get_key(self, name: str) -> Any:

@@ -71,15 +71,28 @@ def _redacted_repr(params: Mapping[str, Any]) -> str:
 class Connector:
     """Where tasks live: a connector ``type`` and the ``params`` its plugin takes.
 
-    :param params: keyword arguments for the backend, validated by it at connect time.
+    ``Connector()`` is the ``local`` backend with its default params.
+
+    :param params: keyword arguments for the backend (default: none). When the
+        type's plugin is installed they are checked here, with the plugin's own
+        params class and without importing its driver, so a wrong or missing
+        param raises :class:`~sergeant.errors.ConfigError` naming the field.
+        When it is not installed (a config module may be shared by hosts with
+        different installs) construction succeeds and :func:`sergeant.connect`
+        says what to install.
     :param type: ``'local'`` (default, a SQLite file), ``'redis'``, ``'mongo'`` or the
         type of any installed third-party connector plugin.
 
     Instances are immutable and hashable; the repr never shows a password.
     """
 
-    params: Mapping[str, Any] = attrs.field(converter=_readonly_params, eq=freeze)
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_readonly_params, eq=freeze)
     type: str = attrs.field(default="local", validator=_check_type)
+
+    def __attrs_post_init__(self) -> None:
+        from sergeant._connect import check_params  # here: sergeant._connect imports this module
+
+        check_params(self)
 
     def __repr__(self) -> str:
         return f"Connector(type={self.type!r}, params={_redacted_repr(self.params)})"

@@ -4,6 +4,11 @@ Plugins are found in the ``sergeant.connectors`` entry point group; an entry
 point's name is the type, its value the plugin module. Resolving a type imports
 only the entry points of that name, so ``'local'`` never imports ``redis``.
 
+A plugin may also name, in the ``sergeant.connector_params`` group under the
+same type, a light function that checks the connector's ``params`` without
+importing the connector or its driver (:data:`ParamsCheck`); with it,
+``sergeant.config.Connector(...)`` fails at construction on a wrong param.
+
 We read entry points ourselves instead of calling pluggy's
 ``load_setuptools_entrypoints``: it silently keeps the first of two
 distributions that claim one name, and its import errors do not say which
@@ -15,9 +20,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import importlib_metadata
@@ -40,9 +45,25 @@ from sergeant.plugins import ENV_ALLOW, ENV_AUTOLOAD_OFF, PluginPolicy
 if TYPE_CHECKING:
     from sergeant.config import Connector as ConnectorConfig
 
-__all__ = ["ENTRY_POINT_GROUP", "KNOWN_TYPES", "ConnectorTypes", "PluginInfo", "Registry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KNOWN_TYPES",
+    "PARAMS_ENTRY_POINT_GROUP",
+    "ConnectorTypes",
+    "ParamsCheck",
+    "PluginInfo",
+    "Registry",
+    "load_params_check",
+]
 
 ENTRY_POINT_GROUP = "sergeant.connectors"
+#: Entry points named by type whose value (``module:function``) is a :data:`ParamsCheck`.
+PARAMS_ENTRY_POINT_GROUP = "sergeant.connector_params"
+
+#: Checks a connector's ``params`` (the mapping users pass) and raises
+#: :class:`~sergeant.errors.ConfigError` naming the field, exactly as the
+#: connector's constructor would; no I/O, and its module imports no driver.
+ParamsCheck: TypeAlias = Callable[[Mapping[str, Any]], object]
 
 #: Types sergeant ships as separate distributions, for the install hint.
 KNOWN_TYPES: dict[str, str] = {
@@ -109,6 +130,30 @@ class PluginInfo:
         return attrs.asdict(self)
 
 
+def load_params_check(type_name: str, policy: PluginPolicy) -> ParamsCheck | None:
+    """The installed :data:`ParamsCheck` of ``type_name`` under ``policy``, or None.
+
+    None when autoload is off, the type is not allowed, no distribution (or more
+    than one) names a check for it, or the check fails to import: the connector's
+    own constructor then validates, and connecting reports any plugin problem.
+    Needs no plugin manager and imports only the check's module.
+    """
+    if not policy.autoload or (policy.allow is not None and type_name not in policy.allow):
+        return None
+    found = [
+        ep
+        for ep in importlib_metadata.entry_points(group=PARAMS_ENTRY_POINT_GROUP)
+        if ep.name == type_name
+    ]
+    if len({(canonicalize_name(_dist_name(ep)), ep.value) for ep in found}) != 1:
+        return None
+    try:
+        check = found[0].load()
+    except Exception:  # connect() imports the plugin and reports the failure
+        return None
+    return check if callable(check) else None
+
+
 def _dist_name(ep: importlib_metadata.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else "<unknown distribution>"
 
@@ -132,6 +177,7 @@ class Registry:
         self._lock = threading.RLock()
         self._checked_requirements = False
         self._loaded_modules = False
+        self._params_checks: dict[str, ParamsCheck | None] = {}
 
     # Public API ---------------------------------------------------------
 
@@ -166,6 +212,25 @@ class Registry:
         connector = cls(**dict(config.params))
         self._manager.hook.sergeant_connector_created(connector=connector, config=config)
         return connector
+
+    def check_params(self, type_name: str, params: Mapping[str, Any]) -> bool:
+        """Validate ``params`` with the installed plugin's :data:`ParamsCheck` for
+        ``type_name``, without importing the connector or its driver.
+
+        :returns: True when checked; False when there is nothing to check with (the
+            type is not installed, not allowed, has no params entry point, is
+            claimed twice, autoload is off, or the check fails to import): then
+            :meth:`connect` validates, or reports why it cannot.
+        :raises ConfigError: a param is wrong (what the connector would raise).
+        """
+        with self._lock:
+            if type_name not in self._params_checks:
+                self._params_checks[type_name] = load_params_check(type_name, self.policy)
+            check = self._params_checks[type_name]
+        if check is None:
+            return False
+        check(params)
+        return True
 
     def register_module(self, module: ModuleType, *, origin: str | None = None) -> None:
         """Register a plugin module directly (what autoload does for each entry point)."""

@@ -28,6 +28,7 @@ __all__ = [
     "check_priority",
     "check_queue_name",
     "check_receipts",
+    "check_set_ttl",
     "check_ttl",
     "check_unicode",
     "in_range",
@@ -248,3 +249,13 @@ def check_ttl(value: Any) -> int:
     if value > MAX_SECONDS:
         raise ConfigError("ttl", value, f"expected at most {MAX_SECONDS:,} seconds")
     return math.ceil(value)
+
+
+def check_set_ttl(value: Any) -> int:
+    """Return the ttl of ``Lock.set_ttl`` in whole seconds: 0 (expire now, as
+    Sergeant's backends do) or a :func:`check_ttl` value; else raise ConfigError."""
+    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
+        return 0
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ConfigError("ttl", value, "expected 0 (free the lock now) or seconds of at least 1")
+    return check_ttl(value)

@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from sergeant.cli._version import VersionAction
 from sergeant.errors import SergeantError
 
 __all__ = ["main"]
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sergeant", description="A task queue whose storage layer is a plugin."
     )
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

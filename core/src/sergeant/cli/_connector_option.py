@@ -4,7 +4,9 @@ In order: ``--connector SPEC``; ``$SERGEANT_CONNECTOR``; the ``[connector]`` tab
 ``--config FILE``, ``$SERGEANT_CONFIG`` or ``./sergeant.toml``; else the ``local``
 backend on its default SQLite file. A SPEC is JSON
 (``{"type": "redis", "params": {"nodes": [{"host": "127.0.0.1", "port": 6379}]}}``),
-a bare type (``local``), or ``local:PATH`` for a SQLite file. A config file::
+a bare type (``local``, ``redis``, ``mongo``: the type with its default params,
+e.g. a redis-server on localhost:6379), ``local:PATH`` for a SQLite file, or a
+``redis://`` / ``rediss://`` / ``mongodb://`` / ``mongodb+srv://`` url. A config file::
 
     [connector]
     type = "redis"
@@ -71,7 +73,8 @@ def _from_spec(spec: str, source: str) -> Connector:
                 show_value=False,
             ) from exc
         return _from_mapping(value, source)
-    scheme = spec.partition("://")[0].lower()
+    scheme, has_scheme, _ = spec.partition("://")
+    scheme = scheme.lower() if has_scheme else ""
     if scheme in ("redis", "rediss"):
         return Connector(type="redis", params={"nodes": [spec]})
     if scheme in ("mongodb", "mongodb+srv"):

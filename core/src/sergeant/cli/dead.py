@@ -14,6 +14,7 @@ from sergeant.cli._connector_option import (
     connector_from_args,
     encoder_from_args,
 )
+from sergeant.cli._words import counted
 from sergeant.errors import ConfigError, TaskDecodeError
 
 __all__ = ["register"]
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "requeue":
             moved = Broker(connector).requeue_dead(args.queue, args.limit)
-            print(f"requeued {moved} dead letters onto {args.queue!r}")
+            print(f"requeued {counted(moved, 'dead letter')} onto {args.queue!r}")
             return 0
         broker = Broker(connector, encoder_from_args(args))
         entries = [_describe(broker, e) for e in broker.dead_letters(args.queue, args.limit)]

@@ -15,6 +15,7 @@ from sergeant.cli._connector_option import (
     connector_from_args,
     encoder_from_args,
 )
+from sergeant.cli._words import counted
 from sergeant.errors import ConfigError
 from sergeant.task import Task
 
@@ -78,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
             broker.push_tasks(
                 args.queue, tasks[start : start + 10_000], args.priority, consumable_from
             )
-    print(f"pushed {len(tasks)} tasks to {args.queue!r}")
+    print(f"pushed {counted(len(tasks), 'task')} to {args.queue!r}")
     return 0

@@ -1,4 +1,10 @@
-"""``sergeant stats``: ready, delayed, in-flight and dead tasks of queues, per node."""
+"""``sergeant stats``: ready, delayed, in-flight and dead tasks of queues, per node.
+
+With no queue named, every queue holding tasks is shown (the connector's
+``queue_names``). A dead-letter queue (``<queue>:dead``) is never a row of its
+own: its count is the DEAD column of its queue, which gets a row even when only
+its dead letters are left.
+"""
 
 from __future__ import annotations
 
@@ -21,16 +27,26 @@ def register(subparsers: Any) -> None:
         help="queue lengths per node, delayed, in flight and dead",
         description="Show ready, delayed and in-flight tasks per storage node, and dead letters.",
     )
-    parser.add_argument("queues", nargs="+", metavar="QUEUE")
+    parser.add_argument(
+        "queues", nargs="*", metavar="QUEUE", help="queues to show (default: every queue)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_connector_options(parser)
     parser.set_defaults(handler=run)
 
 
+def _queues_of(names: list[str]) -> list[str]:
+    """The queues behind ``names``: dead-letter queues stand for their queue."""
+    suffix = dead_queue_name("")
+    dead = {name for name in names if name.endswith(suffix) and name != suffix}
+    return sorted({name[: -len(suffix)] for name in dead} | (set(names) - dead))
+
+
 def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {}
     with connect(connector_from_args(args)) as connector:
-        for queue in args.queues:
+        queues = args.queues or _queues_of(connector.queue_names())
+        for queue in queues:
             nodes = connector.queue_stats(queue)
             report[queue] = {
                 "ready": sum(n.ready for n in nodes),
@@ -52,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {legacy_warning(queue, count)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
+        return 0
+    if not report:
+        print("no queue holds tasks")
         return 0
     rows = [("QUEUE", "NODE", "READY", "DELAYED", "IN FLIGHT", "DEAD")]
     for queue, entry in report.items():

@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from sergeant._status import Counters
+from sergeant.cli._words import counted
 from sergeant.errors import ConfigError
 from sergeant.supervisor import Supervisor
 
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     totals = supervisor.totals()
     span = totals.last_task_at - totals.first_task_at
     print(
-        f"summary: {totals.processed} tasks in {span:.2f}s: {_figures(totals)}"
+        f"summary: {counted(totals.processed, 'task')} in {span:.2f}s: {_figures(totals)}"
         + (f", requeued {totals.requeued}" if totals.requeued else ""),
         flush=True,
     )

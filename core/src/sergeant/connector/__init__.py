@@ -26,13 +26,28 @@ Reservations (at-least-once)
     starts that call and returns the function that finishes it, so a backend
     that can send the request ahead lets the worker prefetch its next batch.
 
+Queue names
+    ``queue_names`` lists every queue that holds an item (ready, delayed or
+    reserved) on a reachable node, sorted, without the backend's own internal
+    structures. Dead-letter queues (``<queue>:dead``, see :mod:`sergeant.broker`)
+    are queues like any other here; ``sergeant stats`` folds them into their queue.
+
 Keys
-    ``key_set`` stores a value only when the key is new (as Sergeant does) and
-    says whether it did; ``key_get`` and ``key_delete`` do what they say.
+    ``key_set`` stores the value whether or not the key exists, overwriting the
+    old one, and returns True when the key was new, False when it overwrote
+    (Sergeant's ``GETSET`` on Redis, upsert on Mongo, insert-or-update on SQLite);
+    ``key_get`` and ``key_delete`` do what they say.
 
 Locks
     ``lock(name)`` returns a :class:`Lock`. Each acquisition holds an owner token:
     ``release`` and ``set_ttl`` act only while this holder still owns the lock.
+    ``set_ttl(0)`` frees the lock at once (Sergeant's backends expire it on the
+    spot) and returns True when this holder owned it. A lock object that is
+    garbage-collected while it holds the lock frees it, as Sergeant's ``__del__``
+    does, but owner-checked (never a lock someone else took after this one
+    expired) and from a background thread rather than inside the finalizer
+    (:func:`release_when_collected`); at interpreter exit held locks are left
+    to expire with their ttl.
 
 Upgrading from Sergeant 0.27.0 (optional)
     ``migrate_legacy`` moves queues and keys Sergeant 0.27.0 left in the same
@@ -53,18 +68,26 @@ from typing import ClassVar, Literal, NamedTuple, Self
 
 import attrs
 
+from sergeant.connector._collected import (
+    CollectedRelease,
+    release_when_collected,
+    wait_collected_released,
+)
 from sergeant.errors import StorageError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import check_count, check_positive, check_receipts
 
 __all__ = [
     "CAPABILITIES",
+    "CollectedRelease",
     "Connector",
     "Delivery",
     "Lock",
     "NodeStats",
     "Priority",
     "deliveries_of",
+    "release_when_collected",
+    "wait_collected_released",
 ]
 
 Priority = Literal["HIGH", "NORMAL"]
@@ -142,7 +165,10 @@ class Lock(abc.ABC):
 
     @abc.abstractmethod
     def set_ttl(self, ttl: int) -> bool:
-        """Reset the time to live to ``ttl`` seconds if this acquisition still owns the lock."""
+        """Reset the time to live to ``ttl`` seconds if this acquisition still owns the lock.
+
+        ``ttl=0`` frees the lock now. True when this acquisition owned it.
+        """
 
     @abc.abstractmethod
     def get_ttl(self) -> int | None:
@@ -272,11 +298,15 @@ class Connector(abc.ABC):
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         """Per-node counts of ready, delayed and in-flight items."""
 
+    @abc.abstractmethod
+    def queue_names(self) -> list[str]:
+        """Sorted names of the queues holding any item (ready, delayed or in flight)."""
+
     # Keys ---------------------------------------------------------------
 
     @abc.abstractmethod
     def key_set(self, key: str, value: bytes) -> bool:
-        """Store ``value`` under ``key`` if the key is new; True when it was stored."""
+        """Store ``value`` under ``key``, overwriting any old value; True when the key was new."""
 
     @abc.abstractmethod
     def key_get(self, key: str) -> bytes | None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import pytest
 
-from sergeant.connector import Connector
+from sergeant.connector import Connector, wait_collected_released
 from sergeant.errors import ConfigError, SergeantError
 from sergeant.testing._wait import wait_until
 
@@ -555,6 +557,45 @@ class ConnectorConformance:
                 c.close()
         assert sorted(self._drain(connector, queue)) == sorted(pushed)
 
+    # Queue names ------------------------------------------------------------
+
+    def test_queue_names_lists_queues_holding_items(self, connector: Connector) -> None:
+        _need(connector, "stats")
+        tag = uuid.uuid4().hex[:8]
+        ready, delayed, held, emptied = (f"kit-names-{tag}-{k}" for k in "abcd")
+        mine = {ready, delayed, held, emptied}
+        try:
+            assert mine.isdisjoint(connector.queue_names())
+            connector.queue_push(ready, b"r")
+            connector.queue_push(delayed, b"d", consumable_from=time.time() + 3600)
+            connector.queue_push(held, b"h", priority="HIGH")
+            connector.queue_push(emptied, b"e")
+            assert len(connector.queue_reserve(held, 1, 60)) == 1
+            assert connector.queue_pop(emptied) == b"e"
+            names = connector.queue_names()
+            assert names == sorted(names)
+            assert len(names) == len(set(names))
+            assert all(isinstance(name, str) for name in names)
+            assert {n for n in names if n in mine} == {ready, delayed, held}
+            connector.queue_delete(held)
+            assert held not in connector.queue_names()
+        finally:
+            for name in mine:
+                connector.queue_delete(name)
+        assert mine.isdisjoint(connector.queue_names())
+
+    def test_queue_names_after_acks(self, connector: Connector, queue: str) -> None:
+        _need(connector, "stats", "reserve")
+        name = f"{queue}:with:colons"
+        try:
+            connector.queue_push_bulk(name, _items(3))
+            deliveries = connector.queue_reserve(name, 3, 60)
+            assert name in connector.queue_names()
+            assert connector.queue_ack(name, [d.receipt for d in deliveries]) == 3
+            assert name not in connector.queue_names()
+        finally:
+            connector.queue_delete(name)
+
     # Keys -------------------------------------------------------------------
 
     def test_keys(self, connector: Connector) -> None:
@@ -563,8 +604,11 @@ class ConnectorConformance:
         try:
             assert connector.key_get(key) is None
             assert connector.key_set(key, b"\x00first") is True
-            assert connector.key_set(key, b"second") is False
             assert connector.key_get(key) == b"\x00first"
+            assert connector.key_set(key, b"second") is False
+            assert connector.key_get(key) == b"second"
+            assert connector.key_set(key, b"") is False
+            assert connector.key_get(key) == b""
             assert connector.key_delete(key) is True
             assert connector.key_delete(key) is False
             assert connector.key_get(key) is None
@@ -582,6 +626,7 @@ class ConnectorConformance:
             assert connector.key_set(key, b"v") is True
             assert other.key_get(key) == b"v"
             assert other.key_set(key, b"w") is False
+            assert connector.key_get(key) == b"w"
             assert other.key_delete(key) is True
 
     # Locks ------------------------------------------------------------------
@@ -644,6 +689,85 @@ class ConnectorConformance:
         assert first.set_ttl(60) is False
         assert second.is_locked() is True
         assert second.release() is True
+
+    def test_set_ttl_zero_frees_the_lock(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        lock, rival = connector.lock(name), connector.lock(name)
+        assert rival.set_ttl(0) is False
+        assert lock.acquire(timeout=0, ttl=30) is True
+        assert rival.set_ttl(0) is False
+        assert lock.is_locked() is True
+        assert lock.set_ttl(0) is True
+        assert lock.is_locked() is False
+        assert lock.get_ttl() is None
+        assert lock.release() is False
+        assert lock.set_ttl(0) is False
+        assert rival.acquire(timeout=0, ttl=30) is True
+        assert lock.set_ttl(0) is False
+        assert rival.is_locked() is True
+        assert rival.release() is True
+
+    def test_set_ttl_rejects_negative(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        lock = connector.lock(self._lock_name())
+        assert lock.acquire(timeout=0, ttl=30) is True
+        try:
+            with pytest.raises(ConfigError, match="ttl"):
+                lock.set_ttl(-1)
+            assert lock.is_locked() is True
+        finally:
+            lock.release()
+
+    def test_collected_lock_is_freed(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        lock = connector.lock(name)
+        assert lock.acquire(timeout=0, ttl=60) is True
+        collected = weakref.ref(lock)
+        del lock
+        gc.collect()
+        assert collected() is None
+        assert wait_collected_released(self.wait_timeout)
+        wait_until(
+            lambda: not connector.lock(name).is_locked(),
+            timeout=self.wait_timeout,
+            message="the collected lock to be freed",
+        )
+        again = connector.lock(name)
+        assert again.acquire(timeout=0, ttl=30) is True
+        assert again.release() is True
+
+    def test_collected_lock_leaves_a_later_holder_alone(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        first, second = connector.lock(name), connector.lock(name)
+        assert first.acquire(timeout=0, ttl=1) is True
+        wait_until(
+            lambda: not second.is_locked(),
+            timeout=self.wait_timeout,
+            message="the lock's ttl to run out",
+        )
+        assert second.acquire(timeout=0, ttl=30) is True
+        del first
+        gc.collect()
+        assert wait_collected_released(self.wait_timeout)
+        assert second.is_locked() is True
+        assert second.release() is True
+
+    def test_released_lock_collected_frees_nothing(self, connector: Connector) -> None:
+        _need(connector, "locks")
+        name = self._lock_name()
+        lock = connector.lock(name)
+        assert lock.acquire(timeout=0, ttl=30) is True
+        assert lock.release() is True
+        rival = connector.lock(name)
+        assert rival.acquire(timeout=0, ttl=30) is True
+        del lock
+        gc.collect()
+        assert wait_collected_released(self.wait_timeout)
+        assert rival.is_locked() is True
+        assert rival.release() is True
 
     def test_acquire_waits_for_expiry(self, connector: Connector) -> None:
         _need(connector, "locks")

@@ -268,13 +268,23 @@ class LocalConnector(Connector):
         ready, delayed, held = int(main[1]) + expired, int(main[2]), int(main[3]) - expired
         return [NodeStats(self.file_path, ready, delayed, held)]
 
+    def queue_names(self) -> list[str]:
+        """Every queue with a ready, delayed or reserved item in the file, sorted."""
+        return [row[0] for row in self._db.rows(schema.QUEUE_NAMES, ())]
+
     # Keys and locks ----------------------------------------------------------
 
     def key_set(self, key: str, value: bytes) -> bool:
-        """Store ``value`` under ``key`` if the key is new; True when stored."""
+        """Store ``value`` under ``key``, overwriting; True when the key was new."""
         check_name(key, "key")
         check_item(value, "value")
-        return self._db.changes(schema.KEY_SET, (key, value)) == 1
+
+        def upsert(conn: sqlite3.Connection) -> bool:
+            new = conn.execute(schema.KEY_EXISTS, (key,)).fetchone() is None
+            conn.execute(schema.KEY_SET, (key, value))
+            return new
+
+        return self._db.write(upsert)
 
     def key_get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""

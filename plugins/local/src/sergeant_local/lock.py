@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import time
 from typing import Any
 
-from sergeant.connector import Lock
+from sergeant.connector import CollectedRelease, Lock, release_when_collected
 from sergeant.errors import ConfigError
-from sergeant.validation import check_positive, check_ttl
+from sergeant.validation import check_positive, check_set_ttl, check_ttl
 
 from sergeant_local import schema
 from sergeant_local._database import Database
@@ -25,17 +26,35 @@ def _check_timeout(timeout: Any) -> float | None:
     return float(timeout)
 
 
+def _release(database: Database, name: str, token: str) -> bool:
+    """Free lock ``name`` if ``token`` still holds it."""
+    return database.changes(schema.LOCK_RELEASE, (name, token, time.time())) == 1
+
+
 class LocalLock(Lock):
     """A lock shared by every process using the same file.
 
     ``acquire`` writes a fresh random token; ``release`` and ``set_ttl`` match on
-    it, so once the lock expired and someone else took it, they do nothing.
+    it, so once the lock expired and someone else took it, they do nothing. An
+    object collected while it holds the lock frees it (owner-checked, see
+    :func:`sergeant.connector.release_when_collected`).
     """
 
     def __init__(self, database: Database, name: str) -> None:
         self.name = name
         self._database = database
         self._token: str | None = None
+        self._collected: CollectedRelease | None = None
+
+    def _hold(self, token: str | None) -> None:
+        if self._collected is not None:
+            self._collected.detach()
+            self._collected = None
+        self._token = token
+        if token is not None:
+            self._collected = release_when_collected(
+                self, functools.partial(_release, self._database, self.name, token)
+            )
 
     def __repr__(self) -> str:
         return f"LocalLock(name={self.name!r}, held={self._token is not None})"
@@ -53,7 +72,7 @@ class LocalLock(Lock):
             now = time.time()
             taken = self._database.rows(schema.LOCK_ACQUIRE, (self.name, token, now + seconds, now))
             if taken:
-                self._token = token
+                self._hold(token)
                 return True
             if deadline is None:
                 time.sleep(interval)
@@ -65,19 +84,22 @@ class LocalLock(Lock):
 
     def release(self) -> bool:
         """Free the lock if this acquisition still owns it."""
-        if self._token is None:
+        token = self._token
+        if token is None:
             return False
-        freed = self._database.changes(schema.LOCK_RELEASE, (self.name, self._token, time.time()))
-        self._token = None
-        return freed == 1
+        freed = _release(self._database, self.name, token)
+        self._hold(None)
+        return freed
 
     def is_locked(self) -> bool:
         """True while anyone holds the lock and its time has not run out."""
         return bool(self._database.rows(schema.LOCK_IS_LOCKED, (self.name, time.time())))
 
     def set_ttl(self, ttl: int) -> bool:
-        """Reset the time to live if this acquisition still owns the lock."""
-        seconds = check_ttl(ttl)
+        """Reset the time to live if this acquisition still owns the lock (0: free it)."""
+        seconds = check_set_ttl(ttl)
+        if seconds == 0:
+            return self.release()
         if self._token is None:
             return False
         now = time.time()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 from sergeant.errors import ConfigError
-from sergeant.validation import positive_number
+from sergeant.validation import build_params, positive_number
 
-__all__ = ["SYNCHRONOUS_MODES", "LocalParams", "default_file_path"]
+__all__ = ["SYNCHRONOUS_MODES", "LocalParams", "check_params", "default_file_path"]
 
 #: ``PRAGMA synchronous`` values we accept: NORMAL survives any process crash;
 #: FULL also survives power loss, at the cost of an fsync per commit.
@@ -71,3 +72,9 @@ class LocalParams:
     file_path: str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_file_path)
     busy_timeout_seconds: float = attrs.field(default=30.0, validator=positive_number)
     synchronous: str = attrs.field(default="NORMAL", validator=_check_synchronous)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """The ``sergeant.connector_params`` entry point: validate ``params`` as the
+    connector would, touching no file (``sergeant.config.Connector`` calls it)."""
+    build_params(LocalParams, params, where="connector 'local' params")

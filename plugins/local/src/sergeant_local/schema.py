@@ -49,6 +49,7 @@ __all__ = [
     "HIGH",
     "ITEMS_DELETE",
     "KEY_DELETE",
+    "KEY_EXISTS",
     "KEY_GET",
     "KEY_SET",
     "LEASES_DELETE",
@@ -78,6 +79,7 @@ __all__ = [
     "POP_ONE_FAST",
     "PUSH",
     "PUSH_ONE",
+    "QUEUE_NAMES",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SEQ_LAST",
@@ -261,7 +263,11 @@ CLOCK_GET = "SELECT boot_id, anchor FROM sergeant_clock"
 CLOCK_CLEAR = "DELETE FROM sergeant_clock"
 CLOCK_SET = "INSERT INTO sergeant_clock (boot_id, anchor) VALUES (?, ?)"
 
-KEY_SET = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+KEY_EXISTS = "SELECT 1 FROM sergeant_keys WHERE key = ?"
+KEY_SET = (
+    "INSERT INTO sergeant_keys (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 KEY_GET = "SELECT value FROM sergeant_keys WHERE key = ?"
 KEY_DELETE = "DELETE FROM sergeant_keys WHERE key = ?"
 
@@ -278,3 +284,18 @@ LOCK_SET_TTL = (
 )
 LOCK_IS_LOCKED = "SELECT 1 FROM sergeant_locks WHERE name = ? AND expires_at > ?"
 LOCK_GET_EXPIRY = "SELECT expires_at FROM sergeant_locks WHERE name = ? AND expires_at > ?"
+
+# Every queue with ready or delayed rows (one index seek per queue: a loose index
+# scan of the primary key), and those with items held under a lease.
+QUEUE_NAMES = """
+WITH RECURSIVE ready(name) AS (
+    SELECT (SELECT min(queue) FROM sergeant_ready)
+    UNION ALL
+    SELECT (SELECT min(queue) FROM sergeant_ready WHERE queue > ready.name)
+    FROM ready WHERE ready.name IS NOT NULL
+)
+SELECT name FROM ready WHERE name IS NOT NULL
+UNION
+SELECT queue FROM sergeant_leases WHERE held > 0
+ORDER BY 1
+"""

@@ -10,6 +10,7 @@ A TTL index on ``exp`` removes old documents eventually; every read also checks
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import secrets
 import time
@@ -17,9 +18,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pymongo.errors import DuplicateKeyError
-from sergeant.connector import Lock
+from sergeant.connector import CollectedRelease, Lock, release_when_collected
 from sergeant.errors import ConfigError
-from sergeant.validation import check_positive, check_ttl
+from sergeant.validation import check_positive, check_set_ttl, check_ttl
 
 from sergeant_mongo._node import Collections
 
@@ -40,13 +41,41 @@ def _check_timeout(timeout: Any) -> float | None:
     return float(timeout)
 
 
-class MongoLock(Lock):
-    """A lock on the node its name hashes to, shared by every process using that node."""
+Run = Callable[[Callable[[Collections], Any]], Any]
 
-    def __init__(self, name: str, run: Callable[[Callable[[Collections], Any]], Any]) -> None:
+
+def _release(run: Run, name: str, token: str) -> bool:
+    """Free lock ``name`` if ``token`` still holds it (and it has not expired)."""
+    deleted: int = run(
+        lambda cols: (
+            cols.locks.delete_one({"_id": name, "t": token, "exp": {"$gt": _now()}}).deleted_count
+        )
+    )
+    return deleted == 1
+
+
+class MongoLock(Lock):
+    """A lock on the node its name hashes to, shared by every process using that node.
+
+    An object collected while it holds the lock frees it, owner-checked
+    (:func:`sergeant.connector.release_when_collected`).
+    """
+
+    def __init__(self, name: str, run: Run) -> None:
         self.name = name
         self._run = run
         self._token: str | None = None
+        self._collected: CollectedRelease | None = None
+
+    def _hold(self, token: str | None) -> None:
+        if self._collected is not None:
+            self._collected.detach()
+            self._collected = None
+        self._token = token
+        if token is not None:
+            self._collected = release_when_collected(
+                self, functools.partial(_release, self._run, self.name, token)
+            )
 
     def __repr__(self) -> str:
         return f"MongoLock(name={self.name!r}, held={self._token is not None})"
@@ -74,7 +103,7 @@ class MongoLock(Lock):
         token = secrets.token_hex(16)
         while True:
             if self._run(lambda cols: self._try_take(cols, token, seconds)):
-                self._token = token
+                self._hold(token)
                 return True
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -89,15 +118,9 @@ class MongoLock(Lock):
         token = self._token
         if token is None:
             return False
-        deleted: int = self._run(
-            lambda cols: (
-                cols.locks.delete_one(
-                    {"_id": self.name, "t": token, "exp": {"$gt": _now()}}
-                ).deleted_count
-            )
-        )
-        self._token = None
-        return deleted == 1
+        freed = _release(self._run, self.name, token)
+        self._hold(None)
+        return freed
 
     def is_locked(self) -> bool:
         """True while a live (unexpired) holder has the lock."""
@@ -107,8 +130,11 @@ class MongoLock(Lock):
         return found is not None
 
     def set_ttl(self, ttl: int) -> bool:
-        """Reset the expiry to ``ttl`` seconds from now if this acquisition still owns it."""
-        seconds = check_ttl(ttl)
+        """Reset the expiry to ``ttl`` seconds from now if this acquisition still owns it
+        (0: free it now)."""
+        seconds = check_set_ttl(ttl)
+        if seconds == 0:
+            return self.release()
         token = self._token
         if token is None:
             return False

@@ -14,7 +14,7 @@ from sergeant._redact import redact
 from sergeant.errors import ConfigError
 from sergeant.validation import build_params, check_positive, in_range, instance_of
 
-__all__ = ["MongoParams", "NodeParams"]
+__all__ = ["MongoParams", "NodeParams", "check_params"]
 
 _FORBIDDEN_DB_CHARS = frozenset('/\\. "$\x00')
 
@@ -163,7 +163,8 @@ def _seconds(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None
 class MongoParams:
     """Params of the ``mongo`` connector.
 
-    :ivar nodes: independent servers; items are spread across them.
+    :ivar nodes: independent servers; items are spread across them (default: one
+        standalone server on localhost:27017, what ``--connector mongo`` means).
     :ivar database: database holding the ``queues``, ``keys`` and ``locks`` collections.
     :ivar connect_timeout: seconds to wait for a server before treating it as down.
     :ivar replica_set_timeout: seconds to wait for an initiated replica set to elect
@@ -172,8 +173,14 @@ class MongoParams:
         (doubled on each further failure, up to ten times this).
     """
 
-    nodes: tuple[NodeParams, ...] = attrs.field(converter=_nodes)
+    nodes: tuple[NodeParams, ...] = attrs.field(default=({},), converter=_nodes)
     database: str = attrs.field(default="sergeant", validator=_database)
     connect_timeout: float = attrs.field(default=5.0, validator=_seconds)
     replica_set_timeout: float = attrs.field(default=30.0, validator=_seconds)
     retry_down_after: float = attrs.field(default=1.0, validator=_seconds)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """The ``sergeant.connector_params`` entry point: validate ``params`` as the
+    connector would, importing no driver (``sergeant.config.Connector`` calls it)."""
+    build_params(MongoParams, params, where="connector 'mongo' params")

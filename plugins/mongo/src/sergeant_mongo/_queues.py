@@ -33,6 +33,7 @@ __all__ = [
     "count",
     "delete",
     "extend",
+    "names",
     "pop",
     "pop_many",
     "push",
@@ -241,3 +242,8 @@ def find_one_and_lease(col: Queues, queue: str, lease: float, node: int) -> Deli
     return Delivery(
         item=bytes(doc["item"]), receipt=f"{node}.{token}.{doc['_id']}", deliveries=int(doc["n"])
     )
+
+
+def names(queues: Queues) -> list[str]:
+    """Every queue with a document (ready, delayed or reserved item) on this node."""
+    return [name for name in queues.distinct("q") if isinstance(name, str)]

@@ -329,19 +329,25 @@ class MongoConnector(Connector):
 
         return self._gather(row, lambda _: False)
 
+    def queue_names(self) -> list[str]:
+        """Queues with items on any reachable node: ``distinct`` of the indexed queue field."""
+        names: set[str] = set()
+        for found in self._gather(lambda node, cols: _queues.names(cols.queues), lambda _: False):
+            names.update(found)
+        return sorted(names)
+
     # Keys -------------------------------------------------------------------
 
     def key_set(self, key: str, value: bytes) -> bool:
-        """Store ``value`` under ``key`` if the key is new (one upsert); True when stored."""
+        """Store ``value`` under ``key``, overwriting (one upsert); True when the key was new."""
         check_name(key, "key")
         _check_sizes([check_item(value, "value")], "value")
 
         def upsert(cols: Collections) -> bool:
             try:
-                result = cols.keys.update_one(
-                    {"_id": key}, {"$setOnInsert": {"v": value}}, upsert=True
-                )
-            except DuplicateKeyError:
+                result = cols.keys.update_one({"_id": key}, {"$set": {"v": value}}, upsert=True)
+            except DuplicateKeyError:  # a concurrent upsert inserted it first: overwrite
+                cols.keys.update_one({"_id": key}, {"$set": {"v": value}})
                 return False
             return result.upserted_id is not None
 

@@ -371,6 +371,22 @@ class RedisConnector(Connector):
             raise _unavailable("queue_stats", failures)
         return rows
 
+    def queue_names(self) -> list[str]:
+        """Queues with items on any reachable node: a ``SCAN`` of ``sergeant:queue:*``
+        per node (cursor-paged, so the server is never blocked), names taken from
+        the keys that hold items (lists, delayed set, leases)."""
+        names: set[str] = set()
+        failures: list[NodeUnavailableError] = []
+        for node in self.nodes:
+            try:
+                names.update(_scan_queue_names(node))
+            except NodeUnavailableError as exc:
+                log.warning("queue_names skips %s", exc)
+                failures.append(exc)
+        if failures and len(failures) == len(self.nodes):
+            raise _unavailable("queue_names", failures)
+        return sorted(names)
+
     # Reliable delivery --------------------------------------------------
 
     def queue_reserve(
@@ -573,7 +589,8 @@ class RedisConnector(Connector):
     def key_set(self, key: str, value: bytes) -> bool:
         check_item(value, "value")
         name = check_name(key, "key")
-        return bool(self._owner(name).execute("SET", KEY_PREFIX + name, value, "NX"))
+        # SET .. GET is Sergeant's GETSET: overwrite, and say whether there was a value
+        return self._owner(name).execute("SET", KEY_PREFIX + name, value, "GET") is None
 
     def key_get(self, key: str) -> bytes | None:
         name = check_name(key, "key")
@@ -611,6 +628,29 @@ class RedisConnector(Connector):
     def close(self) -> None:
         for node in self.nodes:
             node.close()
+
+
+#: Key suffixes that hold items: a queue with any of them is listed by ``queue_names``.
+_ITEM_PARTS = tuple(f":{part}".encode() for part in scripts.KEY_PARTS[:6])
+_SCAN_COUNT = 1000
+
+
+def _scan_queue_names(node: Node) -> set[str]:
+    names: set[str] = set()
+    prefix = QUEUE_PREFIX.encode()
+    cursor: bytes | int = 0
+    while True:
+        cursor, keys = node.execute(
+            "SCAN", cursor, "MATCH", QUEUE_PREFIX + "*", "COUNT", _SCAN_COUNT
+        )
+        for key in keys:
+            body = bytes(key)[len(prefix) :]
+            for part in _ITEM_PARTS:
+                if body.endswith(part) and len(body) > len(part):
+                    names.add(body[: -len(part)].decode("utf-8", "replace"))
+                    break
+        if int(cursor) == 0:
+            return names
 
 
 def _unavailable(what: str, failures: Sequence[NodeUnavailableError]) -> ConnectorUnavailableError:

@@ -32,7 +32,7 @@ from sergeant.validation import (
     positive_number,
 )
 
-__all__ = ["NodeParams", "RedisParams", "parse_nodes"]
+__all__ = ["NodeParams", "RedisParams", "check_params", "parse_nodes"]
 
 _SECRET = {"secret": True}
 _CERT_REQS = ("required", "optional", "none")
@@ -105,9 +105,10 @@ def _nodes_list(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> 
 
 @attrs.frozen
 class RedisParams:
-    """Everything the ``redis`` connector takes: ``nodes``."""
+    """Everything the ``redis`` connector takes: ``nodes`` (default: one redis-server
+    on localhost:6379, database 0, what ``--connector redis`` means)."""
 
-    nodes: Sequence[Any] = attrs.field(validator=_nodes_list)
+    nodes: Sequence[Any] = attrs.field(default=({},), validator=_nodes_list)
 
 
 class _Shown:
@@ -206,3 +207,9 @@ def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
             )
         seen[node.identity] = index
     return nodes
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """The ``sergeant.connector_params`` entry point: validate ``params`` as the
+    connector would, importing no driver (``sergeant.config.Connector`` calls it)."""
+    parse_nodes(params)

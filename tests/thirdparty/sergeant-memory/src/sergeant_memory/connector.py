@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import (
+    CollectedRelease,
+    Connector,
+    Delivery,
+    Lock,
+    NodeStats,
+    Priority,
+    release_when_collected,
+)
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -23,11 +32,12 @@ from sergeant.validation import (
     check_priority,
     check_queue_name,
     check_receipts,
+    check_set_ttl,
     check_ttl,
     non_empty_str,
 )
 
-__all__ = ["MemoryConnector"]
+__all__ = ["MemoryConnector", "check_params"]
 
 _RANK = {"HIGH": 0, "NORMAL": 1}
 
@@ -37,6 +47,12 @@ class MemoryParams:
     """``name``: connectors built with the same name share one store."""
 
     name: str = attrs.field(default="default", validator=non_empty_str)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """The ``sergeant.connector_params`` entry point: ``sergeant.config.Connector``
+    checks params with it at construction, without building a connector."""
+    build_params(MemoryParams, params, where="connector 'memory' params")
 
 
 @attrs.define
@@ -63,20 +79,48 @@ _STORES: dict[str, _Store] = {}
 _STORES_GUARD = threading.Lock()
 
 
+def _holder(store: _Store, name: str, now: float) -> str | None:
+    held = store.locks.get(name)
+    if held is None or held[1] <= now:
+        store.locks.pop(name, None)
+        return None
+    return held[0]
+
+
+def _release(store: _Store, name: str, token: str) -> bool:
+    """Free lock ``name`` if ``token`` still holds it (the owner check)."""
+    with store.guard:
+        if _holder(store, name, time.time()) == token:
+            del store.locks[name]
+            return True
+        return False
+
+
 class MemoryLock(Lock):
-    """A lock held in the store, with an owner token per acquisition."""
+    """A lock held in the store, with an owner token per acquisition.
+
+    Collected while held, it frees the lock: acquiring registers an owner-checked
+    release with :func:`sergeant.connector.release_when_collected`.
+    """
 
     def __init__(self, store: _Store, name: str) -> None:
         self.store = store
         self.name = name
         self._token: str | None = None
+        self._collected: CollectedRelease | None = None
 
     def _holder(self, now: float) -> str | None:
-        held = self.store.locks.get(self.name)
-        if held is None or held[1] <= now:
-            self.store.locks.pop(self.name, None)
-            return None
-        return held[0]
+        return _holder(self.store, self.name, now)
+
+    def _hold(self, token: str | None) -> None:
+        if self._collected is not None:
+            self._collected.detach()
+            self._collected = None
+        self._token = token
+        if token is not None:
+            self._collected = release_when_collected(
+                self, functools.partial(_release, self.store, self.name, token)
+            )
 
     def acquire(
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
@@ -87,27 +131,30 @@ class MemoryLock(Lock):
             with self.store.guard:
                 now = time.time()
                 if self._holder(now) is None:
-                    self._token = secrets.token_hex(8)
-                    self.store.locks[self.name] = (self._token, now + seconds)
+                    token = secrets.token_hex(8)
+                    self.store.locks[self.name] = (token, now + seconds)
+                    self._hold(token)
                     return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(check_interval)
 
     def release(self) -> bool:
-        with self.store.guard:
-            if self._token is not None and self._holder(time.time()) == self._token:
-                del self.store.locks[self.name]
-                self._token = None
-                return True
+        token = self._token
+        if token is None:
             return False
+        freed = _release(self.store, self.name, token)
+        self._hold(None)
+        return freed
 
     def is_locked(self) -> bool:
         with self.store.guard:
             return self._holder(time.time()) is not None
 
     def set_ttl(self, ttl: int) -> bool:
-        seconds = check_ttl(ttl)
+        seconds = check_set_ttl(ttl)
+        if seconds == 0:
+            return self.release()
         with self.store.guard:
             now = time.time()
             if self._token is not None and self._holder(now) == self._token:
@@ -276,13 +323,16 @@ class MemoryConnector(Connector):
 
     # keys and locks -----------------------------------------------------------
 
+    def queue_names(self) -> list[str]:
+        with self._store.guard:
+            return sorted(name for name, queue in self._store.queues.items() if queue)
+
     def key_set(self, key: str, value: bytes) -> bool:
         check_item(value, "value")
         with self._store.guard:
-            if check_name(key, "key") in self._store.keys:
-                return False
+            new = check_name(key, "key") not in self._store.keys
             self._store.keys[key] = value
-            return True
+            return new
 
     def key_get(self, key: str) -> bytes | None:
         with self._store.guard:

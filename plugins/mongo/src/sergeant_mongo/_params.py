@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from sergeant._node_names import node_names
 from sergeant._redact import redact
 from sergeant.errors import ConfigError
 from sergeant.validation import build_params, check_positive, in_range, instance_of
@@ -56,6 +57,9 @@ class NodeParams:
     :ivar tls_allow_invalid_hostnames: skip host name verification (testing only).
     :ivar uri: a ``mongodb://`` or ``mongodb+srv://`` URI used as given instead of
         ``host``/``port``/credentials; replica-set initiation does not apply to it.
+    :ivar name: what rendezvous hashing of keys and locks keys on; None names the
+        node by its position in ``nodes`` (``'#0'``, ...), never by its host as
+        spelled (see :mod:`sergeant._node_names`).
     """
 
     host: str = attrs.field(default="localhost", validator=instance_of(str))
@@ -84,6 +88,7 @@ class NodeParams:
     uri: str | None = attrs.field(
         default=None, validator=_optional_str, repr=_redacted_repr, metadata={"secret": True}
     )
+    name: str | None = attrs.field(default=None, validator=_optional_str)
 
     def __attrs_post_init__(self) -> None:
         if not self.host:
@@ -145,6 +150,7 @@ def _nodes(value: Any) -> tuple[NodeParams, ...]:
     for index, label in enumerate(labels):
         if label in labels[:index]:
             raise ConfigError(f"nodes[{index}]", label, "each node may appear only once")
+    node_names([node.name for node in nodes])  # distinct, or ConfigError
     return nodes
 
 

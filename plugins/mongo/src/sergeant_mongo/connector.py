@@ -3,7 +3,8 @@
 Nodes are independent servers, not a cluster, spread the way the Redis backend
 spreads them: pushes rotate across nodes, pops and reserves visit every node
 before saying empty, keys and locks live on the node their name hashes to
-(rendezvous hashing). A node that is down is skipped and tried again after a
+(rendezvous hashing over the nodes' names: ``name``, else the position in
+``nodes``, as for redis). A node that is down is skipped and tried again after a
 back-off; only keys and locks that hash to it fail, with a clear error.
 Receipts carry the index of the node that issued them.
 """
@@ -20,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
+from sergeant._node_names import node_names
 from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
 from sergeant.validation import (
@@ -85,6 +87,7 @@ class MongoConnector(Connector):
             client_options=self._client_options(),
         )
         self._nodes = [Node(i, node, settings) for i, node in enumerate(self.params.nodes)]
+        self._names = node_names([node.name for node in self.params.nodes])
         self._rotation = itertools.count()
         errors: list[ConnectorUnavailableError] = []
         for node in self._nodes:
@@ -164,10 +167,12 @@ class MongoConnector(Connector):
         return ConnectorUnavailableError(f"no mongo node is reachable: {detail}")
 
     def _owner(self, name: str) -> Node:
-        """The node that holds key or lock ``name`` (rendezvous hashing)."""
+        """The node that holds key or lock ``name``: rendezvous hashing over the
+        nodes' names (``name``, else the position; never the host as spelled)."""
 
         def score(node: Node) -> bytes:
-            return hashlib.blake2b(f"{node.label}\x00{name}".encode(), digest_size=8).digest()
+            who = self._names[node.index]
+            return hashlib.blake2b(f"{who}\x00{name}".encode(), digest_size=8).digest()
 
         return max(self._nodes, key=score)
 

@@ -10,7 +10,9 @@ Nodes
     when it returns its items are consumed again. If no node answers,
     :class:`~sergeant.errors.ConnectorUnavailableError`. Keys and locks live on
     the node chosen by rendezvous hashing of their name
-    (:mod:`sergeant_redis.hashing`); if that node is down they raise, naming it.
+    (:mod:`sergeant_redis.hashing`) over the nodes' names (``name``, else the
+    position in ``nodes``: never the host as spelled, see
+    :mod:`sergeant._node_names`); if that node is down they raise, naming it.
 
 Key layout (one prefix per queue, so ``queue_delete`` leaves nothing behind)
     ``sergeant:queue:<name>:high`` / ``:normal``
@@ -83,7 +85,7 @@ from sergeant_redis import legacy, scripts
 from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
-from sergeant_redis.params import NodeParams, parse_nodes
+from sergeant_redis.params import NodeParams, node_names, parse_nodes
 from sergeant_redis.receipts import Issued, batch_args, by_node, deliveries, new_token
 
 __all__ = ["EMPTY_HINT", "KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
@@ -134,7 +136,7 @@ class RedisConnector(Connector):
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
-        self._identities = [node.identity for node in self.node_params]
+        self._identities = list(node_names(self.node_params))
         self._issued = Issued()
         self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
         self._queues: dict[str, _Queue] = {}

@@ -1,10 +1,11 @@
 """Rendezvous (highest random weight) hashing: which node holds a key or a lock.
 
-Each node scores every name with a hash of ``(node identity, name)``; the
-highest score wins. The choice depends only on the node's identity
-(``host:port/database``), not on its position in ``nodes``, so every process
-agrees, and adding a node moves only the names that now score highest on it
-(about ``1/len(nodes)`` of them).
+Each node scores every name with a hash of ``(node name, name)``; the
+highest score wins. The node's name is its ``name`` param, else its position
+in ``nodes`` (:mod:`sergeant._node_names`), never its host as spelled, so
+processes that spell a server ``localhost``, ``127.0.0.1`` or as a url agree;
+adding a node moves only the names that now score highest on it (about
+``1/len(nodes)`` of them).
 """
 
 from __future__ import annotations

@@ -62,8 +62,8 @@ class NodeUnavailableError(ConnectorUnavailableError):
 class Connection(Protocol):
     """What the node uses of a redis-py connection (its methods are untyped)."""
 
-    def send_command(self, *args: Any) -> None: ...
-    def send_packed_command(self, command: Any) -> None: ...
+    def send_command(self, *args: Any, check_health: bool = True) -> None: ...
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None: ...
     def pack_commands(self, commands: Sequence[Sequence[Any]]) -> Any: ...
     def read_response(self) -> Any: ...
     def disconnect(self) -> None: ...
@@ -115,12 +115,12 @@ def _c_packer() -> Callable[[tuple[Any, ...]], bytes] | None:
 _pack = _c_packer()
 
 
-def _send(conn: Connection, args: Sequence[Any]) -> None:
+def _send(conn: Connection, args: Sequence[Any], check_health: bool = True) -> None:
     if _pack is not None:
         # redis-py's own packer walks every argument in Python first.
-        conn.send_packed_command([_pack(tuple(args))])
+        conn.send_packed_command([_pack(tuple(args))], check_health=check_health)
     else:
-        conn.send_command(*args)
+        conn.send_command(*args, check_health=check_health)
 
 
 def _command(conn: Connection, args: Sequence[Any]) -> Any:
@@ -223,9 +223,11 @@ class Node:
         conn = self._connection()
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            _send(conn, command)
-        except redis.exceptions.RedisError:
-            self._read_pending()  # what was sent before this failed is read
+            # No health-check PING while replies are pending: it would read one of them.
+            _send(conn, command, check_health=not self._local.pending)
+        except redis.exceptions.RedisError as exc:
+            # redis-py dropped the socket: replies sent for before it can never be read.
+            self._lose_pending(self._translate(exc))
             result = self._script(script, keys, *args)
             return lambda: result
         reply = _Reply(self, conn, functools.partial(self._script, script, keys, *args))
@@ -244,6 +246,13 @@ class Node:
                 pending.clear()
             if reply is upto:
                 return
+
+    def _lose_pending(self, error: StorageError) -> None:
+        """Fail every pending reply of this thread with ``error`` (its connection is gone)."""
+        pending: collections.deque[_Reply] = self._local.pending
+        for reply in pending:
+            reply.lost(error)
+        pending.clear()
 
     def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip (not a transaction); a failed
@@ -369,6 +378,13 @@ class _Reply:
             if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
                 self._conn.disconnect()
                 return self._error
+        except (AttributeError, TypeError, OSError, ValueError) as exc:
+            # redis-py raises these reading a connection it already dropped (its
+            # parser's buffer is None): the reply is lost, like a reset socket.
+            self._conn.disconnect()
+            lost = redis.exceptions.ConnectionError(f"connection lost ({type(exc).__name__})")
+            self._error = node._translate(lost)
+            return self._error
         else:
             if node.failures:
                 node.failures, node.down_until = 0, 0.0

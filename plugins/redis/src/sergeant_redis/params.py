@@ -10,6 +10,8 @@ also accepting ``username``, ``ssl`` and the TLS options (``ssl_ca_certs``,
 ``ssl_check_hostname``), ``socket_timeout`` and ``socket_connect_timeout``; or
 a url, either as the whole entry (``'redis://:secret@host:6379/0'``) or as
 ``{'url': ..., <TLS and timeout options>}``. ``rediss://`` turns TLS on.
+``name`` names the node for hashing keys and locks (default: its position,
+``'#0'``, ``'#1'``, ...; see :mod:`sergeant._node_names`).
 
 A bad entry fails with :class:`~sergeant.errors.ConfigError` naming the entry's
 index and field, e.g. ``nodes[1].port``; passwords are never shown.
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+from sergeant._node_names import node_names as _node_names
 from sergeant._redact import redact
 from sergeant.errors import ConfigError
 from sergeant.validation import (
@@ -32,7 +35,7 @@ from sergeant.validation import (
     positive_number,
 )
 
-__all__ = ["NodeParams", "RedisParams", "check_params", "parse_nodes"]
+__all__ = ["NodeParams", "RedisParams", "check_params", "node_names", "parse_nodes"]
 
 _SECRET = {"secret": True}
 _CERT_REQS = ("required", "optional", "none")
@@ -79,6 +82,9 @@ class NodeParams:
         validator=instance_of(str, allow_none=True),
         repr=lambda url: repr(redact(url)),
     )
+    #: What rendezvous hashing keys on; None names the node by its position
+    #: (see :mod:`sergeant._node_names`).
+    name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
 
     @property
     def address(self) -> str:
@@ -88,7 +94,8 @@ class NodeParams:
 
     @property
     def identity(self) -> str:
-        """What rendezvous hashing keys on: stable across processes and node lists."""
+        """``host:port/database`` as spelled: finds a node listed twice (hashing
+        keys on the node's name instead, see :func:`parse_nodes`)."""
         return f"{self.address}/{self.database}"
 
 
@@ -193,6 +200,11 @@ def _node(index: int, entry: Any) -> NodeParams:
         raise _within(index, error) from None
 
 
+def node_names(nodes: Sequence[NodeParams]) -> tuple[str, ...]:
+    """The names rendezvous hashing keys on: ``name``, else the position (``'#i'``)."""
+    return _node_names([node.name for node in nodes])
+
+
 def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
     """Validate the connector's ``params`` and return one :class:`NodeParams` per node."""
     checked = build_params(RedisParams, params, where="connector 'redis' params")
@@ -206,6 +218,7 @@ def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
                 f"the same server and database as nodes[{seen[node.identity]}]; list each once",
             )
         seen[node.identity] = index
+    node_names(nodes)  # distinct, or ConfigError
     return nodes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sergeant.encoder import COMPRESSORS
+from sergeant.encoder import COMPRESSORS, DEFAULT_MAX_PAYLOAD_BYTES
 from sergeant.errors import TaskDecodeError
 
 __all__ = ["Compressor", "bzip2", "gzip", "lzma", "zlib"]
@@ -33,9 +33,10 @@ class Compressor:
         return self._compress(data)
 
     def decompress(self, data: bytes) -> bytes:
-        """The bytes :meth:`compress` turned into ``data``."""
+        """The bytes :meth:`compress` turned into ``data``, refused past
+        :data:`~sergeant.encoder.DEFAULT_MAX_PAYLOAD_BYTES` (a decompression bomb)."""
         try:
-            return bytes(self._decompress(data))
+            return bytes(self._decompress(data, DEFAULT_MAX_PAYLOAD_BYTES))
         except Exception as exc:
             raise TaskDecodeError(
                 f"cannot decompress {len(data)} bytes with {self.name!r}: {type(exc).__name__}"

@@ -331,7 +331,14 @@ def api_calls(draw: st.DrawFn) -> Call:
     chosen = arg.borderline if kind == "borderline" and arg.borderline is not None else arg.bad
     value, field = draw(chosen)
     args[target] = value
+    if method == "lock.set_ttl" and _frees_the_lock(value):
+        kind, field = "good", ""
     return Call(method, {p: args[p] for p in params}, kind, field)
+
+
+def _frees_the_lock(ttl: Any) -> bool:
+    """``set_ttl(0)`` is Sergeant's way to let a lock go: good there, bad for acquire."""
+    return not isinstance(ttl, bool) and isinstance(ttl, int | float) and ttl == 0
 
 
 #: A good value of each argument, for :func:`edge_calls`.
@@ -371,7 +378,10 @@ def edge_calls() -> list[Call]:
                 calls.append(Call(method, args, "borderline", target))
             for value in _EDGE_BAD.get(target, ()):
                 args = {p: value if p == target else PLAIN[p] for p in params}
-                calls.append(Call(method, args, "bad", target))
+                if method == "lock.set_ttl" and _frees_the_lock(value):
+                    calls.append(Call(method, args, "good"))
+                else:
+                    calls.append(Call(method, args, "bad", target))
         if "receipts" in params:
             args = {p: ODD_RECEIPTS if p == "receipts" else PLAIN[p] for p in params}
             calls.append(Call(method, args, "good"))

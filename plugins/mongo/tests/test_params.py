@@ -21,10 +21,14 @@ def _connect(params: dict[str, Any]) -> MongoConnector:
     return connector
 
 
+def test_no_params_mean_one_local_server() -> None:
+    (node,) = MongoParams().nodes
+    assert (node.host, node.port) == ("localhost", 27017)
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({}, r"'nodes'.*missing"),
         ({"nodes": []}, r"nodes.*at least one node"),
         ({"nodes": "localhost"}, r"nodes.*list of nodes"),
         ({"nodes": [{"host": "a"}, "b"]}, r"nodes\[1\].*mapping"),

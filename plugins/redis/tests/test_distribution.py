@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 
 import redis
+import sergeant
+import sergeant.config
 from sergeant.connector import Connector
 from sergeant.testing import wait_until
 from sergeant_redis.connector import KEY_PREFIX, QUEUE_PREFIX
@@ -66,27 +68,38 @@ def test_stats_name_each_node(redis_servers: list[RedisServer], connectors: Conn
 
 
 def test_keys_and_locks_stable_per_name_across_connectors(
-    redis_servers: list[RedisServer], connectors: Connectors
+    redis_servers: list[RedisServer],
 ) -> None:
-    first, second = connectors(redis_servers), connectors(list(reversed(redis_servers)))
-    tag = uuid.uuid4().hex[:8]
-    names = [f"{tag}-{i}" for i in range(40)]
-    for name in names:
-        assert first.key_set(name, name.encode()) is True
-        assert first.lock(name).acquire(timeout=0, ttl=30) is True
-    holders = {
-        name: [i for i, s in enumerate(redis_servers) if raw(s).exists(KEY_PREFIX + name)]
-        for name in names
-    }
-    assert all(len(found) == 1 for found in holders.values()), holders
-    assert {found[0] for found in holders.values()} == {0, 1}, "both nodes hold keys"
-    for name in names:
-        # The second connector lists the nodes in the other order: same owner anyway.
-        assert second.key_get(name) == name.encode()
-        assert second.lock(name).is_locked() is True
-        owner = redis_servers[holders[name][0]]
-        assert raw(owner).exists(LOCK_PREFIX + name) == 1
-        assert second.key_delete(name) is True
+    """Named nodes hash by name: a process listing them in another order agrees."""
+
+    def named(order: list[int]) -> Connector:
+        nodes = [{**redis_servers[i].node(), "name": f"node-{i}"} for i in order]
+        return sergeant.connect(sergeant.config.Connector(type="redis", params={"nodes": nodes}))
+
+    first, second = named([0, 1]), named([1, 0])
+    try:
+        tag = uuid.uuid4().hex[:8]
+        names = [f"{tag}-{i}" for i in range(40)]
+        held = []  # a lock collected while held is released, as Sergeant's is
+        for name in names:
+            assert first.key_set(name, name.encode()) is True
+            held.append(first.lock(name))
+            assert held[-1].acquire(timeout=0, ttl=30) is True
+        holders = {
+            name: [i for i, s in enumerate(redis_servers) if raw(s).exists(KEY_PREFIX + name)]
+            for name in names
+        }
+        assert all(len(found) == 1 for found in holders.values()), holders
+        assert {found[0] for found in holders.values()} == {0, 1}, "both nodes hold keys"
+        for name in names:
+            assert second.key_get(name) == name.encode()
+            assert second.lock(name).is_locked() is True
+            owner = redis_servers[holders[name][0]]
+            assert raw(owner).exists(LOCK_PREFIX + name) == 1
+            assert second.key_delete(name) is True
+    finally:
+        first.close()
+        second.close()
 
 
 def test_adding_a_node_moves_about_a_third_of_the_names() -> None:

@@ -46,11 +46,14 @@ def test_set_ttl_validates_and_needs_an_acquisition(
     lock = connectors([redis_server]).lock(f"lock-{uuid.uuid4().hex[:8]}")
     assert lock.set_ttl(10) is False
     with pytest.raises(ConfigError, match="ttl"):
-        lock.set_ttl(0)
+        lock.set_ttl(-1)
+    assert lock.set_ttl(0) is False  # not held: nothing to free
     assert lock.acquire(timeout=0, ttl=5) is True
     assert lock.set_ttl(2.5) is True  # rounded up to whole seconds
     assert lock.get_ttl() == 3
-    assert lock.release() is True
+    assert lock.set_ttl(0) is True  # Sergeant's way to let a lock go at once
+    assert lock.is_locked() is False
+    assert lock.release() is False
 
 
 def test_locks_on_two_nodes(redis_servers: list[RedisServer], connectors: Connectors) -> None:

@@ -12,6 +12,7 @@ from sergeant.errors import ConnectorUnavailableError
 from sergeant.testing import wait_until
 from sergeant_redis import RedisConnector
 from sergeant_redis.hashing import rendezvous
+from sergeant_redis.params import node_names
 from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
@@ -20,8 +21,8 @@ Connectors = Callable[..., Connector]
 def name_on(connector: Connector, index: int, tag: str) -> str:
     """A key name that rendezvous hashing puts on node ``index``."""
     assert isinstance(connector, RedisConnector)
-    identities = [p.identity for p in connector.node_params]
-    return next(f"{tag}-{i}" for i in range(1000) if rendezvous(identities, f"{tag}-{i}") == index)
+    names = node_names(connector.node_params)
+    return next(f"{tag}-{i}" for i in range(1000) if rendezvous(names, f"{tag}-{i}") == index)
 
 
 def test_kill_one_node_mid_run_then_restart_delivers_everything(

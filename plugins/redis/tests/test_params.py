@@ -59,9 +59,9 @@ def test_bad_node_names_index_and_field(nodes: list[Any], field: str) -> None:
     assert str(caught.value).startswith(f"invalid {field}:")
 
 
-def test_missing_and_unknown_top_level_params() -> None:
-    with pytest.raises(ConfigError, match=r"'nodes'.*required"):
-        RedisConnector()
+def test_no_params_mean_a_local_redis_server_and_unknown_ones_are_named() -> None:
+    (node,) = RedisConnector().node_params
+    assert (node.host, node.port, node.database) == ("localhost", 6379, 0)
     with pytest.raises(ConfigError, match="did you mean 'nodes'"):
         RedisConnector(nodes=[{"host": "h"}], node=[])
 
@@ -73,7 +73,8 @@ def test_password_never_shown_in_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         build({"url": "redis://user:hunter2@h:1/zero"})
     assert "hunter2" not in str(caught.value)
-    assert "redis://user:***@h:1/zero" in str(caught.value)
+    assert "user" not in str(caught.value)  # the whole userinfo is redacted
+    assert "redis://***@h:1/zero" in str(caught.value)
 
 
 def test_url_forms() -> None:

@@ -31,7 +31,8 @@ def test_found_by_entry_point() -> None:
     ]
 
 
-def test_bad_param_names_the_field() -> None:
-    config = sergeant.config.Connector(type="memory", params={"nmae": "x"})
+def test_bad_param_names_the_field_at_construction() -> None:
+    """The distribution's ``sergeant.connector_params`` entry point checks params
+    when the config is built, before any connection."""
     with pytest.raises(sergeant.errors.ConfigError, match=r"'nmae'.*did you mean 'name'"):
-        sergeant.connect(config)
+        sergeant.config.Connector(type="memory", params={"nmae": "x"})

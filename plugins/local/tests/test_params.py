@@ -33,10 +33,11 @@ def test_bad_params_name_the_field(params: dict[str, Any], field: str) -> None:
     assert field in str(caught.value)
 
 
-def test_unknown_param_suggests_the_right_one() -> None:
-    config = sergeant.config.Connector(type="local", params={"file_paht": "/tmp/x.sqlite3"})
+def test_unknown_param_suggests_the_right_one_at_construction() -> None:
     with pytest.raises(ConfigError, match=r"did you mean 'file_path'"):
-        sergeant.connect(config)
+        sergeant.config.Connector(type="local", params={"file_paht": "/tmp/x.sqlite3"})
+    with pytest.raises(ConfigError, match=r"did you mean 'file_path'"):
+        LocalConnector(file_paht="/tmp/x.sqlite3")  # the class checks too
 
 
 def test_missing_folder_names_it_and_the_fix(tmp_path: Path) -> None:

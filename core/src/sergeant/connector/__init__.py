@@ -71,6 +71,7 @@ import attrs
 from sergeant.connector._collected import (
     CollectedRelease,
     release_when_collected,
+    settle_collected,
     wait_collected_released,
 )
 from sergeant.errors import StorageError
@@ -87,6 +88,7 @@ __all__ = [
     "Priority",
     "deliveries_of",
     "release_when_collected",
+    "settle_collected",
     "wait_collected_released",
 ]
 

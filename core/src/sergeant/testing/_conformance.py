@@ -738,6 +738,18 @@ class ConnectorConformance:
         assert again.acquire(timeout=0, ttl=30) is True
         assert again.release() is True
 
+    def test_collected_lock_is_free_at_once_for_this_process(self, connector: Connector) -> None:
+        """Sergeant's ``del lock`` then ``connector.lock(name).is_locked()`` is False:
+        a new lock object and ``is_locked`` run the queued release first
+        (:func:`sergeant.connector.settle_collected`), no waiting needed."""
+        _need(connector, "locks")
+        name = self._lock_name()
+        lock = connector.lock(name)
+        assert lock.acquire(timeout=0, ttl=60) is True
+        del lock
+        gc.collect()
+        assert connector.lock(name).is_locked() is False
+
     def test_collected_lock_leaves_a_later_holder_alone(self, connector: Connector) -> None:
         _need(connector, "locks")
         name = self._lock_name()

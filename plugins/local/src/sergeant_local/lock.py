@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any
 
-from sergeant.connector import CollectedRelease, Lock, release_when_collected
+from sergeant.connector import CollectedRelease, Lock, release_when_collected, settle_collected
 from sergeant.errors import ConfigError
 from sergeant.validation import check_positive, check_set_ttl, check_ttl
 
@@ -41,6 +41,7 @@ class LocalLock(Lock):
     """
 
     def __init__(self, database: Database, name: str) -> None:
+        settle_collected()
         self.name = name
         self._database = database
         self._token: str | None = None
@@ -63,6 +64,7 @@ class LocalLock(Lock):
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
     ) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds (None: until taken)."""
+        settle_collected()
         seconds = check_ttl(ttl)
         wait = _check_timeout(timeout)
         interval = check_positive("check_interval", check_interval)
@@ -93,6 +95,7 @@ class LocalLock(Lock):
 
     def is_locked(self) -> bool:
         """True while anyone holds the lock and its time has not run out."""
+        settle_collected()
         return bool(self._database.rows(schema.LOCK_IS_LOCKED, (self.name, time.time())))
 
     def set_ttl(self, ttl: int) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pymongo.errors import DuplicateKeyError
-from sergeant.connector import CollectedRelease, Lock, release_when_collected
+from sergeant.connector import CollectedRelease, Lock, release_when_collected, settle_collected
 from sergeant.errors import ConfigError
 from sergeant.validation import check_positive, check_set_ttl, check_ttl
 
@@ -62,6 +62,7 @@ class MongoLock(Lock):
     """
 
     def __init__(self, name: str, run: Run) -> None:
+        settle_collected()
         self.name = name
         self._run = run
         self._token: str | None = None
@@ -96,6 +97,7 @@ class MongoLock(Lock):
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
     ) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds (None: until taken)."""
+        settle_collected()
         seconds = check_ttl(ttl)
         wait = _check_timeout(timeout)
         interval = check_positive("check_interval", check_interval)
@@ -124,6 +126,7 @@ class MongoLock(Lock):
 
     def is_locked(self) -> bool:
         """True while a live (unexpired) holder has the lock."""
+        settle_collected()
         found = self._run(
             lambda cols: cols.locks.find_one({"_id": self.name, "exp": {"$gt": _now()}}, {"_id": 1})
         )

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from sergeant.connector import CollectedRelease, Lock, release_when_collected
+from sergeant.connector import CollectedRelease, Lock, release_when_collected, settle_collected
 from sergeant.validation import check_positive, check_set_ttl, check_timeout, check_ttl
 
 from sergeant_redis.node import Node
@@ -36,6 +36,7 @@ class RedisLock(Lock):
     """A named lock with an owner token per acquisition."""
 
     def __init__(self, name: str, node: Callable[[], Node]) -> None:
+        settle_collected()
         self.name = name
         self.key = LOCK_PREFIX + name
         self._node = node
@@ -58,6 +59,7 @@ class RedisLock(Lock):
     def acquire(
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
     ) -> bool:
+        settle_collected()
         seconds = check_ttl(ttl)
         wait = check_timeout(timeout)
         interval = check_positive("check_interval", check_interval)
@@ -84,6 +86,7 @@ class RedisLock(Lock):
         return released
 
     def is_locked(self) -> bool:
+        settle_collected()
         return bool(self._node().execute("EXISTS", self.key))
 
     def set_ttl(self, ttl: int) -> bool:

@@ -20,6 +20,7 @@ from sergeant.connector import (
     NodeStats,
     Priority,
     release_when_collected,
+    settle_collected,
 )
 from sergeant.validation import (
     build_params,
@@ -104,6 +105,7 @@ class MemoryLock(Lock):
     """
 
     def __init__(self, store: _Store, name: str) -> None:
+        settle_collected()
         self.store = store
         self.name = name
         self._token: str | None = None
@@ -125,6 +127,7 @@ class MemoryLock(Lock):
     def acquire(
         self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
     ) -> bool:
+        settle_collected()
         seconds = check_ttl(ttl)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -148,6 +151,7 @@ class MemoryLock(Lock):
         return freed
 
     def is_locked(self) -> bool:
+        settle_collected()
         with self.store.guard:
             return self._holder(time.time()) is not None
 

@@ -67,6 +67,26 @@ def _dumps(message: dict[str, Any], allow_nan: bool) -> str:
     )
 
 
+class _JsonCodec:
+    """The JSON codec the handlers call (:func:`_dumps`), with orjson's call shape."""
+
+    @staticmethod
+    def dumps(message: dict[str, Any]) -> bytes:
+        """``message`` as compact UTF-8 JSON; extras JSON cannot hold (non-string
+        keys, NaN, cycles) are sent as their repr."""
+        try:
+            return _dumps(message, allow_nan=False).encode()
+        except (TypeError, ValueError, RecursionError):
+            extra = {name: repr(value) for name, value in message.get("extra", {}).items()}
+            return _dumps({**message, "extra": extra}, allow_nan=True).encode()
+
+
+#: What the handlers encode with. Named as in Sergeant's module, whose users'
+#: tests patch ``sergeant.logging.logstash.orjson`` (and ``.socket``) to see
+#: the message object; no orjson is needed.
+orjson = _JsonCodec()
+
+
 def _own_address(hostname: str) -> str:
     try:
         return socket.gethostbyname(hostname)
@@ -123,13 +143,7 @@ class LogstashHandler(logging.Handler):
                 "message": str(error),
                 "stacktrace": "".join(traceback.format_exception(error)),
             }
-        try:
-            text = _dumps(message, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
-            # Extras JSON cannot hold (non-string keys, NaN, cycles) are sent as their repr.
-            message["extra"] = {name: repr(value) for name, value in message["extra"].items()}
-            text = _dumps(message, allow_nan=True)
-        return text.encode()
+        return orjson.dumps(message)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Send ``record`` now; a failure is reported, never raised."""

@@ -140,8 +140,10 @@ class Broker:
     ) -> bool:
         """Push ``task`` again with ``run_count`` one higher."""
         task.run_count += 1
-        try:
-            return self.push_task(task_name, task, priority, consumable_from)
+        try:  # keywords, as Sergeant calls it: users' mocks read call_args
+            return self.push_task(
+                task_name=task_name, task=task, priority=priority, consumable_from=consumable_from
+            )
         except BaseException:
             task.run_count -= 1
             raise
@@ -154,7 +156,9 @@ class Broker:
         consumable_from: float | None = None,
     ) -> bool:
         """Push ``task`` again unchanged."""
-        return self.push_task(task_name, task, priority, consumable_from)
+        return self.push_task(
+            task_name=task_name, task=task, priority=priority, consumable_from=consumable_from
+        )
 
     # Consuming ---------------------------------------------------------
 

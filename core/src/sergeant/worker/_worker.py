@@ -121,13 +121,15 @@ class Worker:
 
     def purge_tasks(self, task_name: str | None = None) -> bool:
         """Delete every task of the queue."""
-        return self.broker.purge_tasks(self._queue(task_name))
+        return self.broker.purge_tasks(task_name=self._queue(task_name))
 
     def number_of_enqueued_tasks(
         self, task_name: str | None = None, include_delayed: bool = False
     ) -> int:
         """Tasks waiting in the queue (with ``include_delayed``, delayed ones too)."""
-        return self.broker.number_of_enqueued_tasks(self._queue(task_name), include_delayed)
+        return self.broker.number_of_enqueued_tasks(
+            task_name=self._queue(task_name), include_delayed=include_delayed
+        )
 
     def push_task(
         self,
@@ -139,7 +141,12 @@ class Worker:
     ) -> bool:
         """Push one task built from ``kwargs`` (default queue: this worker's)."""
         task = Task(kwargs=kwargs, trace_id=trace_id if trace_id else self.get_trace_id())
-        return self.broker.push_task(self._queue(task_name), task, priority, consumable_from)
+        return self.broker.push_task(
+            task_name=self._queue(task_name),
+            task=task,
+            priority=priority,
+            consumable_from=consumable_from,
+        )
 
     def push_tasks(
         self,
@@ -153,15 +160,22 @@ class Worker:
         trace_id = trace_id if trace_id else self.get_trace_id()
         now = time.time()
         tasks = [Task(kwargs=kwargs, trace_id=trace_id, date=now) for kwargs in kwargs_list]
-        return self.broker.push_tasks(self._queue(task_name), tasks, priority, consumable_from)
+        return self.broker.push_tasks(
+            task_name=self._queue(task_name),
+            tasks=tasks,
+            priority=priority,
+            consumable_from=consumable_from,
+        )
 
     def get_next_tasks(self, number_of_tasks: int, task_name: str | None = None) -> list[Task]:
         """Pop up to ``number_of_tasks`` for good (at-most-once, as in Sergeant)."""
-        return self.broker.pop_tasks(self._queue(task_name), number_of_tasks)
+        return self.broker.pop_tasks(
+            task_name=self._queue(task_name), number_of_tasks=number_of_tasks
+        )
 
     def lock(self, name: str) -> Lock:
         """A lock shared by every worker on the same storage."""
-        return self.broker.lock(name)
+        return self.broker.lock(name=name)
 
     # The loop ---------------------------------------------------------------
 
@@ -248,7 +262,12 @@ class Worker:
         if max_retries > 0 and task.run_count >= max_retries:
             raise WorkerMaxRetries()
         try:
-            self.broker.retry(self.config.name, task, priority, consumable_from)
+            self.broker.retry(
+                task_name=self.config.name,
+                task=task,
+                priority=priority,
+                consumable_from=consumable_from,
+            )
         except SergeantError:
             self._keep_current()
             raise
@@ -259,7 +278,12 @@ class Worker:
     ) -> None:
         """Push the task again unchanged."""
         try:
-            self.broker.requeue(self.config.name, task, priority, consumable_from)
+            self.broker.requeue(
+                task_name=self.config.name,
+                task=task,
+                priority=priority,
+                consumable_from=consumable_from,
+            )
         except SergeantError:
             self._keep_current()
             raise

@@ -27,6 +27,7 @@ __all__ = [
     "LegacyReport",
     "encoder_advice",
     "encodings_of",
+    "held_locks_notes",
     "is_sergeant_task",
     "merge_queues",
     "sniff_payload",
@@ -114,6 +115,16 @@ class LegacyReport:
             ],
             "notes": list(self.notes),
         }
+
+
+def held_locks_notes(locks: int) -> tuple[str, ...]:
+    """The report's note on ``locks`` Sergeant 0.27.0 locks still held (none if 0)."""
+    if not locks:
+        return ()
+    return (
+        f"{locks} Sergeant 0.27.0 locks are held: locks are not moved (each frees itself),"
+        " so old and new workers do not exclude each other while both run",
+    )
 
 
 def merge_queues(queues: Iterable[LegacyQueue]) -> tuple[LegacyQueue, ...]:

@@ -23,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
-from sergeant.legacy import LegacyQueue, LegacyReport, merge_queues
+from sergeant.legacy import LegacyQueue, LegacyReport, held_locks_notes, merge_queues
 
 from sergeant_local import _ready, schema
 from sergeant_local._database import Database
@@ -88,14 +88,8 @@ def migrate(
     if "keys" in tables and keys is not False:
         key_count, conflicts = _move_keys(db, "*" if keys is True else keys, dry_run)
     locks = int(db.rows(_LOCKS, (time.time(),))[0][0]) if "locks" in tables else 0
-    notes = []
-    if locks:
-        notes.append(
-            f"{locks} Sergeant 0.27.0 locks are held: locks are not moved (each frees itself),"
-            " so old and new workers do not exclude each other while both run"
-        )
     return LegacyReport(
-        merge_queues(moved), key_count, conflicts, locks, tuple(samples), tuple(notes)
+        merge_queues(moved), key_count, conflicts, locks, tuple(samples), held_locks_notes(locks)
     )
 
 

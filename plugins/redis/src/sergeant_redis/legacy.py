@@ -31,7 +31,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from sergeant.legacy import LegacyQueue, LegacyReport, is_sergeant_task, merge_queues
+from sergeant.legacy import (
+    LegacyQueue,
+    LegacyReport,
+    held_locks_notes,
+    is_sergeant_task,
+    merge_queues,
+)
 
 from sergeant_redis.node import Node
 from sergeant_redis.scripts import Script
@@ -200,11 +206,7 @@ def migrate(
     locks = 0
     if queues is None:
         locks = sum(len(list(_scan(node, f"{LOCK_PREFIX}*", "string"))) for node in connector.nodes)
-        if locks:
-            notes.append(
-                f"{locks} Sergeant 0.27.0 locks are held: locks are not moved (each frees"
-                " itself), so old and new workers do not exclude each other while both run"
-            )
+        notes.extend(held_locks_notes(locks))
     return LegacyReport(
         merge_queues(counted), key_count, conflicts, locks, tuple(samples), tuple(notes)
     )

@@ -389,17 +389,32 @@ def test_a_prefetched_batch_that_waited_past_half_its_lease_is_handed_back_not_r
     build: Any,
 ) -> None:
     seen: list[tuple[int, int]] = []
+    begun: list[float] = []  # when each reserve went out (monotonic)
 
     def work(self: Recording, task: sergeant.Task) -> None:
         seen.append((task.kwargs["n"], self.current.item.deliveries))
         if task.kwargs["n"] == 5:
-            time.sleep(0.7)  # a long task: past half the lease of the batches fetched ahead
+            # A long task: it runs until the latest reserve sent (the batch fetched
+            # ahead, if any) has waited 3/4 of its lease, however slow the machine.
+            wait_until(
+                lambda: time.monotonic() - begun[-1] > 0.75 * self.config.lease_seconds,
+                timeout=30,
+                interval=0.01,
+                message="the batch fetched ahead to wait past half its lease",
+            )
 
     stream = io.StringIO()
     logs = Logging(level=logging.INFO, handlers=[logging.StreamHandler(stream)])
     worker = build(
         work, max_tasks_per_run=10, tasks_per_transaction=2, lease_seconds=1.0, logging=logs
     )
+    begin = worker.broker.ack_and_reserve_begin
+
+    def timed_begin(queue: str, receipts: Any, number: int, lease: float) -> Any:
+        begun.append(time.monotonic())
+        return begin(queue, receipts, number, lease)
+
+    worker.broker.ack_and_reserve_begin = timed_begin  # type: ignore[method-assign]
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(10)])
     worker.work_loop()
     assert sorted(n for n, _ in seen) == list(range(10)), "each task ran once"

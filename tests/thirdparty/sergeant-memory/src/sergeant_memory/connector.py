@@ -8,20 +8,11 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
-from sergeant.connector import (
-    CollectedRelease,
-    Connector,
-    Delivery,
-    Lock,
-    NodeStats,
-    Priority,
-    release_when_collected,
-    settle_collected,
-)
+from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority, TokenLock
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -33,8 +24,6 @@ from sergeant.validation import (
     check_priority,
     check_queue_name,
     check_receipts,
-    check_set_ttl,
-    check_ttl,
     non_empty_str,
 )
 
@@ -97,81 +86,43 @@ def _release(store: _Store, name: str, token: str) -> bool:
         return False
 
 
-class MemoryLock(Lock):
-    """A lock held in the store, with an owner token per acquisition.
-
-    Collected while held, it frees the lock: acquiring registers an owner-checked
-    release with :func:`sergeant.connector.release_when_collected`.
-    """
+class MemoryLock(TokenLock):
+    """A lock held in the store; :class:`sergeant.connector.TokenLock` does the rest
+    (owner tokens, the acquire loop, the checks, freeing a collected lock)."""
 
     def __init__(self, store: _Store, name: str) -> None:
-        settle_collected()
+        super().__init__(name)
         self.store = store
-        self.name = name
-        self._token: str | None = None
-        self._collected: CollectedRelease | None = None
 
-    def _holder(self, now: float) -> str | None:
-        return _holder(self.store, self.name, now)
-
-    def _hold(self, token: str | None) -> None:
-        if self._collected is not None:
-            self._collected.detach()
-            self._collected = None
-        self._token = token
-        if token is not None:
-            self._collected = release_when_collected(
-                self, functools.partial(_release, self.store, self.name, token)
-            )
-
-    def acquire(
-        self, timeout: float | None = None, check_interval: float = 1.0, ttl: int = 60
-    ) -> bool:
-        settle_collected()
-        seconds = check_ttl(ttl)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self.store.guard:
-                now = time.time()
-                if self._holder(now) is None:
-                    token = secrets.token_hex(8)
-                    self.store.locks[self.name] = (token, now + seconds)
-                    self._hold(token)
-                    return True
-            if deadline is not None and time.monotonic() >= deadline:
+    def try_acquire(self, token: str, seconds: int) -> bool:
+        with self.store.guard:
+            now = time.time()
+            if _holder(self.store, self.name, now) is not None:
                 return False
-            time.sleep(check_interval)
+            self.store.locks[self.name] = (token, now + seconds)
+            return True
 
-    def release(self) -> bool:
-        token = self._token
-        if token is None:
-            return False
-        freed = _release(self.store, self.name, token)
-        self._hold(None)
-        return freed
-
-    def is_locked(self) -> bool:
-        settle_collected()
-        with self.store.guard:
-            return self._holder(time.time()) is not None
-
-    def set_ttl(self, ttl: int) -> bool:
-        seconds = check_set_ttl(ttl)
-        if seconds == 0:
-            return self.release()
+    def extend(self, token: str, seconds: int) -> bool:
         with self.store.guard:
             now = time.time()
-            if self._token is not None and self._holder(now) == self._token:
-                self.store.locks[self.name] = (self._token, now + seconds)
-                return True
-            return False
+            if _holder(self.store, self.name, now) != token:
+                return False
+            self.store.locks[self.name] = (token, now + seconds)
+            return True
 
-    def get_ttl(self) -> int | None:
+    def exists(self) -> bool:
+        with self.store.guard:
+            return _holder(self.store, self.name, time.time()) is not None
+
+    def seconds_left(self) -> int | None:
         with self.store.guard:
             now = time.time()
-            if self._holder(now) is None:
+            if _holder(self.store, self.name, now) is None:
                 return None
             return math.ceil(self.store.locks[self.name][1] - now)
+
+    def token_releaser(self) -> Callable[[str], bool]:
+        return functools.partial(_release, self.store, self.name)
 
 
 class MemoryConnector(Connector):

@@ -16,7 +16,7 @@ import time
 
 import msgpack
 import sergeant
-from sergeant.config import Connector, Encoder, WorkerConfig
+from sergeant.config import Connector, Encoder, Timeouts, WorkerConfig
 
 CONNECTOR_ENV = "SERGEANT_SCENARIO_CONNECTOR"
 QUEUE_ENV = "SERGEANT_SCENARIO_QUEUE"
@@ -35,6 +35,8 @@ class ScenarioRecorder(sergeant.Worker):
         spec = json.loads(os.environ[CONNECTOR_ENV])
         options = dict(json.loads(os.environ.get(OPTIONS_ENV, "{}")))
         encoder = options.pop("encoder", None)
+        if "timeout" in options:
+            options["timeouts"] = Timeouts(timeout=options.pop("timeout"))
         return WorkerConfig(
             name=os.environ[QUEUE_ENV],
             connector=Connector(type=spec["type"], params=spec["params"]),

@@ -11,8 +11,10 @@ process on the machine reads the same lease clock. It starts near the wall clock
 (files written before it, and leases of an earlier boot, compare about right:
 those end about when their wall-clock expiry passes) and then only moves forward
 with real time. Where the boot id is unknown (not Linux), leases use the wall
-clock. Ready times (pushes, delays, releases) stay on the wall clock: those are
-dates a user gives.
+clock. Ready times (pushes, delays, releases) are on the lease clock too: a
+``consumable_from`` date is turned into the delay it means when it is pushed,
+so a step back of the wall clock does not hold back what was queued before it
+for the length of the step, and a step forward does not let delays run early.
 """
 
 from __future__ import annotations

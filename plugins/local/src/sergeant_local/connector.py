@@ -92,6 +92,14 @@ class LocalConnector(Connector):
             self._clock = clock
         return clock.now()
 
+    def _ready_at(self, consumable_from: float | None) -> float:
+        """When an item pushed now becomes ready, on the lease clock: at once, or
+        after the delay ``consumable_from`` (a wall-clock date) asks for. Ready
+        times follow the lease clock like leases do, so a step of the wall clock
+        neither holds back what was pushed before it nor lets delays run early."""
+        now = self._lease_now()
+        return now if consumable_from is None else now + (consumable_from - time.time())
+
     # Queues ----------------------------------------------------------------
 
     def queue_push(
@@ -106,7 +114,7 @@ class LocalConnector(Connector):
         check_item(item)
         rank = _RANK[check_priority(priority)]
         delayed = check_consumable_from(consumable_from)
-        visible_at = time.time() if delayed is None else delayed
+        visible_at = self._ready_at(delayed)
         self._db.changes(schema.PUSH_ONE, (queue_name, rank, visible_at, item))
         return True
 
@@ -124,14 +132,14 @@ class LocalConnector(Connector):
         checked = check_items(items)
         if not checked:
             return True
-        visible_at = time.time() if delayed is None else delayed
+        visible_at = self._ready_at(delayed)
         self._db.write(lambda c: _ready.push_many(c, queue_name, rank, visible_at, checked))
         return True
 
     def queue_pop(self, queue_name: str) -> bytes | None:
         """Remove and return the next ready item, or None (at-most-once)."""
         check_queue_name(queue_name)
-        now, lease_now = time.time(), self._lease_now(reading=True)
+        now = lease_now = self._lease_now(reading=True)
         found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now, lease_now))
         if not found:  # empty, or a lease may have run out
 
@@ -146,7 +154,7 @@ class LocalConnector(Connector):
         """Remove and return up to ``number_of_items`` ready items, in order."""
         check_queue_name(queue_name)
         count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        now, lease_now = time.time(), self._lease_now()
+        now = lease_now = self._lease_now()
 
         def pop(conn: sqlite3.Connection) -> list[Any]:
             _leases.reclaim(conn, queue_name, lease_now, now)
@@ -157,7 +165,7 @@ class LocalConnector(Connector):
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
         check_queue_name(queue_name)
-        now, lease_now = time.time(), self._lease_now(reading=True)
+        now = lease_now = self._lease_now(reading=True)
         sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
         main, expired = _counts(self._db.rows(sql, (queue_name, now, lease_now)), lease_now)
         return int(main[1]) + expired
@@ -205,7 +213,7 @@ class LocalConnector(Connector):
     def _ack_and_reserve(
         self, queue_name: str, receipts: _leases.Receipts, count: int, lease: float
     ) -> tuple[int, list[Delivery]]:
-        now, lease_now = time.time(), self._lease_now()
+        now = lease_now = self._lease_now()
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
             acked = _leases.ack(conn, queue_name, receipts, lease_now) if receipts else 0
@@ -243,7 +251,7 @@ class LocalConnector(Connector):
         if not parsed:
             return 0
         lease_now = self._lease_now()
-        visible_at = time.time() if delayed is None else delayed
+        visible_at = self._ready_at(delayed)
         return self._db.write(
             lambda c: _leases.release(c, queue_name, parsed, visible_at, lease_now)
         )
@@ -261,7 +269,7 @@ class LocalConnector(Connector):
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         """One row for the file: ready, delayed and in-flight counts."""
         check_queue_name(queue_name)
-        now, lease_now = time.time(), self._lease_now(reading=True)
+        now = lease_now = self._lease_now(reading=True)
         main, expired = _counts(
             self._db.rows(schema.STATS, (queue_name, now, lease_now)), lease_now
         )

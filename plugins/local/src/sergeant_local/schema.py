@@ -29,12 +29,11 @@ one key lookup that nothing of its queue can have run out.
 An item whose lease ran out stays in its lease row until the next pop or reserve
 of its queue moves it back into ``sergeant_ready`` (``deliveries`` kept, ready
 from the moment its lease ended): reclaiming happens inside ordinary calls.
-Counts include such items as ready. Ready times are the wall clock
-(``time.time()``) of the calling process: all processes on one file share a
-machine, hence a clock. Lease expiries (``expires_at``, ``expiries``,
-``earliest``) are on the lease clock (:mod:`sergeant_local._clock`), which a step
-of the wall clock does not move; ``sergeant_clock`` holds its anchor for the
-current boot.
+Counts include such items as ready. Ready times (``visible_at``) and lease
+expiries (``expires_at``, ``expiries``, ``earliest``) are on the lease clock
+(:mod:`sergeant_local._clock`), which every process on the machine shares and a
+step of the wall clock does not move; ``sergeant_clock`` holds its anchor for
+the current boot.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Two worker processes under the supervisor run tasks of 4 s with a 20 s timeout
 and a 2 s lease. Once a task runs, the wall clock of every worker
 process (supervisor included) steps by +1 h, or by -1 h, through the shim in
 ``clock_shim/`` (``time.time()`` moves, ``time.monotonic()`` does not, as in
-a real step), and so does the test process's, which reads the results. Before the fix the timeout watchdog and the supervisor's kill
-deadline measured wall time, so a +1 h step timed tasks out 1.5 s into their
+a real step), and so does the test process's, which reads the results.
+Before the fix the timeout watchdog and the supervisor's kill deadline
+measured wall time, so a +1 h step timed tasks out 1.5 s into their
 20 s (``WorkerTimedout``), and on local their leases "expired" too and they ran
 again. Every duration is now monotonic, and the local backend's lease clock is
 monotonic plus a per-boot anchor stored in the file.

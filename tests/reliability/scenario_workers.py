@@ -1,11 +1,13 @@
-"""The worker scenarios 7 to 13 run, in their own processes, under the supervisor.
+"""The worker scenarios 7 to 13 run in their own processes (under the supervisor,
+or alone: ``python scenario_workers.py``).
 
 Its connector, queue and settings come from ``SERGEANT_SCENARIO_*`` environment
 variables (set by :mod:`scenario_support`). Each run of a task pushes the record
-``{id, pid, deliveries, started, ended}`` to ``<queue>:ran`` on the same storage
-before the task is acked (see :mod:`storm_workers` for why that record survives
-any kill). A task's kwargs may ask it to hold the GIL (``gil_loops``: that many
-iterations of ``sum(range(...))`` in C, which never releases the GIL) or to sleep.
+``{id, pid, deliveries, started, ended}`` to ``<queue>:ran`` on the same
+storage (or on the one ``SERGEANT_SCENARIO_SINK`` names) before the task is
+acked (see :mod:`storm_workers` for why that record survives any kill). A
+task's kwargs may ask it to hold the GIL (``gil_loops``: the length of a
+``sum(range(...))`` in C, which never releases the GIL) or to sleep.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sergeant.config import Connector, Encoder, Timeouts, WorkerConfig
 CONNECTOR_ENV = "SERGEANT_SCENARIO_CONNECTOR"
 QUEUE_ENV = "SERGEANT_SCENARIO_QUEUE"
 OPTIONS_ENV = "SERGEANT_SCENARIO_OPTIONS"
+#: Optional: where records go instead (a storage the scenario does not break).
+SINK_ENV = "SERGEANT_SCENARIO_SINK"
 
 
 def ran_queue(queue: str) -> str:
@@ -44,13 +48,23 @@ class ScenarioRecorder(sergeant.Worker):
             **options,
         )
 
+    _sink: sergeant.Connector | None = None
+
+    def _records(self) -> sergeant.Connector:
+        if SINK_ENV not in os.environ:
+            return self.broker.connector
+        if self._sink is None:
+            spec = json.loads(os.environ[SINK_ENV])
+            self._sink = sergeant.connect(Connector(type=spec["type"], params=spec["params"]))
+        return self._sink
+
     def work(self, task: sergeant.Task) -> None:
         started = time.time()
         if task.kwargs.get("gil_loops"):
             sum(range(int(task.kwargs["gil_loops"])))  # C code: the GIL is never released
         if task.kwargs.get("sleep"):
             time.sleep(float(task.kwargs["sleep"]))
-        self.broker.connector.queue_push(
+        self._records().queue_push(
             ran_queue(self.config.name),
             msgpack.packb(
                 {
@@ -62,3 +76,7 @@ class ScenarioRecorder(sergeant.Worker):
                 }
             ),
         )
+
+
+if __name__ == "__main__":  # an unsupervised worker: ``python scenario_workers.py``
+    print(json.dumps(ScenarioRecorder().work_loop(), default=str), flush=True)

@@ -2,8 +2,9 @@
 
 Two Redis nodes (AOF, fsync always) hold 3,000 short tasks; one worker process
 runs ``work_loop()`` on its own, unsupervised, one task per transaction with
-prefetching on (calls sent ahead while it works, several at once). Once 500 tasks ran, one node is SIGKILLed; two seconds
-later it starts again on the same port. Before the fix a call pending on the
+prefetching on (calls sent ahead while it works, several at once). Once 500
+tasks ran, one node is SIGKILLed; three seconds later it starts again on the
+same port. Before the fix a call pending on the
 dead node failed inside redis-py (``AttributeError: 'NoneType' object has no
 attribute 'readline'``, then a ``TypeError``), the executor failed and the
 unsupervised loop stopped consuming. Every failure of a pending call is now a

@@ -87,7 +87,8 @@ if stream:
     chosen = broker()
     n = 0
     while n < stream["cap"] and not os.path.exists(stream["stop"]):
-        chosen.push_task(task_name=stream["queue"], task=Task(kwargs={"n": n}))
+        priority = "HIGH" if n % 2 else "NORMAL"  # both ends of a Redis list
+        chosen.push_task(task_name=stream["queue"], task=Task(kwargs={"n": n}), priority=priority)
         n += 1
         if n == 1:
             print("streaming", flush=True)

@@ -8,9 +8,10 @@ These tests prove that ours warns about what waits in the old layout, that
 ``--dry-run`` counts it and moves nothing, that ``migrate`` moves everything
 (delayed tasks stay delayed, HIGH goes first), that our workers then run each
 task exactly once with the kwargs, trace id and date Sergeant gave it, that a
-second run moves nothing, that an old producer pushing while migrate runs
-(or a migration stopped between batches) loses and duplicates nothing, that
-bad arguments fail with one clear line, and that mongo says it is not supported.
+second run moves nothing, that an old producer pushing and an old worker
+popping while migrate runs (or a migration stopped between batches) lose and
+duplicate nothing, that bad arguments fail with one clear line, and that mongo
+says it is not supported.
 """
 
 from __future__ import annotations
@@ -86,12 +87,16 @@ stream = spec.get("stream")
 if stream:
     chosen = broker()
     n = 0
+    out["popped"] = []
     while n < stream["cap"] and not os.path.exists(stream["stop"]):
         priority = "HIGH" if n % 2 else "NORMAL"  # both ends of a Redis list
         chosen.push_task(task_name=stream["queue"], task=Task(kwargs={"n": n}), priority=priority)
         n += 1
         if n == 1:
             print("streaming", flush=True)
+        if n % 5 == 0:  # an old worker consuming the old layout meanwhile
+            popped = chosen.pop_tasks(task_name=stream["queue"], number_of_tasks=1)
+            out["popped"] += [task.kwargs["n"] for task in popped]
     out["streamed"] = n
 for name in spec.get("read_keys", []):
     value = connector.key_get(name)
@@ -375,7 +380,7 @@ def test_running_migrate_again_moves_nothing(
             assert ours.queue_length(queue, include_delayed=True) == PER_QUEUE
 
 
-def test_an_old_producer_pushing_while_migrate_runs_loses_nothing(
+def test_an_old_producer_and_worker_busy_while_migrate_runs_lose_nothing(
     storage: Connector, old: OldSergeant, tmp_path: Path
 ) -> None:
     stop = tmp_path / "stop-pushing"
@@ -394,15 +399,20 @@ def test_an_old_producer_pushing_while_migrate_runs_loses_nothing(
         if producer.poll() is None:
             producer.kill()
             producer.communicate()
-    pushed = json.loads(out.splitlines()[-1])["streamed"]
+    streamed = json.loads(out.splitlines()[-1])
+    pushed, popped_by_old = streamed["streamed"], streamed["popped"]
     assert pushed < 1_000_000, "the producer hit its cap before being told to stop"
     assert all(moved > 0 for moved in moved_while_pushing), moved_while_pushing
+    assert popped_by_old
 
     last = cli_json(storage, "migrate", "live", cwd=tmp_path)["items"]
 
-    assert sum(moved_while_pushing) + last == pushed
+    moved = sum(moved_while_pushing) + last
+    assert moved + len(popped_by_old) == pushed, (moved_while_pushing, last, len(popped_by_old))
     assert old.lengths(["live"]) == {"live": 0}
-    assert sorted(task.kwargs["n"] for task in drain(storage, "live")) == list(range(pushed))
+    ours = [task.kwargs["n"] for task in drain(storage, "live")]
+    assert len(ours) == moved
+    assert sorted(ours + popped_by_old) == list(range(pushed))  # each on one side, once
 
 
 class Interrupted(Exception):

@@ -37,7 +37,7 @@ def legacy_warning(queue: str, count: int) -> str:
     return (
         f"{count} tasks of queue {queue!r} wait in Sergeant 0.27.0's storage layout, where"
         f" this version does not look: move them with `sergeant migrate {queue}` (same"
-        " connector config; see 'Upgrading from Sergeant 0.27.0' in the README)"
+        " connector config; see docs/upgrading-from-sergeant.md)"
     )
 
 

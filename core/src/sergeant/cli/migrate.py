@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from sergeant._connect import connect
 from sergeant.cli._connector_option import add_connector_options, connector_from_args
+from sergeant.errors import ConfigError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport, encoder_advice
 
 __all__ = ["register"]
@@ -65,6 +66,10 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.keys == "":
+        raise ConfigError(
+            "--keys", args.keys, "expected a glob pattern such as 'user:*' (--no-keys moves none)"
+        )
     keys: str | bool = False if args.no_keys else (args.keys if args.keys is not None else True)
     with connect(connector_from_args(args)) as connector:
         if MIGRATE_LEGACY not in connector.capabilities:
@@ -76,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            print(f"nothing to migrate: Sergeant 0.27.0 had no {kind!r} connector type")
+            nothing = f"nothing to migrate: Sergeant 0.27.0 had no {kind!r} connector type"
+            if args.json:
+                empty = LegacyReport(notes=(nothing,))
+                print(json.dumps({"dry_run": args.dry_run, **empty.as_dict()}, indent=2))
+            else:
+                print(nothing)
             return 0
         progress = None if args.json or not sys.stderr.isatty() else _Progress(sys.stderr)
         try:

@@ -1,6 +1,6 @@
 """Named locks in a node's ``locks`` collection, one owner token per acquisition.
 
-A lock document is ``{_id: name, t: token, exp: expiry}``. Taking it is one
+A lock document is ``{_id: name, name: name, t: token, exp: expiry}``. Taking it is one
 upsert whose filter matches only an expired document: when a live one exists
 the upsert's insert collides on ``_id`` and the lock is held by someone else.
 A TTL index on ``exp`` removes old documents eventually; every read also checks
@@ -55,7 +55,15 @@ class MongoLock(TokenLock):
             try:
                 cols.locks.update_one(
                     {"_id": self.name, "exp": {"$lte": now}},
-                    {"$set": {"t": token, "exp": now + dt.timedelta(seconds=seconds)}},
+                    # "name" too: Sergeant 0.27.0 made locks.name a unique index in the
+                    # same default database; one document per name keeps it satisfied.
+                    {
+                        "$set": {
+                            "name": self.name,
+                            "t": token,
+                            "exp": now + dt.timedelta(seconds=seconds),
+                        }
+                    },
                     upsert=True,
                 )
             except DuplicateKeyError:

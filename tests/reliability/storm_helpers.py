@@ -57,6 +57,10 @@ class StormResult:
     alive_samples: list[int] = field(default_factory=list, repr=False)
     supervisor_exit: int | None = None
     supervisor_log: str = field(default="", repr=False)
+    #: Seconds from the supervisor's start to the first task run (a worker's start-up).
+    startup_seconds: float = 0.0
+    #: The kill interval used: the one asked for, or the start-up time if longer.
+    kill_every: float = 0.0
 
     @property
     def mean_alive(self) -> float:
@@ -242,12 +246,18 @@ def _storm(
     timeout: float,
     started: float,
 ) -> None:
-    """Kill a random worker every ``kill_every`` s until drained or ``timeout`` s have passed."""
+    """Kill a random worker every ``kill_every`` s (at least the measured start-up time
+    of a worker) for ``timeout`` s after the first task ran; then stop killing and
+    let the queue drain, for as long again plus ten start-ups.
+
+    The bounds follow the machine: on a busy one a worker takes seconds to start,
+    and kills faster than that would only measure how slowly Python starts."""
     result = records.result
-    next_kill = started + kill_every
-    next_check = started
-    while (now := time.monotonic()) - started < timeout and supervisor.poll() is None:
-        if now >= next_kill:
+    next_kill = next_check = started
+    storm_ends = drain_ends = started + timeout
+    first_run_at: float | None = None
+    while (now := time.monotonic()) < drain_ends and supervisor.poll() is None:
+        if first_run_at is not None and now >= next_kill and now < storm_ends:
             workers = _children(supervisor.pid)
             if workers:
                 victim = rng.choice(workers)
@@ -256,15 +266,23 @@ def _storm(
                     result.kills += 1
                 except ProcessLookupError:
                     pass
-            next_kill += kill_every
+            next_kill += result.kill_every
         if now >= next_check:
             alive = len(_children(supervisor.pid))
             if alive or result.alive_samples:  # from the first worker on
                 result.alive_samples.append(alive)
             records.collect()
+            if first_run_at is None and result.distinct:
+                first_run_at = now
+                result.startup_seconds = now - started
+                result.kill_every = max(kill_every, result.startup_seconds)
+                next_kill = now + kill_every  # the first kill soon, the next ones spaced
+                storm_ends = now + timeout
+                drain_ends = storm_ends + timeout + 10 * result.startup_seconds
             if result.distinct == result.tasks and _remaining(connector, queue) == (0, 0):
                 result.drained = True
                 result.drain_seconds = time.monotonic() - started
                 return
             next_check = now + 0.1
-        time.sleep(max(0.0, min(next_kill, next_check) - time.monotonic()))
+        wake = next_check if first_run_at is None else min(next_kill, next_check)
+        time.sleep(max(0.0, wake - time.monotonic()))

@@ -260,3 +260,57 @@ def test_version_lists_every_installed_backend() -> None:
     for backend in ("local", "mongo", "redis"):
         distribution = f"sergeant-{backend}"
         assert f"  {backend}: {distribution} {importlib.metadata.version(distribution)}" in lines
+
+
+# params checked as the config is built -----------------------------------------------
+
+PARAMS_PROBE = """
+import json, sys
+from sergeant.config import Connector
+from sergeant.errors import ConfigError
+
+try:
+    Connector(type=sys.argv[1], params=json.loads(sys.argv[2]))
+except ConfigError as exc:
+    error = str(exc)
+else:
+    error = None
+drivers = ("redis", "hiredis", "pymongo", "bson", "sqlite3", "_sqlite3")
+loaded = [
+    name for name in sys.modules
+    if name.split(".")[0] in drivers
+    or (name.startswith("sergeant_") and name.split(".")[-1] == "connector")
+]
+print(json.dumps({"error": error, "loaded": sorted(loaded)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "params", "wrong"),
+    [
+        ("local", {"file_pth": "/tmp/x.sqlite3"}, "params['file_pth']: 'unknown param'"),
+        ("redis", {"nodes": [{"host": "127.0.0.1", "prot": 6379}]}, "'prot'"),
+        ("mongo", {"nodes": [{"host": "127.0.0.1", "port": 27017}], "colour": 1}, "'colour'"),
+        ("local", {"file_path": "/tmp/x.sqlite3"}, None),
+        ("redis", {"nodes": [{"host": "127.0.0.1", "port": 6379}]}, None),
+        ("mongo", {"nodes": [{"host": "127.0.0.1", "port": 27017}]}, None),
+    ],
+)
+def test_each_backend_checks_params_as_the_config_is_built_without_its_driver(
+    backend: str, params: dict[str, object], wrong: str | None
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PARAMS_PROBE, backend, json.dumps(params)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    if wrong is None:
+        assert probe["error"] is None
+    else:
+        assert "unknown param" in probe["error"]
+        assert wrong in probe["error"]
+    assert probe["loaded"] == []  # neither the driver nor the plugin's connector module

@@ -19,6 +19,7 @@ import msgpack
 
 from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
+from sergeant.encoder.encoder import Encoder as SergeantEncoder
 from sergeant.errors import TaskDecodeError
 from sergeant.task import Task
 
@@ -97,9 +98,15 @@ class Broker:
 
     :param connector: a live connector (see :func:`sergeant.connect`).
     :param encoder: how tasks become bytes; default msgpack without compression.
+        Sergeant's ``sergeant.encoder.encoder.Encoder(...)`` is taken too (its
+        :attr:`~sergeant.encoder.encoder.Encoder.task_encoder` is used).
     """
 
-    def __init__(self, connector: Connector, encoder: TaskEncoder | None = None) -> None:
+    def __init__(
+        self, connector: Connector, encoder: TaskEncoder | SergeantEncoder | None = None
+    ) -> None:
+        if isinstance(encoder, SergeantEncoder):
+            encoder = encoder.task_encoder
         self.connector = connector
         self.encoder = encoder or TaskEncoder()
 

@@ -3,8 +3,9 @@
 ``Encoder(compressor_name, serializer_name)`` works as in Sergeant 0.27.0
 (``encode(data) -> bytes``, ``decode(data) -> value``, the ``serializer`` and
 ``compressor`` objects, the ``serializers`` and ``compressors`` tables) and runs
-our code (:mod:`sergeant.encoder`). To give it to our
-:class:`~sergeant.broker.Broker`, pass :attr:`Encoder.task_encoder`.
+our code (:mod:`sergeant.encoder`). Our :class:`~sergeant.broker.Broker` takes
+it as Sergeant's did (``Broker(connector=..., encoder=Encoder(...))``) and uses
+its :attr:`Encoder.task_encoder`.
 """
 
 from __future__ import annotations

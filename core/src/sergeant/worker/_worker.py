@@ -310,13 +310,19 @@ class Worker:
         with self.counters_guard:
             setattr(self.counters, name, getattr(self.counters, name) + 1)
 
-    def _log_event(self, event: str, level: int, message: str, task: Task | None) -> None:
+    def _log_event(self, event: str, level: str, message: str, task: Task | None) -> None:
+        # Sergeant's calls exactly (logger.<level>(msg=..., extra=...)): users' mocks match them
         if getattr(self.config.logging.events, event):
-            self.logger.log(level, message, extra={"task": task})
+            getattr(self.logger, level)(msg=message, extra={"task": task})
 
-    def hook_failed(self, name: str, exc: BaseException, task: Task | None) -> None:
+    def hook_failed(
+        self, name: str, exc: BaseException, task: Task | None, extra: dict[str, Any] | None = None
+    ) -> None:
         """Log that a user hook raised (the worker carries on)."""
-        self.logger.error("%s handler has failed: %s", name, exc, extra={"task": task})
+        self.logger.error(
+            msg=f"{name} handler has failed: {exc}",
+            extra={"task": task} if extra is None else extra,
+        )
 
     def run_pre_work(self, task: Task) -> None:
         """Call :meth:`pre_work`, logging its errors."""
@@ -353,7 +359,7 @@ class Worker:
         else:
             self.counters.done += 1
         if self.config.logging.events.on_success:
-            self.logger.info("task has finished successfully", extra={"task": task})
+            self.logger.info(msg="task has finished successfully", extra={"task": task})
         try:
             self.on_success(task=task, returned_value=returned_value)
         except WorkerRetry:
@@ -370,7 +376,7 @@ class Worker:
     def handle_failure(self, task: Task, exception: Exception) -> None:
         """The task raised: log, count, call :meth:`on_failure`."""
         self.count("failed")
-        self._log_event("on_failure", logging.ERROR, f"task has failed: {exception!r}", task)
+        self._log_event("on_failure", "error", f"task has failed: {exception!r}", task)
         self._dispatch_actions(
             "on_failure", task, lambda: self.on_failure(task=task, exception=exception)
         )
@@ -378,24 +384,24 @@ class Worker:
     def handle_timeout(self, task: Task) -> None:
         """The task ran past its timeout: log, count, call :meth:`on_timeout`."""
         self.count("timed_out")
-        self._log_event("on_timeout", logging.ERROR, "task has timed out", task)
+        self._log_event("on_timeout", "error", "task has timedout", task)
         self._dispatch_actions("on_timeout", task, lambda: self.on_timeout(task=task))
 
     def handle_retry(self, task: Task) -> None:
         """The task was pushed again: log, count, call :meth:`on_retry`."""
         self.count("retried")
-        self._log_event("on_retry", logging.INFO, "task has been retried", task)
+        self._log_event("on_retry", "info", "task has retried", task)
         self._dispatch_actions("on_retry", task, lambda: self.on_retry(task=task))
 
     def handle_requeue(self, task: Task) -> None:
         """The task was put back unchanged: log, count, call :meth:`on_requeue`."""
         self.count("requeued")
-        self._log_event("on_requeue", logging.INFO, "task has been requeued", task)
+        self._log_event("on_requeue", "info", "task has requeued", task)
         self._dispatch_actions("on_requeue", task, lambda: self.on_requeue(task=task))
 
     def handle_max_retries(self, task: Task) -> None:
         """``retry`` past ``max_retries``: call :meth:`on_max_retries`, then dead-letter it."""
-        self._log_event("on_max_retries", logging.ERROR, "task has reached max retries", task)
+        self._log_event("on_max_retries", "error", "task has reached max retries", task)
         self._dispatch_actions("on_max_retries", task, lambda: self.on_max_retries(task=task))
         item: Reserved | None = getattr(self.current, "item", None)
         reason = f"max_retries ({self.config.max_retries}) exceeded after {task.run_count} runs"
@@ -415,18 +421,18 @@ class Worker:
         """The queue has been empty a while: log, call :meth:`on_starvation`."""
         if self.config.logging.events.on_starvation:
             self.logger.warning(
-                "worker is starving", extra={"time_with_no_tasks": time_with_no_tasks}
+                msg="worker is starving", extra={"time_with_no_tasks": time_with_no_tasks}
             )
         try:
             self.on_starvation(time_with_no_tasks=time_with_no_tasks)
         except WorkerInterrupt as exc:
             raise exc
         except Exception as exc:
-            self.hook_failed("on_starvation", exc, None)
+            self.hook_failed("on_starvation", exc, None, {"time_with_no_tasks": time_with_no_tasks})
 
     def handle_stop(self, task: Task) -> None:
         """``stop`` was called while working ``task``: log, call :meth:`on_stop`."""
-        self._log_event("on_stop", logging.WARNING, "worker has been asked to stop", task)
+        self._log_event("on_stop", "warning", "task has stopped", task)
         try:
             self.on_stop(task=task)
         except WorkerInterrupt:

@@ -232,7 +232,8 @@ class RedisConnector(Connector):
         priority: Priority,
         consumable_from: float | None,
     ) -> bool:
-        keys = self._queue(queue_name).keys
+        queue = self._queue(queue_name)
+        keys = queue.keys
         letter = check_priority(priority)[0]
         due = check_consumable_from(consumable_from)
         ready = keys[1] if letter == "H" else keys[3]
@@ -242,8 +243,12 @@ class RedisConnector(Connector):
 
             def push(node: Node, chunk: list[bytes] = chunk) -> object:
                 if due is None:
-                    return node.execute("RPUSH", ready, *chunk)
-                return node.script(scripts.PUSH_DELAYED, keys, repr(due), letter, *chunk)
+                    done = node.execute("RPUSH", ready, *chunk)
+                else:
+                    done = node.script(scripts.PUSH_DELAYED, keys, repr(due), letter, *chunk)
+                # not empty any more: our own pops should not put it last
+                queue.empty_until[node.index] = 0.0
+                return done
 
             # The next node in turn takes the chunk; if it is down, the first that answers.
             node = nodes[next(self._turn) % len(nodes)]

@@ -89,6 +89,18 @@ def test_handlers_log_with_sergeants_calls(
     )
 
 
+def test_failure_logs_sergeants_call_without_the_exception_text(tmp_path: Path) -> None:
+    worker = _worker(tmp_path, on_failure=True)
+    task = Task(kwargs={"x": 1})
+    worker.on_failure = mock.MagicMock()  # type: ignore[method-assign]
+    try:
+        worker.handle_failure(task=task, exception=ValueError("boom"))
+    finally:
+        worker.close()
+    worker.logger.error.assert_called_once_with(msg="task has failed", extra={"task": task})
+    worker.on_failure.assert_called_once()
+
+
 def test_success_and_starvation_log_with_sergeants_calls(tmp_path: Path) -> None:
     worker = _worker(tmp_path, on_success=True, on_starvation=True)
     task = Task()

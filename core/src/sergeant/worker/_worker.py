@@ -376,7 +376,7 @@ class Worker:
     def handle_failure(self, task: Task, exception: Exception) -> None:
         """The task raised: log, count, call :meth:`on_failure`."""
         self.count("failed")
-        self._log_event("on_failure", "error", f"task has failed: {exception!r}", task)
+        self._log_event("on_failure", "error", "task has failed", task)  # as Sergeant: no text
         self._dispatch_actions(
             "on_failure", task, lambda: self.on_failure(task=task, exception=exception)
         )

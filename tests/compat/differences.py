@@ -84,9 +84,10 @@ VALIDATED = Topic("Config values are checked at construction")
 ATTRS = Topic("Config classes are attrs classes, not dataclasses")
 ERRORS = Topic("Encoder errors are sergeant.errors classes")
 JSON = Topic("A json serializer")
-MSGPACK_EXT = Topic("msgpack writes tuples and datetimes as extension types")
+MSGPACK_EXT = Topic("msgpack: tasks, tuples and datetimes in a form of our own")
 MESSAGES = Topic("Log messages are worded differently")
 LOGSTASH = Topic("Logstash failures are reported once, on stderr")
+SUPERVISOR_EXIT = Topic("The supervisor exits 1 when it cannot load the worker")
 NOT_PROVIDED = Topic("Modules and names not provided")
 
 _SUMMARY_OK_STOP = {
@@ -319,6 +320,20 @@ DIFFERENCES: list[Difference] = [
             "types": ["datetime", "datetime"],
         },
     ),
+    Difference(
+        "supervisor.unknown_worker_module",
+        LOCAL,
+        SUPERVISOR_EXIT,
+        {"exit_code": 0, "ran": []},
+        {"exit_code": 1, "ran": []},
+    ),
+    Difference(
+        "supervisor.unknown_worker_class",
+        LOCAL,
+        SUPERVISOR_EXIT,
+        {"exit_code": 0, "ran": []},
+        {"exit_code": 1, "ran": []},
+    ),
     # Config -----------------------------------------------------------------
     Difference(
         "worker.config_values_are_not_checked_until_used",
@@ -420,6 +435,13 @@ DIFFERENCES: list[Difference] = [
             "serializer_name": "msgpack",
             "serializers": ["json", "msgpack", "pickle"],
         },
+    ),
+    Difference(
+        "delivery.stored_msgpack_task_is_sergeants_map",
+        BOTH,
+        MSGPACK_EXT,
+        {"fields": ["date", "kwargs", "run_count", "trace_id"], "form": "map", "kwargs": {"n": 1}},
+        {"form": "list"},
     ),
     Difference(
         "encoder.tuples_encoded_bytes_msgpack",

@@ -66,5 +66,23 @@ def stored_task_is_a_pickled_task(ctx):
     return {"pickled": True, "kwargs": value.kwargs, "trace_id": value.trace_id}
 
 
+@behaviour()
+def stored_msgpack_task_is_sergeants_map(ctx):
+    import msgpack
+
+    class Producer(sergeant.worker.Worker):
+        def generate_config(self):
+            return ctx.worker_config(encoder=sergeant.config.Encoder(serializer="msgpack"))
+
+    producer = Producer()
+    producer.init_broker()
+    producer.push_task(kwargs={"n": 1}, trace_id="t")
+    value = msgpack.unpackb(ctx.connector().queue_pop(ctx.name()), raw=False)
+    if isinstance(value, dict) and "__task__" in value:
+        fields = value["__task__"]
+        return {"form": "map", "fields": sorted(fields), "kwargs": fields["kwargs"]}
+    return {"form": type(value).__name__}
+
+
 if __name__ == "__main__":
     main()

@@ -318,6 +318,25 @@ def retry_from_work(ctx):
 
 
 @behaviour()
+def retry_caught_inside_work(ctx):
+    class Worker(_recording(ctx, max_tasks_per_run=2)):
+        def work(self, task):
+            self.events.append(["work", task.run_count])
+            if task.run_count == 0:
+                try:
+                    self.retry(task=task)
+                except Exception:
+                    self.events.append(["caught by except Exception"])
+                except sergeant.worker.WorkerRetry:
+                    self.events.append(["caught WorkerRetry"])
+            return task.run_count
+
+    worker = _make(Worker, {"n": 1})
+    summary = run_worker(worker)
+    return {"events": worker.events, "summary": summary, "left": _left(worker)}
+
+
+@behaviour()
 def retry_from_on_failure(ctx):
     class Worker(_recording(ctx, max_tasks_per_run=2)):
         def work(self, task):

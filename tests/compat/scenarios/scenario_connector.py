@@ -121,7 +121,7 @@ def pop_removes_for_good(ctx):
 @behaviour()
 def delayed_item_waits_until_due(ctx):
     connector = ctx.connector()
-    connector.queue_push(ctx.name(), b"later", consumable_from=time.time() + 1.0)
+    connector.queue_push(ctx.name(), b"later", consumable_from=time.time() + 2.0)
     before = connector.queue_pop(ctx.name())
     popped = wait_until(lambda: connector.queue_pop(ctx.name()), timeout=30)
     return {"before": before, "once_due": popped.decode() if popped else None}

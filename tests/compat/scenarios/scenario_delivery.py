@@ -13,7 +13,7 @@ import pickle
 import sergeant
 from _harness import behaviour, main, wait_until
 
-COMEBACK_SECONDS = 6.0
+COMEBACK_SECONDS = 10.0
 
 
 def _crashing_worker(ctx):

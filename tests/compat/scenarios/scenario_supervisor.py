@@ -16,6 +16,8 @@ from _harness import behaviour, main
 
 WORKER_MODULE = """
 import os
+import time
+
 import sergeant
 
 CONNECTOR = json.loads({connector!r})
@@ -35,6 +37,12 @@ class Worker(sergeant.worker.Worker):
             ran.write(json.dumps([os.getpid(), task.kwargs]) + "\\n")
         if task.kwargs.get("stop"):
             self.stop()
+        if task.kwargs.get("hog"):
+            hog = bytearray(task.kwargs["hog"])
+            for _ in range(200):
+                time.sleep(0.05)
+            with open({ran!r}, "a") as ran:
+                ran.write(json.dumps([os.getpid(), {{"survived": len(hog)}}]) + "\\n")
 
     def on_starvation(self, time_with_no_tasks):
         self.stop()
@@ -110,6 +118,20 @@ def stop_in_one_worker_stops_the_supervisor(ctx):
         "--worker-module=consumer",
         "--worker-class=Worker",
         "--concurrent-workers=2",
+    )
+    return {"exit_code": code, "ran": [kwargs for _, kwargs in runs]}
+
+
+@behaviour("local")
+def worker_over_max_worker_memory_usage_is_replaced(ctx):
+    code, runs, _ = _supervise(
+        ctx,
+        [{"hog": 300 * 1024 * 1024}],
+        0,
+        "--worker-module=consumer",
+        "--worker-class=Worker",
+        "--concurrent-workers=1",
+        f"--max-worker-memory-usage={100 * 1024 * 1024}",
     )
     return {"exit_code": code, "ran": [kwargs for _, kwargs in runs]}
 

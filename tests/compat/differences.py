@@ -85,7 +85,6 @@ ATTRS = Topic("Config classes are attrs classes, not dataclasses")
 ERRORS = Topic("Encoder errors are sergeant.errors classes")
 JSON = Topic("A json serializer")
 MSGPACK_EXT = Topic("msgpack: tasks, tuples and datetimes in a form of our own")
-MESSAGES = Topic("Log messages are worded differently")
 LOGSTASH = Topic("Logstash failures are reported once, on stderr")
 SUPERVISOR_EXIT = Topic("The supervisor exits 1 when it cannot load the worker")
 NOT_PROVIDED = Topic("Modules and names not provided")
@@ -458,25 +457,6 @@ DIFFERENCES: list[Difference] = [
         {"equal": True, "tzinfo": "datetime.timezone.utc"},
     ),
     # Logging ----------------------------------------------------------------
-    Difference(
-        "logging.event_messages",
-        BOTH,
-        MESSAGES,
-        [
-            "task has finished successfully",
-            "task has failed",
-            "task has retried",
-            "task has requeued",
-            "task has reached max retries",
-        ],
-        [
-            "task has finished successfully",
-            "task has failed: ValueError('boom')",
-            "task has been retried",
-            "task has been requeued",
-            "task has reached max retries",
-        ],
-    ),
     Difference(
         "logging.logstash_handler_without_a_server",
         LOCAL,

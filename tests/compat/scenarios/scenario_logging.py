@@ -13,6 +13,7 @@ import re
 import socket
 import sys
 import threading
+import time
 
 import sergeant
 from _harness import behaviour, main, run_worker, wait_until
@@ -105,6 +106,28 @@ def event_messages(ctx):
     worker = _every_event_worker(ctx, config)
     run_worker(worker)
     return [record.getMessage() for record in recorder.records]
+
+
+@behaviour()
+def timeout_message(ctx):
+    recorder = Recorder()
+
+    class Worker(sergeant.worker.Worker):
+        def generate_config(self):
+            return ctx.worker_config(
+                logging=sergeant.config.Logging(handlers=[recorder]),
+                timeouts=sergeant.config.Timeouts(timeout=0.5, grace_period=30.0),
+                max_tasks_per_run=1,
+            )
+
+        def work(self, task):
+            time.sleep(30)
+
+    worker = Worker()
+    worker.init_broker()
+    worker.push_task(kwargs={"n": 1})
+    run_worker(worker)
+    return [[r.levelname, r.getMessage(), r.task.kwargs] for r in recorder.records]
 
 
 @behaviour()

@@ -355,5 +355,5 @@ class TaskEncoder:
                 date=float(value.get("date", 0.0)),
                 run_count=int(value.get("run_count", 0)),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. run_count inf, date 1e400
             raise TaskDecodeError(f"payload is not a valid task: {exc}") from exc

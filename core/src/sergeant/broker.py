@@ -174,6 +174,9 @@ class Broker:
             return Reserved(self.encoder.decode_task(payload), payload, receipt, deliveries)
         except TaskDecodeError as exc:
             return Reserved(None, payload, receipt, deliveries, str(exc))
+        except Exception as exc:  # any bytes at all must end as a dead letter, never a crash
+            reason = f"cannot decode the payload: {type(exc).__name__}: {exc}"
+            return Reserved(None, payload, receipt, deliveries, reason)
 
     def pop(self, task_name: str, number_of_tasks: int) -> list[Reserved]:
         """Remove up to ``number_of_tasks`` for good (at-most-once), decoded where possible."""

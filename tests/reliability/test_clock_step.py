@@ -7,8 +7,11 @@ once, as ``date -s`` or an NTP step would move it; the monotonic clock does not
 move. The task sleeps 8 s with a 20 s timeout and a 2 s lease, so it spans
 four leases and ends well before its timeout unless the step is taken for
 elapsed time. The second worker, on the same stepped clock, polls the queue
-throughout; so does the test process, on the real clock, trying to reserve the
-task all the while.
+throughout; so does the test process, trying to reserve the task all the
+while. The test process stays on the real clock on purpose: it is the process
+whose clock disagrees with the workers' by an hour (one started before the
+step, or one whose step has not landed yet), the case where leases on a
+per-process clock are handed out twice.
 
 What a step used to break: a watchdog on the wall clock times the task out at
 a step forward; a lease on the wall clock looks an hour old to a process whose
@@ -28,27 +31,17 @@ not agree on leases (see docs/reliability-notes-lease.md).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sergeant
-from clock_step_workers import TIMEOUTS_ENV
 from reliability_report import Outcome, record
-from scenario_support import HERE, Runs, connector_config, wait_for
-from scenario_workers import CONNECTOR_ENV, OPTIONS_ENV, QUEUE_ENV
+from scenario_support import HERE, Runs, connector_config, supervised, wait_for
 from sergeant.broker import Broker, dead_queue_name
-from sergeant.config import Connector as ConnectorConfig
 from sergeant.task import Task
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
@@ -56,7 +49,6 @@ SHIM = HERE / "faketime_shim"
 HOUR = 3600
 TASK_SECONDS = 8.0
 TIMEOUT = 20.0
-GRACE = 5.0
 LEASE = 2.0
 BOUND = 120.0
 
@@ -94,48 +86,6 @@ class SteppedClock:
         staged.replace(self.spec)
 
 
-@contextmanager
-def stepped_supervisor(
-    config: ConnectorConfig, queue: str, clock: SteppedClock, log_path: Path, **options: Any
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``sergeant worker clock_step_workers:TimedRecorder -c 2`` on ``clock``; SIGTERM after."""
-    env = dict(os.environ)
-    env.pop("FAKETIME", None)  # it would win over the timestamp file
-    env.update(clock.env())
-    env[CONNECTOR_ENV] = json.dumps({"type": config.type, "params": dict(config.params)})
-    env[QUEUE_ENV] = queue
-    env[OPTIONS_ENV] = json.dumps(options)
-    env[TIMEOUTS_ENV] = json.dumps({"timeout": TIMEOUT, "grace_period": GRACE})
-    command = [sys.executable, "-m", "sergeant", "worker", "clock_step_workers:TimedRecorder"]
-    with log_path.open("w") as log:
-        supervisor = subprocess.Popen(
-            [*command, "--concurrency", "2", "--no-progress"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=HERE,
-        )
-        try:
-            yield supervisor
-        finally:
-            supervisor.send_signal(signal.SIGTERM)
-            try:
-                supervisor.wait(60)
-            except subprocess.TimeoutExpired:
-                supervisor.kill()
-                supervisor.wait()
-
-
-@contextmanager
-def wall_clock_ahead(seconds: float) -> Iterator[None]:
-    """This process's ``time.time`` moved ahead: on local, a record pushed by a process
-    whose clock was an hour ahead is ready at that process's time, an hour from now."""
-    real = time.time
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(time, "time", lambda: real() + seconds)
-        yield
-
-
 def in_flight(connector: sergeant.Connector, queue: str) -> int:
     return sum(row.in_flight for row in connector.queue_stats(queue))
 
@@ -149,19 +99,17 @@ def test_a_wall_clock_step_mid_task_neither_times_it_out_nor_hands_it_out_again(
     queue = f"clock-{uuid.uuid4().hex[:8]}"
     clock = SteppedClock(tmp_path)
     log = tmp_path / "supervisor.log"
+    options = {
+        "lease_seconds": LEASE,
+        "tasks_per_transaction": 1,
+        "max_deliveries": 3,
+        "timeout": TIMEOUT,
+    }
     runs = Runs()
     probes, handed_out, lapses = 0, 0, 0
     with sergeant.connect(config) as connector:
         broker = Broker(connector)
-        with stepped_supervisor(
-            config,
-            queue,
-            clock,
-            log,
-            lease_seconds=LEASE,
-            tasks_per_transaction=1,
-            max_deliveries=3,
-        ):
+        with supervised(config, queue, log, concurrency=2, options=options, extra_env=clock.env()):
             broker.push_task(queue, Task(kwargs={"id": 0, "sleep": TASK_SECONDS}))
             wait_for(lambda: in_flight(connector, queue) == 1, BOUND, "the task in flight")
             clock.step(offset)
@@ -184,10 +132,7 @@ def test_a_wall_clock_step_mid_task_neither_times_it_out_nor_hands_it_out_again(
 
             wait_for(probe, BOUND, "the task to run and be acked")
             ran_for = time.monotonic() - stepped_at
-        # Stopped gracefully: a second run in progress has finished. Records pushed
-        # on a clock an hour ahead are, on local, ready an hour from now.
-        with wall_clock_ahead(2 * HOUR):
-            runs.collect(connector, queue)
+        runs.collect(connector, queue)  # stopped gracefully: a second run has finished
         dead = connector.queue_length(dead_queue_name(queue), include_delayed=True)
         left = connector.queue_length(queue, include_delayed=True) + in_flight(connector, queue)
     output = log.read_text()

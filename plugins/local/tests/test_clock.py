@@ -85,10 +85,15 @@ def test_the_first_write_of_a_boot_stores_the_anchor(first: LocalConnector, path
 
 
 def test_readers_never_write_the_anchor(first: LocalConnector, path: str) -> None:
-    first.queue_push("q", b"a")
-    assert first.queue_length("q") == 1
-    assert first.queue_stats("q")[0].ready == 1
-    assert first.queue_pop("q") == b"a"  # the usual pop reads the clock without writing
+    first.queue_push("q", b"a")  # a write: it stores the anchor
+    edit = sqlite3.connect(path)
+    edit.execute("DELETE FROM sergeant_clock")  # as in a file of an earlier version
+    edit.commit()
+    edit.close()
+    with LocalConnector(file_path=path) as reader:
+        assert reader.queue_length("q") == 1
+        assert reader.queue_stats("q")[0].ready == 1
+        assert reader.queue_pop("q") == b"a"  # the usual pop reads the clock without writing
     assert clock_rows(path) == []
 
 
@@ -144,7 +149,7 @@ def test_a_backward_step_never_hands_out_a_live_lease(
     first.queue_reserve("q", 1, LONG)  # opened and anchored before the step
     step(monkeypatch, -HOUR)
     with LocalConnector(file_path=path) as after_step:  # a process started after it
-        after_step.queue_push("q", b"item")  # (pushed before the step, it would wait an hour)
+        after_step.queue_push("q", b"item")
         (held,) = after_step.queue_reserve("q", 1, LONG)
         assert first.queue_reserve("q", 10, LONG) == []
         assert first.queue_length("q") == 0

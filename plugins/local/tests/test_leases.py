@@ -17,6 +17,7 @@ from sergeant.connector import Delivery
 from sergeant.errors import StorageError
 from sergeant.testing import wait_until
 from sergeant_local import LocalConnector, _leases
+from sergeant_local.schema import SCHEMA_VERSION
 
 SHORT = 0.3
 
@@ -247,9 +248,10 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
         assert connector.key_get("k") == b"\x00\xff"
     check = sqlite3.connect(path)
     try:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master")}
         assert "sergeant_items" not in tables
+        assert "sergeant_clock" in tables  # every later version's tables exist too
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         check.close()

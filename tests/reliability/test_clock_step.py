@@ -26,7 +26,7 @@ own wall-clock start and end are an hour apart, less or more its duration).
 Runs on local (the lease clock of :mod:`sergeant_local._clock`) and redis
 (leases on the server's clock). Not on mongo: its leases are on the clock of
 the client that writes them, so processes whose clocks disagree by an hour do
-not agree on leases (see docs/reliability-notes-lease.md).
+not agree on leases (see docs/wall-clock.md).
 """
 
 from __future__ import annotations

@@ -49,14 +49,16 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def render(rows: list[dict[str, object]]) -> str:
-    """The whole page for ``rows`` (outcomes as dicts)."""
+def render(rows: list[dict[str, object]], conditions: str = "") -> str:
+    """The whole page for ``rows`` (outcomes as dicts); ``conditions`` says how the
+    machine was loaded during the run, if it was."""
     rows = sorted(rows, key=_number)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         HEADER,
         f"Last run: {stamp}, on {platform.node() or 'this machine'} "
-        f"({platform.machine()}, Python {platform.python_version()}).",
+        f"({platform.machine()}, Python {platform.python_version()})"
+        + (f"; {conditions}." if conditions else "."),
         "",
         "| scenario | backend | load | faults injected | tasks lost | duplicates | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -83,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=Path, default=results_dir())
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument(
+        "--conditions", default="", help="how the machine was loaded, e.g. 'both cores busy'"
+    )
     args = parser.parse_args(argv)
     rows = [json.loads(p.read_text()) for p in sorted(args.results.glob("*.json"))]
     if not rows:
         print(f"no outcomes in {args.results}: run the reliability suite first", file=sys.stderr)
         return 1
-    args.out.write_text(render(rows))
+    args.out.write_text(render(rows, args.conditions))
     print(f"wrote {args.out} ({len(rows)} scenario runs)")
     return 0
 

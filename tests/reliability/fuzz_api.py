@@ -7,6 +7,7 @@ calls run the same way without the check; bad calls run bare and must raise.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,11 +122,17 @@ def _body(connector: Connector, call: Call, check: Check) -> Any:
         check(connector.queue_delete(queue) is True, "delete of a queue with items")
     elif method == "queue_reserve":
         _fresh(connector, queue, _SEED)
+        started = time.monotonic()
         handed = connector.queue_reserve(queue, a["number_of_items"], a["lease_seconds"])
         in_order = [d.item for d in handed] == _SEED[: a["number_of_items"]]
         check(in_order, "reserve hands out in order")
         acked = connector.queue_ack(queue, [d.receipt for d in handed])
-        check(acked == len(handed), "reserved items ack")
+        # A lease shorter than the time the two calls took may have run out first
+        # (a busy machine): then the ack may count fewer, never more.
+        if time.monotonic() - started < a["lease_seconds"] / 2:
+            check(acked == len(handed), "reserved items ack")
+        else:
+            check(0 <= acked <= len(handed), "reserved items ack at most once")
     connector.queue_delete(queue)
     return None
 

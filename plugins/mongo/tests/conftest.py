@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import sergeant
+from pymongo import MongoClient
 from sergeant_mongo import MongoConnector
 from sergeant_test_support.mongo_fixtures import MongoServer, mongo_connector_params
 
@@ -30,3 +31,14 @@ def make_connector() -> Iterator[MakeConnector]:
     yield make
     for connector in made:
         connector.close()
+
+
+@pytest.fixture
+def client(mongo_server: MongoServer) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A pymongo client on the test server, to look at what the connector stored."""
+    if mongo_server.uri is not None:
+        found: MongoClient[dict[str, Any]] = MongoClient(mongo_server.uri)
+    else:
+        found = MongoClient(mongo_server.host, mongo_server.port, directConnection=True)
+    yield found
+    found.close()

@@ -13,20 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 from pymongo import MongoClient
 from sergeant_mongo import MongoConnector
 from sergeant_test_support.mongo_fixtures import MongoServer
-
-
-@pytest.fixture
-def client(mongo_server: MongoServer) -> Iterator[MongoClient[dict[str, Any]]]:
-    if mongo_server.uri is not None:
-        found: MongoClient[dict[str, Any]] = MongoClient(mongo_server.uri)
-    else:
-        found = MongoClient(mongo_server.host, mongo_server.port, directConnection=True)
-    yield found
-    found.close()
 
 
 def _stages(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -4,23 +4,12 @@ a unique index there, and ``sergeant`` is both projects' default database."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from pymongo import MongoClient
 from sergeant_mongo import MongoConnector
 from sergeant_test_support.mongo_fixtures import MongoServer
-
-
-@pytest.fixture
-def client(mongo_server: MongoServer) -> Iterator[MongoClient[dict[str, Any]]]:
-    if mongo_server.uri is not None:
-        found: MongoClient[dict[str, Any]] = MongoClient(mongo_server.uri)
-    else:
-        found = MongoClient(mongo_server.host, mongo_server.port, directConnection=True)
-    yield found
-    found.close()
 
 
 def test_two_locks_under_sergeants_unique_name_index(

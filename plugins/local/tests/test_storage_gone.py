@@ -6,12 +6,14 @@ see. These tests prove the connector notices instead: a write after the removal
 fails at once, any call within :data:`CHECK_FILE_EVERY` of it, every later call
 too, a thread opening its first connection is refused rather than handed the new
 file, a worker's loop ends (its supervisor starts a fresh process) instead of
-retrying forever, and an untouched file (checkpointed, vacuumed, touched) never
-raises a false alarm.
+retrying forever, the supervisor's own connector (its lease guard) reconnects
+to the file now at the path, and an untouched file (checkpointed, vacuumed,
+touched) never raises a false alarm.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -23,6 +25,8 @@ from typing import Any
 
 import pytest
 import sergeant
+from sergeant._lease_block import LeaseBlock
+from sergeant._lease_guard import LeaseGuard
 from sergeant.config import Connector as ConnectorConfig
 from sergeant.config import WorkerConfig
 from sergeant.connector import Connector
@@ -221,3 +225,36 @@ def test_a_worker_loop_ends_with_the_error_instead_of_retrying(path: Path) -> No
             worker.stop_signal_handler(15, None)
             loop.join(BOUND)
         worker.close()
+
+
+def test_the_supervisors_lease_guard_moves_to_the_file_now_at_the_path(
+    path: Path, tmp_path: Path
+) -> None:
+    """The supervisor's own connector (it renews the leases of a worker process stuck
+    in a task holding the GIL) opened the old file; the worker processes started since
+    use the new one. It must follow them, not fail every renewal from then on."""
+    guard = LeaseGuard(lambda: LocalConnector(file_path=str(path)), logging.getLogger(__name__))
+    block = LeaseBlock(str(tmp_path / "lease-block"))
+    try:
+        with LocalConnector(file_path=str(path)) as first:
+            first.queue_push("warm-up", b"x")
+        assert guard._connector(time.monotonic()) is not None  # on the old file
+        replace(path)
+        with LocalConnector(file_path=str(path)) as new:
+            new.queue_push("q", b"held by a stalled worker")
+            (delivery,) = new.queue_reserve("q", 1, 60)
+            # The stalled worker's block: an old heartbeat, a short lease, its receipt.
+            block.start("q", 1.0, heartbeat=time.monotonic() - 30)
+            block.publish([delivery.receipt])
+            guard.watch(1, block, lambda: True, 4242)
+            renewed = wait_until(
+                lambda: guard.check(time.monotonic()),
+                timeout=BOUND,
+                message="the guard to renew the stalled worker's lease on the new file",
+            )
+            assert renewed == 1
+            assert new.queue_ack("q", [delivery.receipt]) == 1
+    finally:
+        guard.forget(1)
+        block.close()
+        guard.close()

@@ -1,7 +1,8 @@
 """Scenario 10's other process: holds locks, sets keys and pushes items through
-redis nodes spelled its way, then waits for a line on stdin before it lets go.
+nodes spelled its way, then waits for a line on stdin before it lets go.
 
-Usage: ``python node_names_holder.py NODES_JSON TAG COUNT``.
+Usage: ``python node_names_holder.py CONNECTOR_JSON TAG COUNT`` where
+CONNECTOR_JSON is ``{"type": ..., "params": ...}``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import sys
 import sergeant
 
 
-def main(nodes: str, tag: str, count: int) -> int:
-    config = sergeant.config.Connector(type="redis", params={"nodes": json.loads(nodes)})
+def main(connector: str, tag: str, count: int) -> int:
+    spec = json.loads(connector)
+    config = sergeant.config.Connector(type=spec["type"], params=spec["params"])
     with sergeant.connect(config) as connector:
         held = []
         for number in range(count):

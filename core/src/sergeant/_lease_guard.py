@@ -12,7 +12,10 @@ i.e. the class loads), checks every block a few times
 a second: when a process's heartbeat is older than half its lease, the
 supervisor extends that process's receipts, every third of a lease, until the
 heartbeat resumes. A process that ended is forgotten at once; a bad block or a
-storage error is logged and never stops the supervisor.
+storage error is logged and never stops the supervisor. A connector whose storage
+is gone (:class:`~sergeant.errors.StorageGoneError`: its file was replaced, and
+the worker processes started since use the new one) is dropped, and the next
+round connects anew.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import attrs
 
 from sergeant._lease_block import LeaseBlock, LeaseBlockError, LeaseState
 from sergeant.connector import Connector
+from sergeant.errors import StorageGoneError
 
 __all__ = ["LeaseGuard", "worker_connector"]
 
@@ -166,6 +170,10 @@ class LeaseGuard:
     ) -> int:
         try:
             return connector.queue_extend(state.queue, state.receipts, state.lease_seconds)
+        except StorageGoneError as exc:  # e.g. its file replaced: the workers use the new one
+            self._complain(watched, now, "could not renew the leases of worker process %d: %s", exc)
+            self._drop_connector()
+            return 0
         except Exception as exc:  # a storage error, or a receipt the connector refuses
             self._complain(watched, now, "could not renew the leases of worker process %d: %s", exc)
             return 0
@@ -174,6 +182,15 @@ class LeaseGuard:
         if now - watched.complained_at >= _COMPLAIN_EVERY:
             watched.complained_at = now
             self.logger.error(message, watched.pid, exc)
+
+    def _drop_connector(self) -> None:
+        """Forget a connector whose storage is gone: the next round connects anew."""
+        connector, self.connector = self.connector, None
+        if connector is not None:
+            try:
+                connector.close()
+            except Exception as exc:
+                self.logger.warning("could not close the lease guard's connector: %s", exc)
 
     def _connector(self, now: float, quiet: bool = False) -> Connector | None:
         if self.connector is None and now >= self._connect_after:

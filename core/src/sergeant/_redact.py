@@ -23,12 +23,19 @@ SECRET_KEYS = frozenset(
 )
 
 #: Parts of a name that make it look like a secret's, misspellings included
-#: (``pasword``, ``passwrd``, ``pwd``, ``api_key``, ``AUTH_TOKEN``...): a value
-#: hidden by mistake costs a look at the config, a shown one a leaked secret.
-_SECRET_NAME = re.compile(r"pass|pa?s+w|pwd|secret|token|key|cred", re.IGNORECASE)
+#: (``pasword``, ``passwrd``, ``pwd``, ``db_pw``, ``api_key``, ``AUTH_TOKEN``...): a
+#: value hidden by mistake costs a look at the config, a shown one a leaked secret.
+_SECRET_NAME = re.compile(
+    r"pass|pa?s+w|pwd|pword|(?<![a-z])pw(?![a-z])|secret|token|key|cred", re.IGNORECASE
+)
 
-#: A URL's scheme; its userinfo is everything from here to the last ``@`` after it.
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+#: Where a URL's userinfo may start: after its scheme and ``//``, also as mistyped
+#: (``redis:/``, ``redis:``, ``redis: //``, ``redis:\\``), after a bare ``//``, or
+#: at a ``:`` opening the text or a word (``:password@host``). A ``user:`` with no
+#: scheme before it starts one too. The userinfo runs to the last ``@`` after it.
+_USERINFO_START = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]*:|//|(?:^|(?<=[\s'\"=(\[{,]))(?=:))[\s/\\]*", re.IGNORECASE
+)
 REDACTED = "***"
 
 
@@ -43,10 +50,12 @@ def redact_text(text: str) -> str:
     The userinfo is taken to be everything between ``scheme://`` and the LAST
     ``@`` after it, whatever characters lie between: an unencoded ``/``, ``#``,
     ``?``, ``:`` or ``@`` in a password makes URL parsers split it elsewhere, and
-    any such split could show part of it. Hiding a host that happens to come
+    any such split could show part of it. A mistyped ``://`` (``redis:/``,
+    ``redis:``) or none (``user:password@host``) does not make it any less a
+    secret (:data:`_USERINFO_START`). Hiding a host, or text, that happens to come
     before a later ``@`` is the price of that.
     """
-    found = _SCHEME.search(text)
+    found = _USERINFO_START.search(text)
     if found is None:
         return text
     at = text.rfind("@", found.end())

@@ -99,6 +99,16 @@ class NodeParams:
             raise ConfigError(
                 "uri", "<redacted>", "expected a mongodb:// or mongodb+srv:// URI", show_value=False
             )
+        if self.uri is not None and _userinfo_split(self.uri):
+            raise ConfigError(
+                "uri",
+                "<redacted>",
+                "an '@' comes after a '/' or '?', so pymongo would take what precedes that "
+                "'/' or '?' (part of the password?) for a host, and look it up; "
+                "percent-encode special characters in the user name and password "
+                "(urllib.parse.quote_plus)",
+                show_value=False,
+            )
 
     @property
     def label(self) -> str:
@@ -108,6 +118,14 @@ class NodeParams:
         rest = self.uri.split("://", 1)[1]
         hosts = rest.rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
         return hosts or "<uri>"
+
+
+def _userinfo_split(uri: str) -> bool:
+    """True if ``uri`` has an ``@`` past its first ``/`` or ``?``: pymongo ends the
+    hosts there and would read an unencoded password's head as a host name."""
+    rest = uri.split("://", 1)[1]
+    end = min((at for at in (rest.find("/"), rest.find("?")) if at >= 0), default=len(rest))
+    return "@" in rest[end:]
 
 
 def _node(index: int, raw: Any) -> NodeParams:

@@ -140,20 +140,23 @@ def _within(index: int, error: ConfigError) -> ConfigError:
 def _from_url(index: int, url: str) -> dict[str, Any]:
     field = f"nodes[{index}].url"
     shown = _Shown(repr(redact(url)))
+    # A url with no '@' has no userinfo to hide, yet one that cannot be parsed, or
+    # has no host, may be a password with the '@host' left out: never shown.
+    unsure = shown if "@" in url else _Shown("<redacted>")
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:  # its message may quote part of the password: never shown
         raise ConfigError(
             field,
-            shown,
+            unsure,
             "not a valid url: percent-encode special characters in the user name and "
             "password (urllib.parse.quote(password, safe=''))",
         ) from None
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigError(field, shown, "use a redis:// or rediss:// url")
     if not parts.hostname:
-        raise ConfigError(field, shown, "the url needs a host, e.g. redis://localhost:6379/0")
+        raise ConfigError(field, unsure, "the url needs a host, e.g. redis://localhost:6379/0")
     if parts.query or parts.fragment:
         raise ConfigError(
             field, shown, "put options in the node mapping next to 'url', not in the query"

@@ -22,8 +22,9 @@ A case leaks when the secret, or either half of it, appears (in any case) in
 what the user sees. Of the 13,880 cases, the redaction before the faults fix
 showed 4,894; the recovered fix 2,931 (mistyped ``://``, a host-less url with
 no ``@``, keys like ``db_pw``, a mongo uri whose password holds ``/`` that
-pymongo reads as a host and looks up); now 0. Out of scope, as no rule can tell them from a host or a
-port: a value with no ``@`` after the secret that still parses (``host:secret``).
+pymongo reads as a host and looks up); now 0. Out of scope, as no rule can
+tell them from a host or a port: a value with no ``@`` after the secret that
+still parses (``host:secret``).
 
 Verdict: 0 leaks.
 """

@@ -166,8 +166,14 @@ def test_node_restart_under_a_prefetching_worker(
             duplicates=runs.duplicates(),
             verdict="pass" if verdict else "fail",
             details=f"Tasks per node at the start: {on_node}; run when the node died: "
-            f"{killed_at:,}; while it was down the worker went on with the other nodes "
-            f"({during - killed_at:,} more); after the restart {TASKS - restarted_at:,} more, "
+            f"{killed_at:,}; "
+            + (
+                f"while it was down the worker went on with the other nodes "
+                f"({during - killed_at:,} more)"
+                if node_count > 1
+                else "the only node, it was restarted at once"
+            )
+            + f"; after the restart {TASKS - restarted_at:,} more, "
             f"the restarted node's included (every node drained: {emptied}); the worker was still "
             f"consuming at the end: {alive}; never run: {not_run:,} ({left:,} still on the "
             f"nodes); the same delivery run twice: "

@@ -3,7 +3,7 @@
 The task is ``sum(range(N))``: one call into C that never releases the GIL, so
 the worker process's lease-renewal thread cannot run until it returns. ``N`` is
 calibrated in the test process (the fastest of five timed runs of 10**7) so
-the call holds the GIL about 2.75 leases (5.5 s); the worker process, sharing
+the call holds the GIL about 3.5 leases (7 s); the worker process, sharing
 a busy machine, holds it about that long or longer. Two worker processes run under the
 supervisor with a 2 s lease: the second one polls the queue the whole time and
 would take the task the moment its lease ran out. The supervisor's lease guard
@@ -33,7 +33,7 @@ from sergeant.broker import Broker, dead_queue_name
 from sergeant.task import Task
 
 LEASE = 2.0
-TARGET_HOLD = 2.75 * LEASE
+TARGET_HOLD = 3.5 * LEASE
 CALIBRATION_LOOPS = 10**7
 SHORT_TASKS = 10
 BOUND = 120.0
@@ -96,7 +96,7 @@ def test_a_gil_bound_task_outlives_its_lease_and_runs_once(
         and runs.duplicates() == 0
         and dead == 0
         and left == 0
-        and hold >= 2 * LEASE
+        and hold >= 1.5 * LEASE
         and guard_stepped_in >= 1
     )
     record(
@@ -126,5 +126,7 @@ def test_a_gil_bound_task_outlives_its_lease_and_runs_once(
             },
         )
     )
-    assert hold >= 2 * LEASE, f"the task held the GIL {hold:.2f} s only: calibration too short"
+    # Past 1.5 leases its own renewal (every half lease) was starved past expiry; the
+    # machine's load may shift between calibration and run, hence the margin.
+    assert hold >= 1.5 * LEASE, f"the task held the GIL {hold:.2f} s only: calibration too short"
     assert verdict, (deliveries, dead, left, guard_stepped_in, output[-3000:])

@@ -1,7 +1,8 @@
 """The conformance kit fails connectors that break the contract (else it proves nothing).
 
 Each case runs the kit, with pytest's own ``pytester``, against a subclass of the
-example connector carrying one deliberate bug, and checks the tests that must catch it.
+example connector carrying one deliberate bug in a storage primitive (where a
+backend's own code lives), and checks the tests that must catch it.
 """
 
 from __future__ import annotations
@@ -15,27 +16,27 @@ pytest_plugins = ["pytester"]
 BUGS = {
     "lifo": (
         """
-        def queue_pop_bulk(self, queue_name, number_of_items):
-            items = super().queue_pop_bulk(queue_name, 10_000)
-            keep, give = items[:-number_of_items], items[-number_of_items:]
+        def do_pop(self, queue_name, count):
+            items = super().do_pop(queue_name, 10_000)
+            keep, give = items[:-count], items[-count:]
             if keep:
-                super().queue_push_bulk(queue_name, keep)
+                super().do_push(queue_name, keep, "NORMAL", None)
             return list(reversed(give))
         """,
         ["test_fifo_within_priority"],
     ),
     "ack_always_succeeds": (
         """
-        def queue_ack(self, queue_name, receipts):
-            super().queue_ack(queue_name, receipts)
+        def do_ack(self, queue_name, receipts):
+            super().do_ack(queue_name, receipts)
             return len(receipts)
         """,
         ["test_reserve_then_ack", "test_lease_expiry_redelivers_with_count"],
     ),
     "lock_release_ignores_owner": (
         """
-        def lock(self, name):
-            lock = super().lock(name)
+        def do_lock(self, name):
+            lock = super().do_lock(name)
             original = lock.release
             def release():
                 lock._token = lock.store.locks.get(name, (None,))[0]
@@ -50,8 +51,8 @@ BUGS = {
     ),
     "delayed_items_ignored": (
         """
-        def queue_push_bulk(self, queue_name, items, priority="NORMAL", consumable_from=None):
-            return super().queue_push_bulk(queue_name, items, priority, None)
+        def do_push(self, queue_name, items, priority, consumable_from):
+            super().do_push(queue_name, items, priority, None)
         """,
         ["test_delayed_item_waits_until_consumable", "test_delayed_bulk_and_past_timestamps"],
     ),

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import msgpack
 
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import PEEK, Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.encoder import TaskEncoder
 from sergeant.encoder.encoder import Encoder as SergeantEncoder
 from sergeant.errors import TaskDecodeError
@@ -269,11 +269,19 @@ class Broker:
         return self.connector.queue_push(dead_queue_name(task_name), entry.encode())
 
     def dead_letters(self, task_name: str, limit: int = 100) -> list[DeadLetter]:
-        """Look at up to ``limit`` dead letters without removing them."""
+        """Look at up to ``limit`` dead letters without removing them.
+
+        On a connector that declares ``'peek'`` they are read in place, delivery
+        counts untouched; on others they are reserved and released at once.
+        """
         dead = dead_queue_name(task_name)
-        deliveries = self.connector.queue_reserve(dead, limit, 30.0)
-        self.connector.queue_release(dead, [d.receipt for d in deliveries])
-        return [DeadLetter.decode(d.item, task_name) for d in deliveries]
+        if PEEK in self.connector.capabilities:
+            items = self.connector.queue_peek(dead, limit)
+        else:
+            deliveries = self.connector.queue_reserve(dead, limit, 30.0)
+            self.connector.queue_release(dead, [d.receipt for d in deliveries])
+            items = [d.item for d in deliveries]
+        return [DeadLetter.decode(item, task_name) for item in items]
 
     def requeue_dead(self, task_name: str, limit: int | None = None) -> int:
         """Move dead letters back onto their queue, original payload unchanged."""

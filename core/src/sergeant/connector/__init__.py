@@ -1,9 +1,12 @@
 """The connector contract: what every storage backend provides.
 
 A connector stores queues of ``bytes`` items, keys and locks. Names follow
-Sergeant's so its users feel at home. Backends subclass :class:`Connector` and
-:class:`Lock`; the conformance kit (:mod:`sergeant.testing`) checks every clause
-below against a real backend.
+Sergeant's so its users feel at home. The public methods below live in
+:class:`Connector` itself and check their arguments once; a backend subclasses
+it and implements only storage primitives (``do_push``, ``do_reserve``...) for
+the capabilities it declares, plus a :class:`TokenLock` for locks. The
+conformance kit (:mod:`sergeant.testing`) checks every clause below against a
+real backend; ``docs/writing-a-connector.md`` walks through writing one.
 
 Queues
     ``priority`` is ``'HIGH'`` or ``'NORMAL'``; HIGH items are handed out before
@@ -22,9 +25,13 @@ Reservations (at-least-once)
     receipt can no longer ack, release or extend. Reclaiming happens inside
     ordinary calls: no daemon is needed. ``queue_ack_and_reserve`` acks one batch
     and reserves the next in one round trip where the backend can (the worker's
-    hot path); its default simply calls the two. ``queue_ack_and_reserve_begin``
-    starts that call and returns the function that finishes it, so a backend
-    that can send the request ahead lets the worker prefetch its next batch.
+    hot path; capability ``'ack_and_reserve'``), else calls the two.
+    ``queue_ack_and_reserve_begin`` starts that call and returns the function
+    that finishes it, so a backend that can send the request ahead (capability
+    ``'prefetch'``) lets the worker prefetch its next batch. A reserve returns a
+    :class:`Batch`; acking exactly its :meth:`Batch.receipts` lets the backend
+    settle the whole batch without parsing each receipt (the worker does so).
+    ``queue_peek`` (capability ``'peek'``) reads ready items without a lease.
 
 Queue names
     ``queue_names`` lists every queue that holds an item (ready, delayed or
@@ -68,6 +75,15 @@ from typing import ClassVar, Literal, NamedTuple, Self
 
 import attrs
 
+from sergeant.connector._batch import Batch, Receipts
+from sergeant.connector._capabilities import (
+    ACK_AND_RESERVE,
+    BASIC,
+    CAPABILITIES,
+    PEEK,
+    PREFETCH,
+    check_declared,
+)
 from sergeant.connector._collected import (
     CollectedRelease,
     release_when_collected,
@@ -76,18 +92,35 @@ from sergeant.connector._collected import (
 )
 from sergeant.connector._lock import Lock
 from sergeant.connector._token_lock import TokenLock
-from sergeant.errors import StorageError
+from sergeant.errors import ConfigError, StorageError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
-from sergeant.validation import check_count, check_positive, check_receipts
+from sergeant.validation import (
+    check_consumable_from,
+    check_count,
+    check_item,
+    check_items,
+    check_name,
+    check_positive,
+    check_priority,
+    check_queue_name,
+    check_receipts,
+)
 
 __all__ = [
+    "ACK_AND_RESERVE",
+    "BASIC",
     "CAPABILITIES",
+    "MIGRATE_LEGACY",
+    "PEEK",
+    "PREFETCH",
+    "Batch",
     "CollectedRelease",
     "Connector",
     "Delivery",
     "Lock",
     "NodeStats",
     "Priority",
+    "Receipts",
     "TokenLock",
     "deliveries_of",
     "release_when_collected",
@@ -96,11 +129,6 @@ __all__ = [
 ]
 
 Priority = Literal["HIGH", "NORMAL"]
-
-#: Every capability a connector may declare. The built-in backends declare all.
-CAPABILITIES: frozenset[str] = frozenset(
-    {"queue", "priority", "delay", "bulk", "reserve", "keys", "locks", "stats"}
-)
 
 
 class Delivery(NamedTuple):
@@ -144,8 +172,24 @@ class NodeStats:
     in_flight: int
 
 
+def _receipts(receipts: Sequence[str]) -> Receipts:
+    """``receipts`` checked, as primitives take them (a batch's own pass unchanged)."""
+    if type(receipts) is Receipts:
+        return receipts
+    return Receipts(check_receipts(receipts))
+
+
 class Connector(abc.ABC):
-    """A storage backend. Subclass it, set ``type_name``, implement every abstract method.
+    """A storage backend: subclass it, set ``type_name``, implement the primitives.
+
+    The public methods (``queue_push``, ``queue_reserve``, ``key_set``...) live
+    here: they check their arguments once, with errors naming the field, then
+    call the backend's ``do_*`` primitives with clean values (a known priority,
+    a finite ``consumable_from``, non-empty lists of bytes or receipts, a count
+    of at least 1). A backend implements the four queue primitives and those of
+    each capability it declares in ``capabilities`` (see
+    :data:`sergeant.connector._capabilities.PRIMITIVES`); a class whose
+    declaration and primitives disagree is refused when it is defined.
 
     The constructor takes the ``params`` of :class:`sergeant.config.Connector` as
     keyword arguments and validates them, failing with
@@ -154,12 +198,22 @@ class Connector(abc.ABC):
 
     #: The ``type`` string users write in ``sergeant.config.Connector(type=...)``.
     type_name: ClassVar[str]
-    #: What this backend offers; the conformance kit skips only what is missing.
-    capabilities: ClassVar[frozenset[str]] = CAPABILITIES
+    #: What this backend offers: the worker, the broker and the kit read only this.
+    capabilities: ClassVar[frozenset[str]] = BASIC
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        check_declared(cls, Connector)
+
+    def _need(self, capability: str, call: str) -> None:
+        if capability not in self.capabilities:
+            raise StorageError(
+                f"connector type {self.type_name!r} does not offer {call}() (it does not"
+                f" declare the {capability!r} capability): use a backend that does"
+            )
 
     # Queues -------------------------------------------------------------
 
-    @abc.abstractmethod
     def queue_push(
         self,
         queue_name: str,
@@ -168,8 +222,11 @@ class Connector(abc.ABC):
         consumable_from: float | None = None,
     ) -> bool:
         """Append one item; True once it is stored."""
+        check_queue_name(queue_name)
+        check_item(item)
+        self.do_push(queue_name, [item], *self._placement(priority, consumable_from))
+        return True
 
-    @abc.abstractmethod
     def queue_push_bulk(
         self,
         queue_name: str,
@@ -178,37 +235,81 @@ class Connector(abc.ABC):
         consumable_from: float | None = None,
     ) -> bool:
         """Append many items in order; True once all are stored."""
+        check_queue_name(queue_name)
+        placement = self._placement(priority, consumable_from)
+        checked = check_items(items)
+        if checked:
+            self.do_push(queue_name, checked, *placement)
+        return True
 
-    @abc.abstractmethod
+    def _placement(
+        self, priority: Priority, consumable_from: float | None
+    ) -> tuple[Priority, float | None]:
+        checked: Priority = check_priority(priority)  # type: ignore[assignment]
+        delay = check_consumable_from(consumable_from)
+        if checked == "HIGH" and "priority" not in self.capabilities:
+            raise ConfigError(
+                "priority",
+                priority,
+                f"connector type {self.type_name!r} has no priorities: push with 'NORMAL'",
+            )
+        if delay is not None and "delay" not in self.capabilities:
+            raise ConfigError(
+                "consumable_from",
+                consumable_from,
+                f"connector type {self.type_name!r} cannot delay items: push without it",
+            )
+        return checked, delay
+
     def queue_pop(self, queue_name: str) -> bytes | None:
         """Remove and return the next item, or None when none is ready (at-most-once)."""
+        items = self.do_pop(check_queue_name(queue_name), 1)
+        return items[0] if items else None
 
-    @abc.abstractmethod
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
         """Remove and return up to ``number_of_items`` ready items (at-most-once)."""
+        check_queue_name(queue_name)
+        return self.do_pop(queue_name, check_count("number_of_items", number_of_items))
 
-    @abc.abstractmethod
+    def queue_peek(self, queue_name: str, number_of_items: int) -> list[bytes]:
+        """Up to ``number_of_items`` ready items in the order they would be handed
+        out, left in place (no lease, no delivery counted). Needs ``'peek'``."""
+        check_queue_name(queue_name)
+        count = check_count("number_of_items", number_of_items)
+        self._need(PEEK, "queue_peek")
+        return self.do_peek(queue_name, count)
+
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Items waiting to be handed out; with ``include_delayed``, delayed ones too.
 
         Items reserved under a live lease are in flight and not counted.
         """
+        return self.do_length(check_queue_name(queue_name), bool(include_delayed))
 
-    @abc.abstractmethod
     def queue_delete(self, queue_name: str) -> bool:
         """Remove the queue with all its items, reserved ones included; True if it had any."""
+        return self.do_delete(check_queue_name(queue_name))
 
     # Reliable delivery --------------------------------------------------
 
-    @abc.abstractmethod
     def queue_reserve(
         self, queue_name: str, number_of_items: int, lease_seconds: float
     ) -> list[Delivery]:
-        """Hand out up to ``number_of_items`` ready items under a lease of ``lease_seconds``."""
+        """Hand out up to ``number_of_items`` ready items under a lease of
+        ``lease_seconds``; the result is a :class:`Batch` (a list of
+        :class:`Delivery`), whose :meth:`Batch.receipts` ack it whole cheaply."""
+        check_queue_name(queue_name)
+        count = check_count("number_of_items", number_of_items)
+        lease = check_positive("lease_seconds", lease_seconds)
+        self._need("reserve", "queue_reserve")
+        return self.do_reserve(queue_name, count, lease)
 
-    @abc.abstractmethod
     def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
         """Remove reserved items for good; returns how many receipts were still valid."""
+        check_queue_name(queue_name)
+        checked = _receipts(receipts)
+        self._need("reserve", "queue_ack")
+        return self.do_ack(queue_name, checked) if checked else 0
 
     def queue_ack_and_reserve(
         self,
@@ -219,18 +320,19 @@ class Connector(abc.ABC):
     ) -> tuple[int, list[Delivery]]:
         """Ack ``receipts``, then reserve up to ``number_of_items``: ``(acked, deliveries)``.
 
-        The same as :meth:`queue_ack` followed by :meth:`queue_reserve`, with the
-        same validation; backends override it to do both in one round trip or one
-        transaction. The acks come first. If the call raises, the acks may or may
-        not have been done (this default keeps them; a one-transaction override
-        rolls them back): acking the same receipts again is always safe, since an
-        ack of an item already acked counts 0.
+        Every argument is checked before anything is acked. A backend declaring
+        ``'ack_and_reserve'`` does both in one round trip or transaction;
+        otherwise this is :meth:`queue_ack` then :meth:`queue_reserve`. If the
+        call raises, the acks may or may not have been done: acking the same
+        receipts again is always safe (an item already acked counts 0).
         """
-        check_count("number_of_items", number_of_items)
-        check_positive("lease_seconds", lease_seconds)
-        checked = check_receipts(receipts)
-        acked = self.queue_ack(queue_name, checked) if checked else 0
-        return acked, self.queue_reserve(queue_name, number_of_items, lease_seconds)
+        checked, count, lease = self._ack_and_reserve_args(
+            queue_name, receipts, number_of_items, lease_seconds
+        )
+        if ACK_AND_RESERVE in self.capabilities:
+            return self.do_ack_and_reserve(queue_name, checked, count, lease)
+        acked = self.do_ack(queue_name, checked) if checked else 0
+        return acked, self.do_reserve(queue_name, count, lease)
 
     def queue_ack_and_reserve_begin(
         self,
@@ -243,53 +345,87 @@ class Connector(abc.ABC):
         and returns its result (call it once).
 
         The worker prefetches with it: it starts the next batch's call, works the
-        current batch, then finishes the call. A backend that can send the
-        request now and read the reply later overrides it, so the round trip and
+        current batch, then finishes the call. A backend declaring ``'prefetch'``
+        sends the request now and reads the reply later, so the round trip and
         the server's work overlap with the caller's; any other call on the
-        connector in between, from any thread, must still work. Errors may be
-        raised by either step, with :meth:`queue_ack_and_reserve`'s meaning.
-        This default makes the whole call at once.
+        connector in between, from any thread, still works. Otherwise the whole
+        call is made at once.
         """
-        result = self.queue_ack_and_reserve(queue_name, receipts, number_of_items, lease_seconds)
+        checked, count, lease = self._ack_and_reserve_args(
+            queue_name, receipts, number_of_items, lease_seconds
+        )
+        if PREFETCH in self.capabilities:
+            return self.do_ack_and_reserve_begin(queue_name, checked, count, lease)
+        result = self.queue_ack_and_reserve(queue_name, checked, count, lease)
         return lambda: result
 
-    @abc.abstractmethod
+    def _ack_and_reserve_args(
+        self, queue_name: str, receipts: Sequence[str], number_of_items: int, lease_seconds: float
+    ) -> tuple[Receipts, int, float]:
+        check_queue_name(queue_name)
+        count = check_count("number_of_items", number_of_items)
+        lease = check_positive("lease_seconds", lease_seconds)
+        checked = _receipts(receipts)
+        self._need("reserve", "queue_ack_and_reserve")
+        return checked, count, lease
+
     def queue_release(
         self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
     ) -> int:
         """Put reserved items back (not before ``consumable_from``); returns how many."""
+        check_queue_name(queue_name)
+        checked = _receipts(receipts)
+        delay = check_consumable_from(consumable_from)
+        self._need("reserve", "queue_release")
+        return self.do_release(queue_name, checked, delay) if checked else 0
 
-    @abc.abstractmethod
     def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
         """Renew leases to ``lease_seconds`` from now; returns how many were still valid."""
+        check_queue_name(queue_name)
+        checked = _receipts(receipts)
+        lease = check_positive("lease_seconds", lease_seconds)
+        self._need("reserve", "queue_extend")
+        return self.do_extend(queue_name, checked, lease) if checked else 0
 
-    @abc.abstractmethod
     def queue_stats(self, queue_name: str) -> list[NodeStats]:
         """Per-node counts of ready, delayed and in-flight items."""
+        check_queue_name(queue_name)
+        self._need("stats", "queue_stats")
+        return self.do_stats(queue_name)
 
-    @abc.abstractmethod
     def queue_names(self) -> list[str]:
         """Sorted names of the queues holding any item (ready, delayed or in flight)."""
+        self._need("stats", "queue_names")
+        return sorted(set(self.do_queue_names()))
 
     # Keys ---------------------------------------------------------------
 
-    @abc.abstractmethod
     def key_set(self, key: str, value: bytes) -> bool:
         """Store ``value`` under ``key``, overwriting any old value; True when the key was new."""
+        check_name(key, "key")
+        check_item(value, "value")
+        self._need("keys", "key_set")
+        return self.do_key_set(key, value)
 
-    @abc.abstractmethod
     def key_get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""
+        check_name(key, "key")
+        self._need("keys", "key_get")
+        return self.do_key_get(key)
 
-    @abc.abstractmethod
     def key_delete(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
+        check_name(key, "key")
+        self._need("keys", "key_delete")
+        return self.do_key_delete(key)
 
     # Locks --------------------------------------------------------------
 
-    @abc.abstractmethod
     def lock(self, name: str) -> Lock:
         """A :class:`Lock` object for ``name`` (not yet acquired)."""
+        check_name(name, "name")
+        self._need("locks", "lock")
+        return self.do_lock(name)
 
     # Upgrading from Sergeant 0.27.0 (optional) -----------------------------
 
@@ -303,10 +439,9 @@ class Connector(abc.ABC):
     ) -> LegacyReport:
         """Move what Sergeant 0.27.0 stored in this storage into this connector's layout.
 
-        Optional: a backend that implements it adds the capability
-        :data:`sergeant.legacy.MIGRATE_LEGACY` (``'migrate_legacy'``) to its
-        ``capabilities``; ``sergeant migrate`` calls it. Each item moves in one
-        atomic step (taken from the old structure and written to the new one
+        Needs the capability :data:`~sergeant.legacy.MIGRATE_LEGACY`
+        (``'migrate_legacy'``); ``sergeant migrate`` calls it. Each item moves in
+        one atomic step (taken from the old structure and written to the new one
         together), so a crash at any point neither loses nor duplicates an item,
         and running it again, even while old producers still push, moves only
         what is left. Priorities and due times are kept, payload bytes unchanged.
@@ -319,10 +454,13 @@ class Connector(abc.ABC):
         :param progress: called with the number of items moved so far, per batch.
         :returns: what was moved (or found, with ``dry_run``).
         """
-        raise StorageError(
-            f"connector type {self.type_name!r} cannot migrate Sergeant 0.27.0 data"
-            f" (it does not declare the {MIGRATE_LEGACY!r} capability)"
-        )
+        if MIGRATE_LEGACY not in self.capabilities:
+            raise StorageError(
+                f"connector type {self.type_name!r} cannot migrate Sergeant 0.27.0 data"
+                f" (it does not declare the {MIGRATE_LEGACY!r} capability)"
+            )
+        names = None if queues is None else [check_queue_name(name) for name in queues]
+        return self.do_migrate_legacy(names, keys, bool(dry_run), progress)
 
     # Lifecycle ----------------------------------------------------------
 
@@ -340,3 +478,106 @@ class Connector(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # Primitives: what a backend implements ----------------------------------
+    #
+    # Arguments arrive checked: queue names and keys are non-empty text, items
+    # non-empty lists of bytes, counts at least 1, leases positive and finite,
+    # receipt lists non-empty. Backends still treat a receipt's content as
+    # untrusted (it may name nothing, or something already settled).
+
+    @abc.abstractmethod
+    def do_push(
+        self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
+    ) -> None:
+        """Store ``items`` in order at ``priority``, ready at once or from
+        ``consumable_from`` (epoch seconds); return once they are stored."""
+
+    @abc.abstractmethod
+    def do_pop(self, queue_name: str, count: int) -> list[bytes]:
+        """Remove and return up to ``count`` ready items, HIGH first, then in order.
+        Items whose lease ran out are ready again (reclaim them here)."""
+
+    @abc.abstractmethod
+    def do_length(self, queue_name: str, include_delayed: bool) -> int:
+        """Ready items (expired leases count as ready); delayed ones too with
+        ``include_delayed``; never items under a live lease."""
+
+    @abc.abstractmethod
+    def do_delete(self, queue_name: str) -> bool:
+        """Remove every item of the queue, reserved ones included; True if it had any."""
+
+    def do_peek(self, queue_name: str, count: int) -> list[bytes]:
+        """Capability ``'peek'``: up to ``count`` ready items in hand-out order, left in place."""
+        raise NotImplementedError
+
+    def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
+        """Capability ``'reserve'``: hand out up to ``count`` ready items under a
+        lease, each with a receipt and its delivery count (reclaiming expired
+        leases here, one delivery higher), as a :class:`Batch` with this
+        backend's handle for acking it whole (or None)."""
+        raise NotImplementedError
+
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
+        """Capability ``'reserve'``: remove the items of live receipts for good;
+        how many. ``receipts.handle`` is set when they are a whole batch."""
+        raise NotImplementedError
+
+    def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
+        """Capability ``'reserve'``: put live receipts' items back (ready at
+        ``consumable_from``, else at once); how many."""
+        raise NotImplementedError
+
+    def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
+        """Capability ``'reserve'``: renew live receipts' leases to
+        ``lease_seconds`` from now; how many."""
+        raise NotImplementedError
+
+    def do_ack_and_reserve(
+        self, queue_name: str, receipts: Receipts, count: int, lease_seconds: float
+    ) -> tuple[int, Batch]:
+        """Capability ``'ack_and_reserve'``: :meth:`do_ack` (when ``receipts`` is
+        not empty) then :meth:`do_reserve`, in one round trip or transaction."""
+        raise NotImplementedError
+
+    def do_ack_and_reserve_begin(
+        self, queue_name: str, receipts: Receipts, count: int, lease_seconds: float
+    ) -> Callable[[], tuple[int, Batch]]:
+        """Capability ``'prefetch'``: send :meth:`do_ack_and_reserve` now; the
+        returned function reads its reply."""
+        raise NotImplementedError
+
+    def do_stats(self, queue_name: str) -> list[NodeStats]:
+        """Capability ``'stats'``: per-node ready, delayed and in-flight counts."""
+        raise NotImplementedError
+
+    def do_queue_names(self) -> Iterable[str]:
+        """Capability ``'stats'``: names of the queues holding any item, without
+        the backend's internal structures (the caller sorts and de-duplicates)."""
+        raise NotImplementedError
+
+    def do_key_set(self, key: str, value: bytes) -> bool:
+        """Capability ``'keys'``: store, overwriting; True when the key was new."""
+        raise NotImplementedError
+
+    def do_key_get(self, key: str) -> bytes | None:
+        """Capability ``'keys'``: the value under ``key``, or None."""
+        raise NotImplementedError
+
+    def do_key_delete(self, key: str) -> bool:
+        """Capability ``'keys'``: remove ``key``; True if it existed."""
+        raise NotImplementedError
+
+    def do_lock(self, name: str) -> Lock:
+        """Capability ``'locks'``: a lock for ``name``, usually a :class:`TokenLock`."""
+        raise NotImplementedError
+
+    def do_migrate_legacy(
+        self,
+        queues: list[str] | None,
+        keys: str | bool,
+        dry_run: bool,
+        progress: Callable[[int], None] | None,
+    ) -> LegacyReport:
+        """Capability ``'migrate_legacy'``: see :meth:`migrate_legacy`."""
+        raise NotImplementedError

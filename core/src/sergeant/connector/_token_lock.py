@@ -30,7 +30,8 @@ class TokenLock(Lock):
     ``release`` and ``set_ttl`` act only while this acquisition's token still
     holds the lock, so once it expired and someone else took it they do nothing.
     A backend subclasses it and implements :meth:`try_acquire`, :meth:`extend`,
-    :meth:`exists`, :meth:`seconds_left` and :meth:`token_releaser`.
+    :meth:`seconds_left` and :meth:`token_releaser` (and :meth:`exists` where it
+    has a cheaper test than :meth:`seconds_left`).
     """
 
     def __init__(self, name: str) -> None:
@@ -49,9 +50,9 @@ class TokenLock(Lock):
     def extend(self, token: str, seconds: int) -> bool:
         """Set the time left to ``seconds`` if ``token`` still holds the lock."""
 
-    @abc.abstractmethod
     def exists(self) -> bool:
         """True while anyone holds the lock and its time has not run out."""
+        return self.seconds_left() is not None
 
     @abc.abstractmethod
     def seconds_left(self) -> int | None:

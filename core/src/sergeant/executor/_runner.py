@@ -1,8 +1,8 @@
 """The work loop: fetch tasks, run them (serially or on threads), settle them.
 
 At-least-once (default): reserve up to ``tasks_per_transaction`` under a lease,
-run each, and ack it once its handlers have run. Where the connector overrides
-``queue_ack_and_reserve``, the acks of a batch travel with the reserve of the
+run each, and ack it once its handlers have run. Where the connector declares
+``'ack_and_reserve'``, the acks of a batch travel with the reserve of the
 next one (one round trip per batch); otherwise acks are grouped (one call per
 batch, or per 100 tasks when batches are smaller). Either way no finished task
 waits more than 0.2 s for its ack, and its lease is renewed meanwhile. A crash
@@ -10,8 +10,8 @@ can thus re-run the few tasks finished since, which at-least-once allows. Tasks 
 when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
 
-Prefetch (at-least-once, one thread, a connector that overrides
-``queue_ack_and_reserve_begin``): while batches run in under ``prefetch_under``
+Prefetch (at-least-once, one thread, a connector that declares
+``'prefetch'``): while batches run in under ``prefetch_under``
 seconds, the next batches' reserves are started before a batch is decoded and
 run, and finished after it, so the storage's round trip and work overlap with
 the worker's. Prefetched batches go back unchanged when the worker stops, and
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from sergeant._status import STATUS_ENV, StatusFile
 from sergeant.broker import Reserved
-from sergeant.connector import Connector
+from sergeant.connector import ACK_AND_RESERVE, PREFETCH, Batch, Receipts
 from sergeant.errors import SergeantError, StorageGoneError
 from sergeant.executor._isolate import RunningMarks
 from sergeant.killer._watchdog import Watchdog
@@ -95,6 +95,8 @@ class Runner:
         self.counters = worker.counters
         self.interrupt: WorkerInterrupt | None = None
         self._acks: list[str] = []
+        # The receipts of the last batches fetched, to ack a whole one by its handle.
+        self._recent: collections.deque[Receipts] = collections.deque(maxlen=3)
         self._acks_guard = threading.Lock()
         self._last_flush = time.monotonic()
         self._kill_after = 0.0
@@ -102,10 +104,8 @@ class Runner:
         self._threaded = config.number_of_threads > 1
         # Acks ride with the next reserve when the backend does both in one round
         # trip; otherwise they are grouped, which saves the same round trips.
-        connector_class = type(worker.broker.connector)
-        self._combined = connector_class.queue_ack_and_reserve is not (
-            Connector.queue_ack_and_reserve
-        )
+        capabilities = worker.broker.connector.capabilities
+        self._combined = ACK_AND_RESERVE in capabilities
         self._ack_batch = max(config.tasks_per_transaction, _ACK_GROUP)
         # Hooks left as the base class has them do nothing: the hot path skips them.
         self._pre_work = worker.pre_work if _overrides(worker, "pre_work") else None
@@ -131,12 +131,7 @@ class Runner:
         self._slots = threading.Semaphore(config.number_of_threads)
         # Prefetching: serial at-least-once, on a connector that can overlap a
         # reserve with work, and only after a quick batch.
-        prefetching = (
-            self.reliable
-            and not self._threaded
-            and connector_class.queue_ack_and_reserve_begin
-            is not Connector.queue_ack_and_reserve_begin
-        )
+        prefetching = self.reliable and not self._threaded and PREFETCH in capabilities
         self._prefetch_under = config.prefetch_under if prefetching else 0.0
         self._batch_seconds = _NO_BATCH_YET
         # Batches on their way: finish, the receipts their call acks, how many
@@ -272,6 +267,15 @@ class Runner:
         with self._acks_guard:
             receipts, self._acks = self._acks, []
         self._last_flush = time.monotonic()
+        return self._whole_batch(receipts)
+
+    def _whole_batch(self, receipts: list[str]) -> list[str]:
+        """``receipts`` as the :class:`~sergeant.connector.Receipts` of a recent
+        batch when they are exactly its receipts (the usual case: every task of
+        the batch went well), so the backend acks it by its handle."""
+        for recent in self._recent:
+            if receipts == recent:
+                return recent
         return receipts
 
     def _restore_acks(self, receipts: list[str]) -> None:
@@ -350,14 +354,18 @@ class Runner:
             self.queue, receipts, wanted, self.worker.config.lease_seconds
         )
         lease = self.lease
+        recent = self._recent
 
         def finish() -> Fetched:
             fetched = reply()
+            held = fetched.receipts() if type(fetched) is Batch else None
+            if held is not None:
+                recent.append(held)
             if lease is not None:
                 if receipts:
                     lease.drop(receipts)
                 if fetched:  # a reserve hands out every item with a receipt
-                    lease.hold(map(_receipt_of, fetched))
+                    lease.hold(map(_receipt_of, fetched) if held is None else held)
             return fetched
 
         return finish
@@ -577,6 +585,7 @@ class Runner:
             receipts, self._acks = self._acks, []
         if not receipts:
             return
+        receipts = self._whole_batch(receipts)
         try:
             self.worker.broker.ack(self.queue, receipts)
         except SergeantError as exc:

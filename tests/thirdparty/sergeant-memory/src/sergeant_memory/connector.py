@@ -8,24 +8,22 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority, TokenLock
-from sergeant.validation import (
-    build_params,
-    check_consumable_from,
-    check_count,
-    check_item,
-    check_items,
-    check_name,
-    check_positive,
-    check_priority,
-    check_queue_name,
-    check_receipts,
-    non_empty_str,
+from sergeant.connector import (
+    BASIC,
+    PEEK,
+    Batch,
+    Connector,
+    Delivery,
+    NodeStats,
+    Priority,
+    Receipts,
+    TokenLock,
 )
+from sergeant.validation import build_params, non_empty_str
 
 __all__ = ["MemoryConnector", "check_params"]
 
@@ -69,21 +67,16 @@ _STORES: dict[str, _Store] = {}
 _STORES_GUARD = threading.Lock()
 
 
-def _holder(store: _Store, name: str, now: float) -> str | None:
-    held = store.locks.get(name)
-    if held is None or held[1] <= now:
-        store.locks.pop(name, None)
-        return None
-    return held[0]
+def _holder(store: _Store, name: str) -> str | None:
+    """The token holding lock ``name``, or None once it expired (the guard is held)."""
+    token, until = store.locks.get(name, ("", 0.0))
+    return token if until > time.time() else None
 
 
 def _release(store: _Store, name: str, token: str) -> bool:
     """Free lock ``name`` if ``token`` still holds it (the owner check)."""
     with store.guard:
-        if _holder(store, name, time.time()) == token:
-            del store.locks[name]
-            return True
-        return False
+        return _holder(store, name) == token and store.locks.pop(name) is not None
 
 
 class MemoryLock(TokenLock):
@@ -94,41 +87,37 @@ class MemoryLock(TokenLock):
         super().__init__(name)
         self.store = store
 
-    def try_acquire(self, token: str, seconds: int) -> bool:
+    def _hold_if(self, holder: str | None, token: str, seconds: int) -> bool:
         with self.store.guard:
-            now = time.time()
-            if _holder(self.store, self.name, now) is not None:
+            if _holder(self.store, self.name) != holder:
                 return False
-            self.store.locks[self.name] = (token, now + seconds)
+            self.store.locks[self.name] = (token, time.time() + seconds)
             return True
+
+    def try_acquire(self, token: str, seconds: int) -> bool:
+        return self._hold_if(None, token, seconds)
 
     def extend(self, token: str, seconds: int) -> bool:
-        with self.store.guard:
-            now = time.time()
-            if _holder(self.store, self.name, now) != token:
-                return False
-            self.store.locks[self.name] = (token, now + seconds)
-            return True
-
-    def exists(self) -> bool:
-        with self.store.guard:
-            return _holder(self.store, self.name, time.time()) is not None
+        return self._hold_if(token, token, seconds)
 
     def seconds_left(self) -> int | None:
         with self.store.guard:
-            now = time.time()
-            if _holder(self.store, self.name, now) is None:
-                return None
-            return math.ceil(self.store.locks[self.name][1] - now)
+            left = self.store.locks.get(self.name, ("", 0.0))[1] - time.time()
+        return math.ceil(left) if left > 0 else None
 
     def token_releaser(self) -> Callable[[str], bool]:
         return functools.partial(_release, self.store, self.name)
 
 
 class MemoryConnector(Connector):
-    """Everything in a dict guarded by one lock; for tests and as an example."""
+    """Everything in a dict guarded by one lock; for tests and as an example.
+
+    :class:`~sergeant.connector.Connector` checks every argument and calls the
+    ``do_*`` primitives below with clean values.
+    """
 
     type_name: ClassVar[str] = "memory"
+    capabilities: ClassVar[frozenset[str]] = BASIC | {PEEK}
 
     def __init__(self, **params: object) -> None:
         self.params = build_params(MemoryParams, params, where="connector 'memory' params")
@@ -138,167 +127,127 @@ class MemoryConnector(Connector):
     def __repr__(self) -> str:
         return f"MemoryConnector(name={self.params.name!r})"
 
-    # helpers ------------------------------------------------------------
-
     def _queue(self, queue_name: str) -> dict[int, _Entry]:
-        return self._store.queues.setdefault(check_queue_name(queue_name), {})
+        return self._store.queues.setdefault(queue_name, {})
 
-    def _ready(self, queue: dict[int, _Entry], now: float) -> list[_Entry]:
+    def _ready(self, queue_name: str, now: float) -> list[_Entry]:
+        """Ready entries (expired leases included) in hand-out order."""
         ready = [
             e
-            for e in queue.values()
+            for e in self._queue(queue_name).values()
             if e.visible_at <= now and (e.lease_until is None or e.lease_until <= now)
         ]
-        ready.sort(key=lambda e: (e.rank, e.seq))
-        return ready
+        return sorted(ready, key=lambda e: (e.rank, e.seq))
 
-    def _leased(self, queue: dict[int, _Entry], receipt: str, now: float) -> _Entry | None:
-        seq_text, _, _ = receipt.partition(".")
-        entry = queue.get(int(seq_text)) if seq_text.isdigit() else None
-        if entry is None or entry.receipt != receipt or entry.lease_until is None:
-            return None
-        return entry if entry.lease_until > now else None
+    def _leased(self, queue_name: str, receipts: Receipts) -> Iterator[_Entry]:
+        """The entries whose lease the receipts still hold (the guard is held)."""
+        queue, now = self._queue(queue_name), time.time()
+        for receipt in receipts:
+            seq_text, _, _ = receipt.partition(".")
+            entry = queue.get(int(seq_text)) if seq_text.isdigit() else None
+            if entry is not None and entry.receipt == receipt and (entry.lease_until or 0) > now:
+                yield entry
 
     # queues ---------------------------------------------------------------
 
-    def queue_push(
-        self,
-        queue_name: str,
-        item: bytes,
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        return self.queue_push_bulk(queue_name, [check_item(item)], priority, consumable_from)
-
-    def queue_push_bulk(
-        self,
-        queue_name: str,
-        items: Iterable[bytes],
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        rank = _RANK[check_priority(priority)]
-        visible_at = check_consumable_from(consumable_from) or 0.0
-        checked = check_items(items)
+    def do_push(
+        self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
+    ) -> None:
         with self._store.guard:
             queue = self._queue(queue_name)
-            for item in checked:
+            for item in items:
                 seq = next(self._store.sequence)
-                queue[seq] = _Entry(item, rank, seq, visible_at)
-        return True
+                queue[seq] = _Entry(item, _RANK[priority], seq, consumable_from or 0.0)
 
-    def queue_pop(self, queue_name: str) -> bytes | None:
-        items = self.queue_pop_bulk(queue_name, 1)
-        return items[0] if items else None
-
-    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
-        count = check_count("number_of_items", number_of_items)
+    def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         with self._store.guard:
-            queue = self._queue(queue_name)
-            taken = self._ready(queue, time.time())[:count]
+            taken = self._ready(queue_name, time.time())[:count]
             for entry in taken:
-                del queue[entry.seq]
+                del self._queue(queue_name)[entry.seq]
             return [entry.item for entry in taken]
 
-    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+    def do_peek(self, queue_name: str, count: int) -> list[bytes]:
         with self._store.guard:
-            queue = self._queue(queue_name)
-            now = time.time()
-            if include_delayed:
-                return sum(
-                    1 for e in queue.values() if e.lease_until is None or e.lease_until <= now
-                )
-            return len(self._ready(queue, now))
+            return [entry.item for entry in self._ready(queue_name, time.time())[:count]]
 
-    def queue_delete(self, queue_name: str) -> bool:
-        with self._store.guard:
-            return bool(self._store.queues.pop(check_queue_name(queue_name), None))
-
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> list[Delivery]:
-        count = check_count("number_of_items", number_of_items)
-        lease = check_positive("lease_seconds", lease_seconds)
+    def do_length(self, queue_name: str, include_delayed: bool) -> int:
         with self._store.guard:
             now = time.time()
-            taken = self._ready(self._queue(queue_name), now)[:count]
+            if not include_delayed:
+                return len(self._ready(queue_name, now))
+            entries = self._queue(queue_name).values()
+            return sum(1 for e in entries if e.lease_until is None or e.lease_until <= now)
+
+    def do_delete(self, queue_name: str) -> bool:
+        with self._store.guard:
+            return bool(self._store.queues.pop(queue_name, None))
+
+    # reliable delivery -----------------------------------------------------
+
+    def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
+        with self._store.guard:
+            now = time.time()
+            taken = self._ready(queue_name, now)[:count]
             for entry in taken:
                 entry.deliveries += 1
                 entry.receipt = f"{entry.seq}.{secrets.token_hex(6)}"
-                entry.lease_until = now + lease
-            return [Delivery(e.item, e.receipt, e.deliveries) for e in taken if e.receipt]
+                entry.lease_until = now + lease_seconds
+            return Batch(Delivery(e.item, e.receipt or "", e.deliveries) for e in taken)
 
-    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
-        checked = check_receipts(receipts)
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
         with self._store.guard:
-            queue, now, done = self._queue(queue_name), time.time(), 0
-            for receipt in checked:
-                entry = self._leased(queue, receipt, now)
-                if entry is not None:
-                    del queue[entry.seq]
-                    done += 1
-            return done
+            acked = list(self._leased(queue_name, receipts))
+            for entry in acked:
+                del self._queue(queue_name)[entry.seq]
+            return len(acked)
 
-    def queue_release(
-        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
-    ) -> int:
-        checked = check_receipts(receipts)
-        visible_at = check_consumable_from(consumable_from) or 0.0
+    def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
         with self._store.guard:
-            queue, now, done = self._queue(queue_name), time.time(), 0
-            for receipt in checked:
-                entry = self._leased(queue, receipt, now)
-                if entry is not None:
-                    entry.receipt, entry.lease_until = None, None
-                    entry.visible_at = visible_at
-                    entry.seq = next(self._store.sequence)
-                    queue[entry.seq] = queue.pop(int(receipt.partition(".")[0]))
-                    done += 1
-            return done
+            queue, released = self._queue(queue_name), list(self._leased(queue_name, receipts))
+            for entry in released:  # back at the end of its priority, as if pushed again
+                del queue[entry.seq]
+                entry.receipt, entry.lease_until = None, None
+                entry.visible_at, entry.seq = consumable_from or 0.0, next(self._store.sequence)
+                queue[entry.seq] = entry
+            return len(released)
 
-    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
-        checked = check_receipts(receipts)
-        lease = check_positive("lease_seconds", lease_seconds)
+    def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
         with self._store.guard:
-            queue, now, done = self._queue(queue_name), time.time(), 0
-            for receipt in checked:
-                entry = self._leased(queue, receipt, now)
-                if entry is not None:
-                    entry.lease_until = now + lease
-                    done += 1
-            return done
+            extended = list(self._leased(queue_name, receipts))
+            for entry in extended:
+                entry.lease_until = time.time() + lease_seconds
+            return len(extended)
 
-    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+    def do_stats(self, queue_name: str) -> list[NodeStats]:
         with self._store.guard:
-            queue, now = self._queue(queue_name), time.time()
-            in_flight = sum(1 for e in queue.values() if e.lease_until and e.lease_until > now)
-            ready = len(self._ready(queue, now))
-            delayed = len(queue) - in_flight - ready
+            now, entries = time.time(), self._queue(queue_name).values()
+            in_flight = sum(1 for e in entries if e.lease_until and e.lease_until > now)
+            ready = len(self._ready(queue_name, now))
+            delayed = len(entries) - in_flight - ready
             return [NodeStats(f"memory:{self.params.name}", ready, delayed, in_flight)]
+
+    def do_queue_names(self) -> list[str]:
+        with self._store.guard:
+            return [name for name, queue in self._store.queues.items() if queue]
 
     # keys and locks -----------------------------------------------------------
 
-    def queue_names(self) -> list[str]:
+    def do_key_set(self, key: str, value: bytes) -> bool:
         with self._store.guard:
-            return sorted(name for name, queue in self._store.queues.items() if queue)
-
-    def key_set(self, key: str, value: bytes) -> bool:
-        check_item(value, "value")
-        with self._store.guard:
-            new = check_name(key, "key") not in self._store.keys
+            new = key not in self._store.keys
             self._store.keys[key] = value
             return new
 
-    def key_get(self, key: str) -> bytes | None:
+    def do_key_get(self, key: str) -> bytes | None:
         with self._store.guard:
-            return self._store.keys.get(check_name(key, "key"))
+            return self._store.keys.get(key)
 
-    def key_delete(self, key: str) -> bool:
+    def do_key_delete(self, key: str) -> bool:
         with self._store.guard:
-            return self._store.keys.pop(check_name(key, "key"), None) is not None
+            return self._store.keys.pop(key, None) is not None
 
-    def lock(self, name: str) -> Lock:
-        return MemoryLock(self._store, check_name(name, "name"))
+    def do_lock(self, name: str) -> MemoryLock:
+        return MemoryLock(self._store, name)
 
     def close(self) -> None:
         """Nothing to release: the store lives as long as the process."""

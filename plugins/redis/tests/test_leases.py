@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import redis
 from redis_helpers import items
-from sergeant.connector import Connector
+from sergeant.connector import Batch, Connector
 from sergeant.errors import AuthenticationError, StorageError
 from sergeant.testing import wait_until
 from sergeant_redis import receipts as receipts_module
@@ -268,15 +268,13 @@ def test_the_permission_probe_leaves_no_key_behind(
     assert list(client.scan_iter(match=f"{PROBE_KEY_PREFIX}*")) == []
 
 
-def test_acking_the_last_two_batches_handed_out_skips_parsing_and_older_ones_still_parse(
+def test_acking_a_batch_by_its_own_receipts_parses_none_and_other_lists_still_parse(
     redis_server: RedisServer, connectors: Connectors, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector = connectors([redis_server])
-    queue = f"issued-{uuid.uuid4().hex[:8]}"
+    queue = f"handle-{uuid.uuid4().hex[:8]}"
     connector.queue_push_bulk(queue, items(9))
-    first = [d.receipt for d in connector.queue_reserve(queue, 3, 60)]
-    second = [d.receipt for d in connector.queue_reserve(queue, 3, 60)]
-    third = [d.receipt for d in connector.queue_reserve(queue, 3, 60)]
+    first, second, third = (connector.queue_reserve(queue, 3, 60) for _ in range(3))
     parsed: list[str] = []
     real = receipts_module._numbers_of
     monkeypatch.setattr(
@@ -284,13 +282,28 @@ def test_acking_the_last_two_batches_handed_out_skips_parsing_and_older_ones_sti
         "_numbers_of",
         lambda head, *rest: parsed.append(head) or real(head, *rest),
     )
-    assert connector.queue_ack(queue, list(second)) == 3
-    assert connector.queue_ack(queue, list(third)) == 3
-    assert parsed == [], "the last two batches handed out needed no parsing"
-    assert connector.queue_ack(queue, first) == 3
-    assert len(parsed) == 1, "an older batch is parsed"
-    assert connector.queue_ack(queue, list(second)) == 0
+    assert isinstance(first, Batch)
+    assert connector.queue_ack(queue, second.receipts()) == 3
+    assert connector.queue_ack(queue, third.receipts()) == 3
+    assert parsed == [], "a batch acked by its own receipts needs no parsing"
+    assert connector.queue_ack(queue, [d.receipt for d in first]) == 3
+    assert len(parsed) == 1, "a plain list of receipts is parsed"
+    assert connector.queue_ack(queue, second.receipts()) == 0
     assert connector.queue_length(queue, include_delayed=True) == 0
+
+
+def test_a_batch_changed_after_its_reserve_acks_only_the_receipts_it_still_holds(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector = connectors([redis_server])
+    queue = f"changed-{uuid.uuid4().hex[:8]}"
+    connector.queue_push_bulk(queue, items(5))
+    batch = connector.queue_reserve(queue, 5, 60)
+    kept_out = batch.pop(2)
+    assert connector.queue_ack(queue, batch.receipts()) == 4
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [1]
+    assert connector.queue_release(queue, [kept_out.receipt]) == 1
+    assert connector.queue_pop_bulk(queue, 5) == [kept_out.item]
 
 
 @pytest.mark.parametrize(
@@ -303,14 +316,16 @@ def test_acking_the_last_two_batches_handed_out_skips_parsing_and_older_ones_sti
         ("let the lease run out", 0),
     ],
 )
+@pytest.mark.parametrize("by_handle", [True, False], ids=["batch.receipts()", "plain list"])
 def test_acking_a_whole_batch_counts_what_was_still_held(
-    redis_server: RedisServer, connectors: Connectors, before: str, acked: int
+    redis_server: RedisServer, connectors: Connectors, before: str, acked: int, by_handle: bool
 ) -> None:
     connector = connectors([redis_server])
     queue = f"whole-{uuid.uuid4().hex[:8]}"
     connector.queue_push_bulk(queue, items(5))
     lease = SHORT if before.startswith("let") else 60
-    receipts = [d.receipt for d in connector.queue_reserve(queue, 5, lease)]
+    batch = connector.queue_reserve(queue, 5, lease)
+    receipts = [d.receipt for d in batch]
     if before.startswith("extend"):
         assert connector.queue_extend(queue, [receipts[1], receipts[3]], 60) == 2
     elif before.startswith("ack"):
@@ -323,8 +338,9 @@ def test_acking_a_whole_batch_counts_what_was_still_held(
             timeout=20,
             message="the lease to run out and its items to count as ready",
         )
-    assert connector.queue_ack(queue, receipts) == acked
-    assert connector.queue_ack(queue, receipts) == 0
+    whole = batch.receipts() if by_handle else receipts
+    assert connector.queue_ack(queue, whole) == acked
+    assert connector.queue_ack(queue, whole) == 0
     left = 5 - acked - (1 if before.startswith("ack") else 0)
     assert connector.queue_length(queue) == left
     assert [row.in_flight for row in connector.queue_stats(queue)] == [0]

@@ -55,6 +55,12 @@ Scripts
 Receipts
     ``<node index>:<token>:<n>`` (:mod:`sergeant_redis.receipts`): acks,
     releases and extends go to the node the item came from, grouped by call.
+    A reserve's :class:`~sergeant.connector.Batch` carries that grouping as its
+    handle, so acking a whole batch parses no receipt.
+
+Arguments
+    :class:`~sergeant.connector.Connector` checks every argument of the public
+    methods and calls the ``do_*`` primitives below with clean values.
 """
 
 from __future__ import annotations
@@ -63,30 +69,31 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import redis.exceptions
-from sergeant.connector import CAPABILITIES, Connector, Delivery, Lock, NodeStats, Priority
+from sergeant.connector import (
+    ACK_AND_RESERVE,
+    BASIC,
+    PEEK,
+    PREFETCH,
+    Batch,
+    Connector,
+    Lock,
+    NodeStats,
+    Priority,
+    Receipts,
+)
 from sergeant.errors import ConnectorUnavailableError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
-from sergeant.validation import (
-    check_consumable_from,
-    check_count,
-    check_item,
-    check_items,
-    check_name,
-    check_positive,
-    check_priority,
-    check_queue_name,
-)
 
 from sergeant_redis import legacy, scripts
 from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
 from sergeant_redis.params import NodeParams, node_names, parse_nodes
-from sergeant_redis.receipts import Issued, batch_args, by_node, deliveries, new_token
+from sergeant_redis.receipts import Grouped, add_call, batch_args, by_node, new_token
 
 __all__ = ["EMPTY_HINT", "KEY_PREFIX", "QUEUE_PREFIX", "RedisConnector"]
 
@@ -131,13 +138,17 @@ class RedisConnector(Connector):
     """Sergeant's redis connector: ``RedisConnector(nodes=[{'host': ..., 'port': ...}])``."""
 
     type_name: ClassVar[str] = "redis"
-    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {MIGRATE_LEGACY}
+    capabilities: ClassVar[frozenset[str]] = BASIC | {
+        ACK_AND_RESERVE,
+        PREFETCH,
+        PEEK,
+        MIGRATE_LEGACY,
+    }
 
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
         self._identities = list(node_names(self.node_params))
-        self._issued = Issued()
         self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
         self._queues: dict[str, _Queue] = {}
 
@@ -148,9 +159,9 @@ class RedisConnector(Connector):
     # Helpers ----------------------------------------------------------------
 
     def _queue(self, queue_name: str) -> _Queue:
-        queue = self._queues.get(queue_name) if type(queue_name) is str else None
+        queue = self._queues.get(queue_name)
         if queue is None:
-            prefix = f"{QUEUE_PREFIX}{check_queue_name(queue_name)}:"
+            prefix = f"{QUEUE_PREFIX}{queue_name}:"
             queue = _Queue(tuple(prefix + part for part in scripts.KEY_PARTS), len(self.nodes))
             if len(self._queues) >= _QUEUE_CACHE_SIZE:
                 self._queues.clear()
@@ -206,46 +217,23 @@ class RedisConnector(Connector):
 
     # Queues -------------------------------------------------------------
 
-    def queue_push(
-        self,
-        queue_name: str,
-        item: bytes,
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        check_item(item)
-        return self._push(queue_name, [item], priority, consumable_from)
-
-    def queue_push_bulk(
-        self,
-        queue_name: str,
-        items: Iterable[bytes],
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        return self._push(queue_name, check_items(items), priority, consumable_from)
-
-    def _push(
-        self,
-        queue_name: str,
-        items: list[bytes],
-        priority: Priority,
-        consumable_from: float | None,
-    ) -> bool:
+    def do_push(
+        self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
+    ) -> None:
         queue = self._queue(queue_name)
         keys = queue.keys
-        letter = check_priority(priority)[0]
-        due = check_consumable_from(consumable_from)
+        letter = priority[0]
         ready = keys[1] if letter == "H" else keys[3]
         nodes = self.nodes
         for start in range(0, len(items), PUSH_CHUNK):
             chunk = items[start : start + PUSH_CHUNK]
 
             def push(node: Node, chunk: list[bytes] = chunk) -> object:
-                if due is None:
+                if consumable_from is None:
                     done = node.execute("RPUSH", ready, *chunk)
                 else:
-                    done = node.script(scripts.PUSH_DELAYED, keys, repr(due), letter, *chunk)
+                    due = repr(consumable_from)
+                    done = node.script(scripts.PUSH_DELAYED, keys, due, letter, *chunk)
                 # not empty any more: our own pops should not put it last
                 queue.empty_until[node.index] = 0.0
                 return done
@@ -260,10 +248,30 @@ class RedisConnector(Connector):
                     pass
             for _ in self._visit("push", push, self._rotation()):
                 break
-        return True
 
-    def queue_pop(self, queue_name: str) -> bytes | None:
+    def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         queue = self._queue(queue_name)
+        if count == 1:
+            item = self._pop_one(queue)
+            return [] if item is None else [item]
+        keys = queue.keys
+        out: list[bytes] = []
+
+        def pop(node: Node) -> int:
+            need = count - len(out)
+            if need < _PIPELINED_POP:
+                out.extend(node.script(scripts.POP, keys, need))
+            else:
+                self._pop_from(node, keys, count, out)
+            return need
+
+        for node, asked in self._visit("pop", pop, self._rotation(queue)):
+            queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
+            if len(out) >= count:
+                break
+        return out
+
+    def _pop_one(self, queue: _Queue) -> bytes | None:
         keys = queue.keys
         nodes = self.nodes
         if len(nodes) == 1:
@@ -292,26 +300,6 @@ class RedisConnector(Connector):
                 return bytes(got)
         return None
 
-    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
-        count = check_count("number_of_items", number_of_items)
-        queue = self._queue(queue_name)
-        keys = queue.keys
-        out: list[bytes] = []
-
-        def pop(node: Node) -> int:
-            need = count - len(out)
-            if need < _PIPELINED_POP:
-                out.extend(node.script(scripts.POP, keys, need))
-            else:
-                self._pop_from(node, keys, count, out)
-            return need
-
-        for node, asked in self._visit("pop", pop, self._rotation(queue)):
-            queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
-            if len(out) >= count:
-                break
-        return out
-
     def _pop_from(self, node: Node, keys: tuple[str, ...], count: int, out: list[bytes]) -> None:
         """Large pops: MAINTAIN plus a native LMPOP per round trip, so the items
         never pass through Lua (which halves throughput). LMPOP takes from the
@@ -338,7 +326,30 @@ class RedisConnector(Connector):
             else:
                 out.extend(items)
 
-    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+    def do_peek(self, queue_name: str, count: int) -> list[bytes]:
+        """Each node in the order a reserve visits them: MAINTAIN (due delayed
+        items and expired leases back to the lists, as a reserve would), then
+        the heads of its four lists in hand-out order. Nothing is taken."""
+        queue = self._queue(queue_name)
+        keys = queue.keys
+        out: list[bytes] = []
+
+        def peek(node: Node) -> None:
+            need = count - len(out)
+            node.script(scripts.MAINTAIN, keys, need)
+            lists = node.pipeline(*(("LRANGE", key, 0, need - 1) for key in keys[:4]))
+            for retry, got in zip((True, False, True, False), lists, strict=True):
+                if isinstance(got, Exception):
+                    raise got
+                items = [entry.partition(b":")[2] for entry in got] if retry else got
+                out.extend(items[: count - len(out)])
+
+        for _ in self._visit("peek", peek, self._rotation(queue)):
+            if len(out) >= count:
+                break
+        return out
+
+    def do_length(self, queue_name: str, include_delayed: bool) -> int:
         keys = self._queue(queue_name).keys
         flag = "1" if include_delayed else "0"
         return sum(
@@ -350,7 +361,7 @@ class RedisConnector(Connector):
             )
         )
 
-    def queue_delete(self, queue_name: str) -> bool:
+    def do_delete(self, queue_name: str) -> bool:
         keys = self._queue(queue_name).keys
         deleted, failures = 0, []
         for node in self.nodes:
@@ -362,7 +373,7 @@ class RedisConnector(Connector):
             raise _unavailable(f"queue_delete of {queue_name!r}", failures)
         return deleted > 0
 
-    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+    def do_stats(self, queue_name: str) -> list[NodeStats]:
         keys = self._queue(queue_name).keys
         rows = []
         failures: list[NodeUnavailableError] = []
@@ -378,7 +389,7 @@ class RedisConnector(Connector):
             raise _unavailable("queue_stats", failures)
         return rows
 
-    def queue_names(self) -> list[str]:
+    def do_queue_names(self) -> set[str]:
         """Queues with items on any reachable node: a ``SCAN`` of ``sergeant:queue:*``
         per node (cursor-paged, so the server is never blocked), names taken from
         the keys that hold items (lists, delayed set, leases)."""
@@ -392,84 +403,82 @@ class RedisConnector(Connector):
                 failures.append(exc)
         if failures and len(failures) == len(self.nodes):
             raise _unavailable("queue_names", failures)
-        return sorted(names)
+        return names
 
     # Reliable delivery --------------------------------------------------
+    #
+    # A Batch's handle is its receipts grouped by node and call (each call a
+    # WholeCall, see sergeant_redis.receipts): acking the batch's own receipts
+    # parses none and acks each call as a whole.
 
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> list[Delivery]:
-        count = check_count("number_of_items", number_of_items)
-        lease = repr(check_positive("lease_seconds", lease_seconds))
+    def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
+        lease = repr(lease_seconds)
         queue = self._queue(queue_name)
+        batch = Batch((), {})
         if len(self.nodes) == 1:
             token = new_token()
             items, extra = self.nodes[0].script(scripts.RESERVE, queue.keys, count, lease, token)
-            return deliveries(0, token, items, extra, self._issued)
-        out: list[Delivery] = []
-        self._reserve_on(queue, count, lease, out, self._rotation(queue))
-        return out
+            add_call(batch, 0, token, items, extra)
+        else:
+            self._reserve_on(queue, count, lease, batch, self._rotation(queue))
+        return batch
 
     def _reserve_on(
         self,
         queue: _Queue,
         count: int,
         lease: str,
-        out: list[Delivery],
+        batch: Batch,
         order: Sequence[Node],
         answered: bool = False,
     ) -> None:
-        """Reserve on the nodes of ``order`` until ``out`` holds ``count`` deliveries."""
+        """Reserve on the nodes of ``order`` until ``batch`` holds ``count`` deliveries."""
 
         def reserve(node: Node) -> int:
-            need = count - len(out)
+            need = count - len(batch)
             token = new_token()
             items, extra = node.script(scripts.RESERVE, queue.keys, need, lease, token)
-            out.extend(deliveries(node.index, token, items, extra, self._issued))
+            add_call(batch, node.index, token, items, extra)
             return need
 
         for node, asked in self._visit("reserve", reserve, order, answered):
-            queue.saw(node, asked, asked - (count - len(out)), time.monotonic())
-            if len(out) >= count:
+            queue.saw(node, asked, asked - (count - len(batch)), time.monotonic())
+            if len(batch) >= count:
                 break
 
-    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
         return self._settle("ack", queue_name, receipts, scripts.ACK)
 
-    def queue_ack_and_reserve(
-        self,
-        queue_name: str,
-        receipts: Sequence[str],
-        number_of_items: int,
-        lease_seconds: float,
-    ) -> tuple[int, list[Delivery]]:
+    def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
+        due = "" if consumable_from is None else repr(consumable_from)
+        return self._settle("release", queue_name, receipts, scripts.RELEASE, due)
+
+    def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
+        return self._settle("extend", queue_name, receipts, scripts.EXTEND, repr(lease_seconds))
+
+    def do_ack_and_reserve(
+        self, queue_name: str, receipts: Receipts, count: int, lease_seconds: float
+    ) -> tuple[int, Batch]:
         """Ack ``receipts`` and reserve, in one script call on a node that has
         receipts to ack (acks for other nodes go separately); the reserve then
         continues the rotation if that node had too few items."""
-        return self.queue_ack_and_reserve_begin(
-            queue_name, receipts, number_of_items, lease_seconds
-        )()
+        return self.do_ack_and_reserve_begin(queue_name, receipts, count, lease_seconds)()
 
-    def queue_ack_and_reserve_begin(
-        self,
-        queue_name: str,
-        receipts: Sequence[str],
-        number_of_items: int,
-        lease_seconds: float,
-    ) -> Callable[[], tuple[int, list[Delivery]]]:
-        """:meth:`queue_ack_and_reserve` whose combined script call (or, with one
+    def do_ack_and_reserve_begin(
+        self, queue_name: str, receipts: Receipts, count: int, lease_seconds: float
+    ) -> Callable[[], tuple[int, Batch]]:
+        """:meth:`do_ack_and_reserve` whose combined script call (or, with one
         node and nothing to ack, whose reserve) is sent now and read by the
         returned function."""
-        count = check_count("number_of_items", number_of_items)
-        lease = repr(check_positive("lease_seconds", lease_seconds))
-        grouped = by_node(receipts, len(self.nodes), self._issued)
+        lease = repr(lease_seconds)
+        grouped = by_node(receipts, len(self.nodes))
         queue = self._queue(queue_name)
         target = self._combined_target(queue, grouped)
         if target is None:
             acked = self._settle_grouped("ack", queue, grouped, scripts.ACK)
             if len(self.nodes) > 1:
-                out = self.queue_reserve(queue_name, count, lease_seconds)
-                return lambda: (acked, out)
+                batch = self.do_reserve(queue_name, count, lease_seconds)
+                return lambda: (acked, batch)
             target, script, args = self.nodes[0], scripts.RESERVE, [count, lease]
         else:
             acked = self._settle_grouped(
@@ -500,9 +509,9 @@ class RedisConnector(Connector):
         except NodeUnavailableError as exc:
             unacked(exc)
 
-        def finish() -> tuple[int, list[Delivery]]:
+        def finish() -> tuple[int, Batch]:
             done = acked
-            out: list[Delivery] = []
+            batch = Batch((), {})
             answered = False
             if reply is not None:
                 try:
@@ -514,17 +523,17 @@ class RedisConnector(Connector):
                 except NodeUnavailableError as exc:
                     unacked(exc)
                 else:
-                    out = deliveries(node.index, token, items, extra, self._issued)
-                    queue.saw(node, count, len(out), time.monotonic())
+                    add_call(batch, node.index, token, items, extra)
+                    queue.saw(node, count, len(batch), time.monotonic())
                     answered = True
-            if len(out) < count and len(self.nodes) > 1:
+            if len(batch) < count and len(self.nodes) > 1:
                 others = [n for n in self._rotation(queue) if n is not node]
-                self._reserve_on(queue, count, lease, out, others, answered)
-            return done, out
+                self._reserve_on(queue, count, lease, batch, others, answered)
+            return done, batch
 
         return finish
 
-    def _combined_target(self, queue: _Queue, grouped: dict[int, Any]) -> Node | None:
+    def _combined_target(self, queue: _Queue, grouped: Grouped) -> Node | None:
         """The node that takes the combined call: the one with the most receipts,
         unless it is in back-off (its reserve would wait on it) or another up
         node has waited too long for a visit (then None)."""
@@ -544,34 +553,22 @@ class RedisConnector(Connector):
                     return None
         return target
 
-    def queue_release(
-        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
-    ) -> int:
-        due = check_consumable_from(consumable_from)
-        return self._settle(
-            "release", queue_name, receipts, scripts.RELEASE, "" if due is None else repr(due)
-        )
-
-    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
-        lease = repr(check_positive("lease_seconds", lease_seconds))
-        return self._settle("extend", queue_name, receipts, scripts.EXTEND, lease)
-
     def _settle(
         self,
         what: str,
         queue_name: str,
-        receipts: Sequence[str],
+        receipts: Receipts,
         script: scripts.Script,
         *args: str,
     ) -> int:
-        grouped = by_node(receipts, len(self.nodes), self._issued)
+        grouped = by_node(receipts, len(self.nodes))
         return self._settle_grouped(what, self._queue(queue_name), grouped, script, *args)
 
     def _settle_grouped(
         self,
         what: str,
         queue: _Queue,
-        grouped: dict[int, dict[str, list[str]]],
+        grouped: Grouped,
         script: scripts.Script,
         *args: str,
     ) -> int:
@@ -593,41 +590,33 @@ class RedisConnector(Connector):
 
     # Keys ---------------------------------------------------------------
 
-    def key_set(self, key: str, value: bytes) -> bool:
-        check_item(value, "value")
-        name = check_name(key, "key")
+    def do_key_set(self, key: str, value: bytes) -> bool:
         # SET .. GET is Sergeant's GETSET: overwrite, and say whether there was a value
-        return self._owner(name).execute("SET", KEY_PREFIX + name, value, "GET") is None
+        return self._owner(key).execute("SET", KEY_PREFIX + key, value, "GET") is None
 
-    def key_get(self, key: str) -> bytes | None:
-        name = check_name(key, "key")
-        value = self._owner(name).execute("GET", KEY_PREFIX + name)
+    def do_key_get(self, key: str) -> bytes | None:
+        value = self._owner(key).execute("GET", KEY_PREFIX + key)
         return None if value is None else bytes(value)
 
-    def key_delete(self, key: str) -> bool:
-        name = check_name(key, "key")
-        return bool(self._owner(name).execute("DEL", KEY_PREFIX + name))
+    def do_key_delete(self, key: str) -> bool:
+        return bool(self._owner(key).execute("DEL", KEY_PREFIX + key))
 
     # Locks --------------------------------------------------------------
 
-    def lock(self, name: str) -> Lock:
-        checked = check_name(name, "name")
-        return RedisLock(checked, lambda: self._owner(checked))
+    def do_lock(self, name: str) -> Lock:
+        return RedisLock(name, lambda: self._owner(name))
 
     # Upgrading from Sergeant 0.27.0 -----------------------------------------
 
-    def migrate_legacy(
+    def do_migrate_legacy(
         self,
-        queues: Sequence[str] | None = None,
-        *,
-        keys: str | bool = True,
-        dry_run: bool = False,
-        progress: Callable[[int], None] | None = None,
+        queues: list[str] | None,
+        keys: str | bool,
+        dry_run: bool,
+        progress: Callable[[int], None] | None,
     ) -> LegacyReport:
         """Move Sergeant 0.27.0's queues (and the keys matching ``keys``, a glob)
         into ours (see :mod:`sergeant_redis.legacy`); ``keys=True`` moves none."""
-        if queues is not None:
-            queues = [check_queue_name(name) for name in queues]
         return legacy.migrate(self, queues, keys, dry_run, progress)
 
     # Lifecycle ----------------------------------------------------------

@@ -43,9 +43,6 @@ class RedisLock(TokenLock):
     def extend(self, token: str, seconds: int) -> bool:
         return bool(self._node().script(LOCK_SET_TTL, (self.key,), token, seconds) == 1)
 
-    def exists(self) -> bool:
-        return bool(self._node().execute("EXISTS", self.key))
-
     def seconds_left(self) -> int | None:
         milliseconds = int(self._node().execute("PTTL", self.key))
         return math.ceil(milliseconds / 1000) if milliseconds >= 0 else None

@@ -4,19 +4,23 @@ One reserve call on a node is one lease (see :mod:`sergeant_redis.scripts`), so 
 receipt only has to name the call and the item's number in it. Building them is
 a string concatenation per item; reading them back groups them by node and by
 call, which is how the scripts take them (``token, k, n1 .. nk`` per call).
+
+A reserve's :class:`~sergeant.connector.Batch` carries that grouping as its
+handle, each call's numbers as a :class:`WholeCall`: acking the batch's own
+receipts (:meth:`~sergeant.connector.Batch.receipts`) then parses nothing and
+sends each call as ``token, -k``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
+from typing import cast
 
-from sergeant.connector import Delivery, deliveries_of
-from sergeant.validation import check_receipts
+from sergeant.connector import Batch, Delivery, Receipts, deliveries_of
 
-__all__ = ["Issued", "WholeCall", "batch_args", "by_node", "deliveries", "new_token"]
+__all__ = ["Grouped", "WholeCall", "add_call", "batch_args", "by_node", "new_token"]
 
 #: Receipts by node index, then by token: the item numbers (as sent by the client).
 Grouped = dict[int, dict[str, list[str]]]
@@ -48,32 +52,21 @@ def new_token() -> str:
 class WholeCall(list[str]):
     """The item numbers 1..k of all the items one reserve call handed out.
 
-    Only :func:`deliveries` makes these; receipts parsed back never are, since
-    ``1..k`` read from receipts may be the first k items of a bigger call.
+    Only :func:`add_call` makes these, for a batch's handle; receipts parsed
+    back never are, since ``1..k`` read from receipts may be the first k items
+    of a bigger call.
     """
 
 
-class Issued(threading.local):
-    """The receipts of the last two reserve calls this thread handed out, grouped.
-
-    Settling exactly one of those, the worker's usual call (the batch before the
-    one it prefetched, or the last one), then needs no parsing: a list
-    comparison, element by element identical strings, tells it. The server still
-    checks each receipt's lease as for any other.
-    """
-
-    receipts: list[str] | None = None
-    grouped: Grouped
-    earlier_receipts: list[str] | None = None
-    earlier_grouped: Grouped
-
-
-def deliveries(
-    index: int, token: str, items: Sequence[bytes], extra: Sequence[int], issued: Issued
-) -> list[Delivery]:
-    """The deliveries of one reserve call: ``extra`` lists ``n, deliveries`` for
-    the items handed out before (every other item is on its first delivery).
-    Their receipts are remembered in ``issued``."""
+def add_call(
+    batch: Batch, index: int, token: str, items: Sequence[bytes], extra: Sequence[int]
+) -> None:
+    """Add the deliveries of one reserve call on node ``index`` to ``batch``
+    (whose handle is a :data:`Grouped`, made as ``Batch((), {})``): ``extra``
+    lists ``n, deliveries`` for the items handed out before (every other item
+    is on its first delivery)."""
+    if not items:
+        return
     prefix = f"{index}:{token}:"
     numbers = WholeCall(_numbers.upto(len(items))[: len(items)])
     receipts = [prefix + n for n in numbers]
@@ -81,24 +74,22 @@ def deliveries(
     for i in range(0, len(extra), 2):
         position = extra[i] - 1
         out[position] = Delivery(items[position], receipts[position], extra[i + 1])
-    if issued.receipts is not None:
-        issued.earlier_receipts, issued.earlier_grouped = issued.receipts, issued.grouped
-    issued.receipts, issued.grouped = receipts, {index: {token: numbers}}
-    return out
+    batch.extend(out)
+    cast(Grouped, batch.handle).setdefault(index, {})[token] = numbers
 
 
-def by_node(receipts: Sequence[str], node_count: int, issued: Issued) -> Grouped:
+def by_node(receipts: Receipts, node_count: int) -> Grouped:
     """Valid-looking receipts grouped by node and token; others are left out
     (they can name nothing live, so they count as not acked). The result is
     only read, never changed."""
-    if receipts:  # (an empty list names no call; None is refused below)
-        if receipts == issued.receipts:
-            return issued.grouped
-        if receipts == issued.earlier_receipts:
-            return issued.earlier_grouped
+    handle = cast("Grouped | None", receipts.handle)
+    if handle is not None and len(receipts) == sum(
+        len(numbers) for calls in handle.values() for numbers in calls.values()
+    ):
+        return handle  # a whole batch's receipts: no parsing
     grouped: Grouped = {}
     heads: dict[str, list[str] | None] = {}
-    for receipt in check_receipts(receipts):
+    for receipt in receipts:
         head, _, number = receipt.rpartition(":")
         try:
             numbers = heads[head]

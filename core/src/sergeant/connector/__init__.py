@@ -292,9 +292,7 @@ class Connector(abc.ABC):
 
     # Reliable delivery --------------------------------------------------
 
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> Batch:
+    def queue_reserve(self, queue_name: str, number_of_items: int, lease_seconds: float) -> Batch:
         """Hand out up to ``number_of_items`` ready items under a lease of
         ``lease_seconds``; the result is a :class:`Batch` (a list of
         :class:`Delivery`), whose :meth:`Batch.receipts` ack it whole cheaply."""

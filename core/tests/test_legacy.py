@@ -23,7 +23,7 @@ import subprocess
 import sys
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +32,7 @@ import pytest
 from conftest import MakeDist
 from minimal_connector import build
 from sergeant._legacy_check import legacy_counts, legacy_warning, warn_once
-from sergeant.connector import CAPABILITIES
+from sergeant.connector import BASIC
 from sergeant.errors import StorageError
 from sergeant.legacy import (
     MIGRATE_LEGACY,
@@ -180,24 +180,23 @@ def test_encoder_advice_names_the_encoder_the_workers_need() -> None:
 class Capable(build("capable")):  # type: ignore[misc]
     """A connector that declares the capability and answers with a fixed report."""
 
-    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {MIGRATE_LEGACY}
+    capabilities: ClassVar[frozenset[str]] = BASIC | {MIGRATE_LEGACY}
     report = LegacyReport()
     calls: ClassVar[list[tuple[Any, ...]]] = []
 
-    def migrate_legacy(
+    def do_migrate_legacy(
         self,
-        queues: Sequence[str] | None = None,
-        *,
-        keys: str | bool = True,
-        dry_run: bool = False,
-        progress: Callable[[int], None] | None = None,
+        queues: list[str] | None,
+        keys: str | bool,
+        dry_run: bool,
+        progress: Callable[[int], None] | None,
     ) -> LegacyReport:
         self.calls.append((queues, keys, dry_run))
         return self.report
 
 
 class Failing(Capable):
-    def migrate_legacy(self, *args: Any, **kwargs: Any) -> LegacyReport:
+    def do_migrate_legacy(self, *args: Any, **kwargs: Any) -> LegacyReport:
         raise StorageError("the node is down")
 
 

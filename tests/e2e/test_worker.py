@@ -22,6 +22,7 @@ from sergeant.config import (
     Timeouts,
     WorkerConfig,
 )
+from sergeant.connector import ACK_AND_RESERVE, PREFETCH
 from sergeant.errors import StorageError
 from sergeant.testing import wait_until
 
@@ -288,9 +289,12 @@ def test_threads_work_tasks_at_the_same_time(build: Any) -> None:
     assert sorted(e[2] for e in worker.named("on_success")) == [0, 1, 2, 3]
 
 
-def record_fetches(worker: Recording, events: list[Any]) -> list[tuple[int, int]]:
+def record_fetches(
+    worker: Recording, events: list[Any], handles: list[tuple[object, object]] | None = None
+) -> list[tuple[int, int]]:
     """Record each reserve call as (acks it carries, tasks it handed out), and in
-    ``events`` when it was started and finished."""
+    ``events`` when it was started and finished; in ``handles``, the batch handle
+    its acks carried and the handle of the batch it handed out."""
     calls: list[tuple[int, int]] = []
     begin = worker.broker.ack_and_reserve_begin
 
@@ -302,6 +306,8 @@ def record_fetches(worker: Recording, events: list[Any]) -> list[tuple[int, int]
             batch = finish()
             events.append(("finish", len(batch)))
             calls.append((len(receipts), len(batch)))
+            if handles is not None:
+                handles.append((getattr(receipts, "handle", None), batch.handle))
             return batch
 
         return recording_finish
@@ -312,13 +318,15 @@ def record_fetches(worker: Recording, events: list[Any]) -> list[tuple[int, int]
 
 def test_tasks_per_transaction_sets_the_batch_size(build: Any) -> None:
     worker = build(max_tasks_per_run=25, tasks_per_transaction=10, prefetch_under=0)
-    calls = record_fetches(worker, [])
+    handles: list[tuple[object, object]] = []
+    calls = record_fetches(worker, [], handles)
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
     worker.work_loop()
     assert [handed for _, handed in calls] == [10, 10, 5]
-    connector_class = type(worker.broker.connector)
-    if connector_class.queue_ack_and_reserve is not sergeant.Connector.queue_ack_and_reserve:
-        # each batch's acks travel with the next reserve
+    if ACK_AND_RESERVE in worker.broker.connector.capabilities:
+        # each batch's acks travel with the next reserve, by the batch's own handle
+        carried, made = zip(*handles, strict=True)
+        assert list(carried) == [None, *made[:-1]]
         assert [acks for acks, _ in calls] == [0, 10, 10]
     else:
         assert [acks for acks, _ in calls] == [0, 0, 0]  # grouped acks, one call per batch
@@ -337,13 +345,9 @@ def test_prefetch_sends_the_next_reserve_before_the_batch_runs(build: Any) -> No
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(25)])
     worker.work_loop()
     runs = [("work", n) for n in range(25)]
-    connector_class = type(worker.broker.connector)
-    if connector_class.queue_ack_and_reserve_begin is (
-        sergeant.Connector.queue_ack_and_reserve_begin
-    ):  # the call is made at once: nothing to overlap, so no prefetching
-        combined = connector_class.queue_ack_and_reserve is not (
-            sergeant.Connector.queue_ack_and_reserve
-        )
+    capabilities = worker.broker.connector.capabilities
+    if PREFETCH not in capabilities:  # the call is made at once: nothing to overlap
+        combined = ACK_AND_RESERVE in capabilities
         acks = 10 if combined else 0  # else grouped acks, one call per batch
         assert events == [
             ("begin", 0), ("finish", 10), *runs[:10],
@@ -418,9 +422,7 @@ def test_a_prefetched_batch_that_waited_past_half_its_lease_is_handed_back_not_r
     worker.push_tasks(kwargs_list=[{"n": i} for i in range(10)])
     worker.work_loop()
     assert sorted(n for n, _ in seen) == list(range(10)), "each task ran once"
-    prefetching = type(worker.broker.connector).queue_ack_and_reserve_begin is not (
-        sergeant.Connector.queue_ack_and_reserve_begin
-    )
+    prefetching = PREFETCH in worker.broker.connector.capabilities
     if prefetching:  # the batch fetched ahead was handed back, then handed out again
         assert dict(seen)[6] == 2
         assert "handing back 2 prefetched tasks: they waited" in stream.getvalue()

@@ -292,9 +292,7 @@ class Connector(abc.ABC):
 
     # Reliable delivery --------------------------------------------------
 
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> list[Delivery]:
+    def queue_reserve(self, queue_name: str, number_of_items: int, lease_seconds: float) -> Batch:
         """Hand out up to ``number_of_items`` ready items under a lease of
         ``lease_seconds``; the result is a :class:`Batch` (a list of
         :class:`Delivery`), whose :meth:`Batch.receipts` ack it whole cheaply."""
@@ -317,7 +315,7 @@ class Connector(abc.ABC):
         receipts: Sequence[str],
         number_of_items: int,
         lease_seconds: float,
-    ) -> tuple[int, list[Delivery]]:
+    ) -> tuple[int, Batch]:
         """Ack ``receipts``, then reserve up to ``number_of_items``: ``(acked, deliveries)``.
 
         Every argument is checked before anything is acked. A backend declaring
@@ -340,7 +338,7 @@ class Connector(abc.ABC):
         receipts: Sequence[str],
         number_of_items: int,
         lease_seconds: float,
-    ) -> Callable[[], tuple[int, list[Delivery]]]:
+    ) -> Callable[[], tuple[int, Batch]]:
         """Start :meth:`queue_ack_and_reserve`; the returned function finishes it
         and returns its result (call it once).
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from sergeant.connector import Connector, wait_collected_released
+from sergeant.connector import Batch, Connector, Lock, wait_collected_released
 from sergeant.errors import ConfigError, SergeantError
 from sergeant.testing._wait import wait_until
 
@@ -225,6 +225,51 @@ class ConnectorConformance:
         assert connector.queue_reserve(queue, 10, 30) == []
         assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 5
         assert connector.queue_ack(queue, [d.receipt for d in deliveries]) == 0
+
+    def test_acking_a_whole_batch_by_its_receipts(self, connector: Connector, queue: str) -> None:
+        _need(connector, "reserve")
+        connector.queue_push_bulk(queue, _items(4))
+        first = connector.queue_reserve(queue, 2, 30)
+        second = connector.queue_reserve(queue, 2, 30)
+        assert isinstance(first, Batch)
+        assert isinstance(second, Batch)
+        # the older batch by its handle, while a newer one is out; then again: 0
+        assert connector.queue_ack(queue, first.receipts()) == 2
+        assert connector.queue_ack(queue, first.receipts()) == 0
+        acked, _ = connector.queue_ack_and_reserve(queue, second.receipts(), 1, 30)
+        assert acked == 2
+        assert connector.queue_length(queue, include_delayed=True) == 0
+        if "stats" in connector.capabilities:
+            assert sum(n.in_flight for n in connector.queue_stats(queue)) == 0
+
+    def test_a_batch_handle_settles_only_what_is_still_held(
+        self, connector: Connector, queue: str
+    ) -> None:
+        _need(connector, "reserve")
+        connector.queue_push_bulk(queue, _items(3))
+        batch = connector.queue_reserve(queue, 3, 30)
+        assert connector.queue_ack(queue, [batch[1].receipt]) == 1
+        assert connector.queue_release(queue, [batch[2].receipt]) == 1
+        assert connector.queue_ack(queue, batch.receipts()) == 1  # only the first is held
+        redelivered = connector.queue_reserve(queue, 5, 30)
+        assert [(d.item, d.deliveries) for d in redelivered] == [(batch[2].item, 2)]
+
+    def test_peek_reads_ready_items_in_place(self, connector: Connector, queue: str) -> None:
+        _need(connector, "peek", "reserve", "priority", "delay")
+        connector.queue_push_bulk(queue, [b"n1", b"n2", b"n3"])
+        connector.queue_push(queue, b"h1", priority="HIGH")
+        connector.queue_push(queue, b"later", consumable_from=time.time() + 600)
+        held = connector.queue_reserve(queue, 1, 30)
+        assert [d.item for d in held] == [b"h1"]
+        peeked = connector.queue_peek(queue, 10)
+        self._same_order(peeked, [b"n1", b"n2", b"n3"])
+        assert connector.queue_peek(queue, 10) == peeked  # nothing taken, nothing leased
+        if self.ordered:
+            assert connector.queue_peek(queue, 2) == [b"n1", b"n2"]
+        deliveries = connector.queue_reserve(queue, 10, 30)
+        assert sorted(d.item for d in deliveries) == [b"n1", b"n2", b"n3"]
+        assert {d.deliveries for d in deliveries} == {1}  # peeking counted no delivery
+        assert connector.queue_peek(queue, 10) == []
 
     def test_acking_part_of_a_batch_twice_keeps_the_rest_held(
         self, connector: Connector, queue: str
@@ -762,10 +807,7 @@ class ConnectorConformance:
         )
         assert second.acquire(timeout=0, ttl=30) is True
         del first
-        gc.collect()
-        assert wait_collected_released(self.wait_timeout)
-        assert second.is_locked() is True
-        assert second.release() is True
+        self._after_collection_still_held(second)
 
     def test_released_lock_collected_frees_nothing(self, connector: Connector) -> None:
         _need(connector, "locks")
@@ -776,10 +818,15 @@ class ConnectorConformance:
         rival = connector.lock(name)
         assert rival.acquire(timeout=0, ttl=30) is True
         del lock
+        self._after_collection_still_held(rival)
+
+    def _after_collection_still_held(self, holder: Lock) -> None:
+        """Collect the lock objects just dropped, wait until their release is
+        settled, and check ``holder`` still holds its lock."""
         gc.collect()
         assert wait_collected_released(self.wait_timeout)
-        assert rival.is_locked() is True
-        assert rival.release() is True
+        assert holder.is_locked() is True
+        assert holder.release() is True
 
     def test_acquire_waits_for_expiry(self, connector: Connector) -> None:
         _need(connector, "locks")

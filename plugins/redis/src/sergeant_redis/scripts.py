@@ -1,33 +1,26 @@
 """The Lua scripts: every multi-step queue operation is one script call per node.
 
-Every queue script receives the same eight keys (:data:`KEY_PARTS`, in order);
-see :mod:`sergeant_redis.connector` for the layout. Time is the server's
-(``redis.call('TIME')``): leases, delays and the "is it due" checks never depend
-on client clocks. ``consumable_from`` arrives as the client's epoch seconds and
-is compared against that server time.
+The Lua lives in ``lua/*.lua`` next to this module (package data), one file per
+script, read once at import. Shared Lua is in files whose names start with
+``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_counts.lua``;
+``_maintain_first.lua``), pulled in by a line ``-- include: <file>`` that the
+loader replaces with that file's text (recursively). Each script file's header
+says its KEYS, ARGV and reply.
 
-An *entry* is an item that has a history: ``<P><deliveries>:<item>`` where
-``P`` is ``H`` or ``N``. Fresh items are stored raw, without one.
-
-Reservations are per batch: one ``queue_reserve`` call on a node is one lease
-(a *group*, named by the call's token) holding its items in a list
-``<leases key>:<group>`` (item n's stored value at index n - 1, written with one
-``RPUSH``), with the set ``<leases key>:<group>:gone`` of the item numbers acked
-or released since; both keys go when the group holds nothing. Extending only
-some of a group's items moves them to a group of their own (``<token>/<k>``, a
-hash: item number -> stored value, as such moves are rare), so each lease has
-one expiry. A batch's *meta* (field ``token`` of the ``batches`` hash) says
-which item numbers came from which list (``'a b c'``: 1..a retry_high,
-a+1..b high, b+1..c retry_normal, the rest normal; entries for the retry
-lists, raw items for the others) and lists the live split groups; a batch
-taken wholly from ``normal`` with no split has none. The group hashes are
-found through the ``leases`` zset, so they are not passed as KEYS (fine on
-independent servers, not on a cluster); they share the queue's prefix.
+Every queue script receives the same eight keys (:data:`KEY_PARTS`, in order).
+What each key holds, and the keys the scripts reach without KEYS, is the key
+layout in the plugin's README ("Key layout"; ``tests/test_key_layout.py``
+checks it against a server). Time is the server's (``redis.call('TIME')``):
+leases, delays and the "is it due" checks never depend on client clocks.
+``consumable_from`` arrives as the client's epoch seconds and is compared
+against that server time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from importlib.resources import files
 
 import attrs
 
@@ -48,18 +41,20 @@ __all__ = [
     "RESERVE",
     "STATS",
     "Script",
+    "lua_source",
 ]
 
-#: The per-queue keys, suffixes of ``sergeant:queue:<name>:``, in KEYS order.
+#: The per-queue keys, suffixes of ``sergeant:queue:<name>:``, in KEYS order
+#: (``KEYS[1]`` is ``retry_high``); what each holds: the README's key layout.
 KEY_PARTS = (
-    "retry_high",  # 1: HIGH entries handed out before and put back (list)
-    "high",  # 2: fresh HIGH items (list, raw bytes)
-    "retry_normal",  # 3: NORMAL entries handed out before and put back (list)
-    "normal",  # 4: fresh NORMAL items (list, raw bytes)
-    "delayed",  # 5: zset, score = due time, member = 16 hex digits of seq .. entry
-    "leases",  # 6: zset, score = lease expiry, member = group; hashes leases:<group>
-    "batches",  # 7: hash, token -> meta of a batch (sources, live split groups)
-    "seq",  # 8: counter ordering delayed members that share a due time
+    "retry_high",
+    "high",
+    "retry_normal",
+    "normal",
+    "delayed",
+    "leases",
+    "batches",
+    "seq",
 )
 
 
@@ -76,654 +71,33 @@ class Script:
         return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
 
-_COMMON = """
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-
--- cmd(key, args[first..last]) in slices (Lua's unpack has a stack limit);
--- returns the sum of the replies.
-local function slices(cmd, key, args, first, last)
-  local sum = 0
-  for i = first, last, 4000 do
-    sum = sum + redis.call(cmd, key, unpack(args, i, math.min(i + 3999, last)))
-  end
-  return sum
-end
-
-local function hmget(key, args, first, last)
-  local out = {}
-  for i = first, last, 4000 do
-    local got = redis.call('HMGET', key, unpack(args, i, math.min(i + 3999, last)))
-    for j = 1, #got do out[#out + 1] = got[j] end
-  end
-  return out
-end
-
-local function split(entry)
-  local colon = string.find(entry, ':', 2, true)
-  return string.sub(entry, 1, 1), tonumber(string.sub(entry, 2, colon - 1)),
-    string.sub(entry, colon + 1)
-end
-
--- Back to the lists, in order: an item never handed out rejoins the fresh items
--- (raw), one with a history goes to its priority's retry list, served first.
-local function requeue(entries)
-  local lists = {{}, {}, {}, {}}
-  for i = 1, #entries do
-    local p, d, item = split(entries[i])
-    local list = lists[(p == 'H' and 1 or 3) + (d == 0 and 1 or 0)]
-    list[#list + 1] = d == 0 and item or entries[i]
-  end
-  for i = 1, 4 do
-    if #lists[i] > 0 then slices('RPUSH', KEYS[i], lists[i], 1, #lists[i]) end
-  end
-end
-
-local function group_key(group) return KEYS[6] .. ':' .. group end
-
-local function token_of(group) return string.match(group, '^[^/]*') end
-
--- A batch's own group keeps its stored values in a list (item n at index n - 1)
--- and the numbers no longer in it in the set '<key>:gone'; a split group (rare)
--- is a hash, item number -> stored value. A group's keys exist only while it
--- holds items. (A list takes a batch in one cheap append: a hash of 1,000
--- fields cost about 0.7 ms of server time per reserve.)
-local function is_split(group) return string.find(group, '/', 1, true) ~= nil end
-
--- How many items the group holds.
-local function glen(group)
-  local key = group_key(group)
-  if is_split(group) then return redis.call('HLEN', key) end
-  local n = redis.call('LLEN', key)
-  if n == 0 then return 0 end
-  return n - redis.call('SCARD', key .. ':gone')
-end
-
-local function gdel(group)
-  local key = group_key(group)
-  if is_split(group) then
-    redis.call('DEL', key)
-  else
-    redis.call('DEL', key, key .. ':gone')
-  end
-end
-
--- An own group's values, and the set of numbers (strings) no longer held.
-local function own_items(key)
-  local values, gone = redis.call('LRANGE', key, 0, -1), {}
-  if #values > 0 and redis.call('EXISTS', key .. ':gone') == 1 then
-    for _, n in ipairs(redis.call('SMEMBERS', key .. ':gone')) do gone[n] = true end
-  end
-  return values, gone
-end
-
--- args[i] as an item number of an own group of len items (its canonical
--- string, as receipts carry it), or nil.
-local function own_number(s, len)
-  local n = tonumber(s)
-  if n and n >= 1 and n <= len and n % 1 == 0 and tostring(n) == s then return n end
-  return nil
-end
-
--- The stored values of the item numbers args[first..last] in group, false
--- where the group does not hold it (as HMGET answers).
-local function gvalues(group, args, first, last)
-  local key = group_key(group)
-  if is_split(group) then return hmget(key, args, first, last) end
-  local values, gone = own_items(key)
-  local out = {}
-  for i = first, last do
-    local n = own_number(args[i], #values)
-    out[#out + 1] = n and not gone[args[i]] and values[n] or false
-  end
-  return out
-end
-
--- Stop holding the item numbers args[first..last]; returns how many it held.
-local function gremove(group, args, first, last)
-  local key = group_key(group)
-  if is_split(group) then return slices('HDEL', key, args, first, last) end
-  local len = redis.call('LLEN', key)
-  if len == 0 then return 0 end
-  local numbers = {}
-  for i = first, last do
-    if own_number(args[i], len) then numbers[#numbers + 1] = args[i] end
-  end
-  if #numbers == 0 then return 0 end
-  local removed = slices('SADD', key .. ':gone', numbers, 1, #numbers)
-  if removed > 0 and redis.call('SCARD', key .. ':gone') >= len then gdel(group) end
-  return removed
-end
-
--- The items the group holds, in item order: their numbers, and values by number.
-local function gall(group)
-  local key = group_key(group)
-  local numbers, by_number = {}, {}
-  if is_split(group) then
-    local kv = redis.call('HGETALL', key)
-    for i = 1, #kv, 2 do
-      local n = tonumber(kv[i])
-      numbers[#numbers + 1] = n
-      by_number[n] = kv[i + 1]
-    end
-    table.sort(numbers)
-  else
-    local values, gone = own_items(key)
-    for n = 1, #values do
-      if not gone[tostring(n)] then
-        numbers[#numbers + 1] = n
-        by_number[n] = values[n]
-      end
-    end
-  end
-  return numbers, by_number
-end
-
--- A batch's meta: where its items came from, and its live split groups.
-local function meta(token)
-  local m = redis.call('HGET', KEYS[7], token)
-  if not m then return 0, 0, 0, {} end
-  local a, b, c, rest = string.match(m, '^(%d+) (%d+) (%d+)(.*)$')
-  local splits = {}
-  for s in string.gmatch(rest, '%d+') do splits[#splits + 1] = s end
-  return tonumber(a), tonumber(b), tonumber(c), splits
-end
-
-local function set_meta(token, a, b, c, splits)
-  if c == 0 and #splits == 0 then
-    redis.call('HDEL', KEYS[7], token)
-  else
-    local m = a .. ' ' .. b .. ' ' .. c
-    if #splits > 0 then m = m .. ' ' .. table.concat(splits, ' ') end
-    redis.call('HSET', KEYS[7], token, m)
-  end
-end
-
--- The groups of a batch: its own, then its live splits.
-local function groups(token, splits)
-  local out = {token}
-  for i = 1, #splits do out[i + 1] = token .. '/' .. splits[i] end
-  return out
-end
-
--- The entry (with its history) of item n of a batch, from its stored value.
-local function entry_of(n, value, a, b, c)
-  if n > c then return 'N1:' .. value end
-  if n > b then return value end
-  if n > a then return 'H1:' .. value end
-  return value
-end
-
--- Group has no items left: drop its lease, and the batch's meta once no group is left.
-local function drop(group)
-  redis.call('ZREM', KEYS[6], group)
-  local token = token_of(group)
-  if redis.call('HEXISTS', KEYS[7], token) == 0 then return end
-  local a, b, c, splits = meta(token)
-  if group ~= token then
-    local own = string.sub(group, #token + 2)
-    for i = #splits, 1, -1 do
-      if splits[i] == own then table.remove(splits, i) end
-    end
-  end
-  if #splits == 0 and redis.call('EXISTS', group_key(token)) == 0 then
-    redis.call('HDEL', KEYS[7], token)
-  else
-    set_meta(token, a, b, c, splits)
-  end
-end
-
-local function live(group, t)
-  local expiry = redis.call('ZSCORE', KEYS[6], group)
-  return expiry and tonumber(expiry) > t
-end
-
--- Put an expired group's items back (in item order); returns how many.
-local function reclaim(group)
-  local numbers, values = gall(group)
-  if #numbers > 0 then
-    local a, b, c = meta(token_of(group))
-    local entries = {}
-    for i = 1, #numbers do entries[i] = entry_of(numbers[i], values[numbers[i]], a, b, c) end
-    requeue(entries)
-    gdel(group)
-  end
-  drop(group)
-  return #numbers
-end
-
--- Move due delayed items to the lists and reclaim expired leases: about limit
--- items of each, at most 100 groups.
-local function maintain(t, limit)
-  local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', t, 'LIMIT', 0, limit)
-  if #due > 0 then
-    local entries = {}
-    for i = 1, #due do entries[i] = string.sub(due[i], 17) end
-    requeue(entries)
-    slices('ZREM', KEYS[5], due, 1, #due)
-  end
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', t, 'LIMIT', 0, 100)
-  local moved = 0
-  for i = 1, #expired do
-    if moved >= limit then break end
-    moved = moved + reclaim(expired[i])
-  end
-end
-
-local function maintain_if_needed(t, count)
-  if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
-    maintain(t, math.min(math.max(count, 100), 4000))
-  end
-end
-
--- Hand out up to count items under one new lease (group token). Returns
--- {items, {n, deliveries, ...}}: the deliveries of item n when not 1.
-local function reserve(t, count, lease, token)
-  maintain_if_needed(t, count)
-  local items, extra, stored, bounds = {}, {}, {}, {}
-  local n = 0
-  for i = 1, 4 do
-    if n < count then
-      local got = redis.call('LPOP', KEYS[i], count - n)
-      if got then
-        if i == 1 or i == 3 then
-          for j = 1, #got do
-            local p, d, item = split(got[j])
-            d = d + 1
-            n = n + 1
-            items[n] = item
-            extra[#extra + 1] = n
-            extra[#extra + 1] = d
-            stored[n] = p .. d .. ':' .. item
-          end
-        elseif n == 0 and #got == count then
-          items, stored, n = got, got, count
-        else
-          for j = 1, #got do
-            n = n + 1
-            items[n] = got[j]
-            stored[n] = got[j]
-          end
-        end
-      end
-    end
-    bounds[i] = n
-  end
-  if n > 0 then
-    slices('RPUSH', group_key(token), stored, 1, n)
-    redis.call('ZADD', KEYS[6], t + lease, token)
-    if bounds[3] > 0 then
-      redis.call('HSET', KEYS[7], token, bounds[1] .. ' ' .. bounds[2] .. ' ' .. bounds[3])
-    end
-  end
-  return {items, extra}
-end
-
--- Ack items args[first..last] (numbers) of a batch; returns how many were live.
-local function ack_batch(t, token, args, first, last)
-  local done = 0
-  if live(token, t) then
-    done = gremove(token, args, first, last)
-    if done > 0 and redis.call('EXISTS', group_key(token)) == 0 then drop(token) end
-  end
-  if done < last - first + 1 and redis.call('HEXISTS', KEYS[7], token) == 1 then
-    local _, _, _, splits = meta(token)
-    local all = groups(token, splits)
-    for i = 2, #all do
-      if live(all[i], t) then
-        local n = gremove(all[i], args, first, last)
-        if n > 0 then
-          done = done + n
-          if redis.call('EXISTS', group_key(all[i])) == 0 then drop(all[i]) end
-        end
-      end
-    end
-  end
-  return done
-end
-
--- Ack every item of a batch, 1..count being all the items its call handed out
--- (the client says so only then): when all are still in its own live group
--- (nothing acked, released or split off yet) that is one DEL.
-local function ack_whole(t, token, count)
-  if live(token, t) and glen(token) == count then
-    gdel(token)
-    drop(token)
-    return count
-  end
-  local numbers = {}
-  for n = 1, count do numbers[n] = tostring(n) end
-  return ack_batch(t, token, numbers, 1, count)
-end
-
--- ARGV from start: token, how many, that many item numbers; again for each
--- batch. A negative count -k (acks only) stands for items 1..k, unlisted, when
--- they are all the items of the call.
-local function each_batch(start, settle, settle_whole)
-  local done, i, last = 0, start, #ARGV
-  while i < last do
-    local k = tonumber(ARGV[i + 1])
-    if k < 0 then
-      done = done + settle_whole(ARGV[i], -k)
-      i = i + 2
-    else
-      done = done + settle(ARGV[i], i + 2, i + 1 + k)
-      i = i + 2 + k
-    end
-  end
-  return done
-end
-
--- Remove the live items among ARGV[first..last] from a batch's groups: returns
--- them as (number, stored value) pairs, flat and in ARGV order, and the meta.
-local function take_live(t, token, first, last)
-  local a, b, c, splits = meta(token)
-  local all, value_of = groups(token, splits), {}
-  for i = 1, #all do
-    if live(all[i], t) then
-      local values = gvalues(all[i], ARGV, first, last)
-      local found = {}
-      for j = 1, #values do
-        local n = ARGV[first + j - 1]
-        if values[j] and not value_of[n] then
-          value_of[n] = values[j]
-          found[#found + 1] = n
-        end
-      end
-      if #found > 0 then
-        gremove(all[i], found, 1, #found)
-        if redis.call('EXISTS', group_key(all[i])) == 0 then drop(all[i]) end
-      end
-    end
-  end
-  local taken = {}
-  for j = first, last do
-    local n = ARGV[j]
-    if value_of[n] then
-      taken[#taken + 1] = n
-      taken[#taken + 1] = value_of[n]
-      value_of[n] = nil
-    end
-  end
-  return taken, a, b, c
-end
-"""
+_LUA = files("sergeant_redis").joinpath("lua")
+_INCLUDE = re.compile(r"^[ \t]*-- include: (\S+)[ \t]*\n", re.MULTILINE)
 
 
-def _script(name: str, body: str) -> Script:
-    return Script(name, _COMMON + body)
+def lua_source(file: str, _including: tuple[str, ...] = ()) -> str:
+    """The text of ``lua/<file>`` with its ``-- include:`` lines resolved."""
+    if file in _including:
+        raise ValueError(f"Lua include cycle: {' -> '.join((*_including, file))}")
+    text = _LUA.joinpath(file).read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda line: lua_source(line[1], (*_including, file)), text)
 
 
-def _maintain_first(count: str) -> str:
-    """Lua that moves due delayed items and expired leases back to the lists,
-    defining the helpers only when there is something to maintain: the common
-    case (no delayed items, no leases) runs one ``EXISTS``."""
-    return (
-        "if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then\n"
-        + _COMMON
-        + f"  maintain(now(), math.min(math.max({count}, 100), 4000))\nend\n"
-    )
+def _load(name: str) -> Script:
+    return Script(name, lua_source(f"{name}.lua"))
 
 
-#: ARGV: count. Moves due delayed items and expired leases back to the lists;
-#: the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
-MAINTAIN = Script("maintain", _maintain_first("tonumber(ARGV[1])") + "return 0\n")
-
-#: No ARGV. Returns the next item (or nil), HIGH before NORMAL, destructively.
-POP_ONE = Script(
-    "pop_one",
-    _maintain_first("1")
-    + """
-for i = 1, 4 do
-  local item = redis.call('LPOP', KEYS[i])
-  if item then
-    if i == 1 or i == 3 then return string.sub(item, string.find(item, ':', 2, true) + 1) end
-    return item
-  end
-end
-return false
-""",
-)
-
-#: ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
-#: LMPOP takes from the first non-empty list: retry_high, high, retry_normal, normal.
-POP = Script(
-    "pop",
-    "local count = tonumber(ARGV[1])\n"
-    + _maintain_first("count")
-    + """
-local out = {}
-while #out < count do
-  local got = redis.call('LMPOP', 4, KEYS[1], KEYS[2], KEYS[3], KEYS[4], 'LEFT',
-    'COUNT', count - #out)
-  if not got then break end
-  local items = got[2]
-  if got[1] == KEYS[1] or got[1] == KEYS[3] then
-    for j = 1, #items do
-      local entry = items[j]
-      out[#out + 1] = string.sub(entry, string.find(entry, ':', 2, true) + 1)
-    end
-  elseif #out == 0 then
-    out = items
-  else
-    for j = 1, #items do out[#out + 1] = items[j] end
-  end
-end
-return out
-""",
-)
-
-#: ARGV: count, lease seconds, token. Returns {items, {n, deliveries, ...}}
-#: (deliveries listed only where not 1); the n-th item's receipt names token and n.
-RESERVE = _script(
-    "reserve",
-    "return reserve(now(), tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n",
-)
-
-#: ARGV: per batch: token, k, k item numbers. Returns how many were live and are gone.
-ACK = _script(
-    "ack",
-    """
-local t = now()
-return each_batch(1, function(token, first, last)
-  return ack_batch(t, token, ARGV, first, last)
-end, function(token, count) return ack_whole(t, token, count) end)
-""",
-)
-
-#: ARGV: count, lease seconds, token, then as ACK. Acks, then reserves:
-#: returns {acked, items, {n, deliveries, ...}}.
-ACK_RESERVE = _script(
-    "ack_reserve",
-    """
-local t = now()
-local acked = each_batch(4, function(token, first, last)
-  return ack_batch(t, token, ARGV, first, last)
-end, function(token, count) return ack_whole(t, token, count) end)
-local got = reserve(t, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
-return {acked, got[1], got[2]}
-""",
-)
-
-#: ARGV: consumable_from ('' for now), then as ACK. Returns how many were put back.
-RELEASE = _script(
-    "release",
-    """
-local t = now()
-local due = tonumber(ARGV[1])
-local later = due and due > t
-return each_batch(2, function(token, first, last)
-  local taken, a, b, c = take_live(t, token, first, last)
-  local entries = {}
-  for i = 1, #taken, 2 do
-    entries[#entries + 1] = entry_of(tonumber(taken[i]), taken[i + 1], a, b, c)
-  end
-  if later then
-    for i = 1, #entries do
-      local seq = redis.call('INCR', KEYS[8])
-      redis.call('ZADD', KEYS[5], due, string.format('%016x', seq) .. entries[i])
-    end
-  else
-    requeue(entries)
-  end
-  return #entries
-end)
-""",
-)
-
-#: ARGV: lease seconds, then as ACK. Returns how many leases were live and renewed.
-#: A group whose items are all renewed keeps its name; renewed items of a group
-#: that keeps others move to a new split group with the new expiry.
-EXTEND = _script(
-    "extend",
-    """
-local t = now()
-local expiry = t + tonumber(ARGV[1])
-return each_batch(2, function(token, first, last)
-  local a, b, c, splits = meta(token)
-  local all, moving, seen, done = groups(token, splits), {}, {}, 0
-  for i = 1, #all do
-    if live(all[i], t) then
-      local values = gvalues(all[i], ARGV, first, last)
-      local found = {}
-      for j = 1, #values do
-        local n = ARGV[first + j - 1]
-        if values[j] and not seen[n] then
-          seen[n] = true
-          found[#found + 1] = n
-          found[#found + 1] = values[j]
-        end
-      end
-      if #found > 0 then
-        done = done + #found / 2
-        if #found / 2 == glen(all[i]) then
-          redis.call('ZADD', KEYS[6], 'XX', expiry, all[i])
-        else
-          local numbers = {}
-          for j = 1, #found, 2 do
-            numbers[#numbers + 1] = found[j]
-            moving[#moving + 1] = found[j]
-            moving[#moving + 1] = found[j + 1]
-          end
-          gremove(all[i], numbers, 1, #numbers)
-        end
-      end
-    end
-  end
-  if #moving > 0 then
-    local own = 1
-    for i = 1, #splits do own = math.max(own, tonumber(splits[i]) + 1) end
-    local group = token .. '/' .. own
-    slices('HSET', group_key(group), moving, 1, #moving)
-    redis.call('ZADD', KEYS[6], expiry, group)
-    splits[#splits + 1] = tostring(own)
-    set_meta(token, a, b, c, splits)
-  end
-  return done
-end)
-""",
-)
-
-#: ARGV: consumable_from, 'H' or 'N', items. Due items go straight to the list.
-PUSH_DELAYED = Script(
-    "push_delayed",
-    """
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local due, p = tonumber(ARGV[1]), ARGV[2]
-local n = #ARGV - 2
-if due <= now() then
-  local key = p == 'H' and KEYS[2] or KEYS[4]
-  for i = 3, #ARGV, 4000 do
-    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 3999, #ARGV)))
-  end
-  return n
-end
-local first = redis.call('INCRBY', KEYS[8], n) - n
-local members = {}
-for i = 1, n do
-  members[2 * i - 1] = due
-  members[2 * i] = string.format('%016x', first + i) .. p .. '0:' .. ARGV[i + 2]
-end
-for i = 1, #members, 4000 do
-  redis.call('ZADD', KEYS[5], unpack(members, i, math.min(i + 3999, #members)))
-end
-return n
-""",
-)
-
-_COUNTS = """
-local t = now()
-local fresh = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
-  + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
-local due = redis.call('ZCOUNT', KEYS[5], '-inf', t)
-local function items_in(min, max)
-  local n = 0
-  for _, group in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], min, max)) do
-    n = n + glen(group)
-  end
-  return n
-end
-local expired = items_in('-inf', t)
-"""
-
-#: ARGV: '1' to include delayed items. Items of expired leases count as ready.
-LENGTH = _script(
-    "length",
-    _COUNTS
-    + """
-local n = fresh + due + expired
-if ARGV[1] == '1' then n = n + redis.call('ZCARD', KEYS[5]) - due end
-return n
-""",
-)
-
-#: Returns ready, delayed, in flight (items, not leases).
-STATS = _script(
-    "stats",
-    _COUNTS
-    + """
-local in_flight = items_in(string.format('(%.17g', t), '+inf')
-return {fresh + due + expired, redis.call('ZCARD', KEYS[5]) - due, in_flight}
-""",
-)
-
-#: Returns how many items the queue held (reserved ones included), after deleting it.
-DELETE = _script(
-    "delete",
-    """
-local n = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
-  + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4])
-  + redis.call('ZCARD', KEYS[5])
-for _, group in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
-  n = n + glen(group)
-  gdel(group)
-end
-redis.call('DEL', unpack(KEYS))
-return n
-""",
-)
-
-#: KEYS: lock key. ARGV: owner token. Deletes only the owner's lock.
-LOCK_RELEASE = Script(
-    "lock_release",
-    """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-""",
-)
-
-#: KEYS: lock key. ARGV: owner token, ttl seconds. Renews only the owner's lock.
-LOCK_SET_TTL = Script(
-    "lock_set_ttl",
-    """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-""",
-)
+MAINTAIN = _load("maintain")
+POP_ONE = _load("pop_one")
+POP = _load("pop")
+RESERVE = _load("reserve")
+ACK = _load("ack")
+ACK_RESERVE = _load("ack_reserve")
+RELEASE = _load("release")
+EXTEND = _load("extend")
+PUSH_DELAYED = _load("push_delayed")
+LENGTH = _load("length")
+STATS = _load("stats")
+DELETE = _load("delete")
+LOCK_RELEASE = _load("lock_release")
+LOCK_SET_TTL = _load("lock_set_ttl")

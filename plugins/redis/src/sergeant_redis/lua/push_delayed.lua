@@ -1,0 +1,22 @@
+-- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- ARGV: consumable_from, 'H' or 'N', items. Due items go straight to the list.
+-- include: _now.lua
+local due, p = tonumber(ARGV[1]), ARGV[2]
+local n = #ARGV - 2
+if due <= now() then
+  local key = p == 'H' and KEYS[2] or KEYS[4]
+  for i = 3, #ARGV, 4000 do
+    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+  end
+  return n
+end
+local first = redis.call('INCRBY', KEYS[8], n) - n
+local members = {}
+for i = 1, n do
+  members[2 * i - 1] = due
+  members[2 * i] = string.format('%016x', first + i) .. p .. '0:' .. ARGV[i + 2]
+end
+for i = 1, #members, 4000 do
+  redis.call('ZADD', KEYS[5], unpack(members, i, math.min(i + 3999, #members)))
+end
+return n

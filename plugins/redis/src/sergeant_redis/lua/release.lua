@@ -1,0 +1,22 @@
+-- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- ARGV: consumable_from ('' for now), then as ack.lua. Returns how many were put back.
+-- include: _lib.lua
+local t = now()
+local due = tonumber(ARGV[1])
+local later = due and due > t
+return each_batch(2, function(token, first, last)
+  local taken, a, b, c = take_live(t, token, first, last)
+  local entries = {}
+  for i = 1, #taken, 2 do
+    entries[#entries + 1] = entry_of(tonumber(taken[i]), taken[i + 1], a, b, c)
+  end
+  if later then
+    for i = 1, #entries do
+      local seq = redis.call('INCR', KEYS[8])
+      redis.call('ZADD', KEYS[5], due, string.format('%016x', seq) .. entries[i])
+    end
+  else
+    requeue(entries)
+  end
+  return #entries
+end)

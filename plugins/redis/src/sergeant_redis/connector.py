@@ -14,31 +14,11 @@ Nodes
     position in ``nodes``: never the host as spelled, see
     :mod:`sergeant._node_names`); if that node is down they raise, naming it.
 
-Key layout (one prefix per queue, so ``queue_delete`` leaves nothing behind)
-    ``sergeant:queue:<name>:high`` / ``:normal``
-        lists of fresh items, raw bytes, FIFO. A plain push is one ``RPUSH``.
-    ``sergeant:queue:<name>:retry_high`` / ``:retry_normal``
-        lists of items handed out before and put back (released, or whose
-        lease ran out), as entries ``<H|N><deliveries>:<item>``. Each is served
-        before the fresh items of its priority.
-    ``sergeant:queue:<name>:delayed``
-        sorted set of items not yet due; score = ``consumable_from`` (epoch
-        seconds), member = 16 hex digits of ``:seq`` + entry (unique, and FIFO
-        among equal due times).
-    ``sergeant:queue:<name>:leases``
-        sorted set of leases, one per reserve call on the node (a *group*);
-        score = lease expiry, member = the call's token (``<token>/<k>`` for
-        items split off by a partial ``queue_extend``).
-    ``sergeant:queue:<name>:leases:<group>``
-        hash of the group's items: item number -> the item (raw when fresh,
-        an entry when handed out before). Emptied by acks, it goes with its lease.
-    ``sergeant:queue:<name>:batches``
-        hash token -> meta of a reserve call whose items did not all come
-        from ``:normal`` or that has split groups (see :mod:`sergeant_redis.scripts`).
-    ``sergeant:queue:<name>:seq``
-        counter for delayed members.
-    ``sergeant:key:<key>``, ``sergeant:lock:<name>``
-        keys and locks.
+Key layout
+    One prefix per queue (``sergeant:queue:<name>:``), so ``queue_delete``
+    leaves nothing behind; ``sergeant:key:<key>`` and ``sergeant:lock:<name>``
+    for keys and locks. The README's "Key layout" section is the one full
+    description (checked against a live server by ``tests/test_key_layout.py``).
 
 Time
     Leases, due times and lock expiry use the server's clock (``TIME`` inside

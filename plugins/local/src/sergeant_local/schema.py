@@ -238,5 +238,4 @@ WITH RECURSIVE ready(name) AS (
 SELECT name FROM ready WHERE name IS NOT NULL
 UNION
 SELECT queue FROM sergeant_leases WHERE held > 0
-ORDER BY 1
 """

@@ -121,9 +121,10 @@ TAKE_ONE = (
     f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
     " RETURNING deliveries + 1, item, priority"
 )
-# TAKE_ONE taking nothing while a lease of the queue may have run out (the caller
-# then reclaims first): the usual pop or reserve of one item skips the statement
-# that looks for expired leases. TAKE_ONE_FAST also returns the bound.
+# A pop of one item (POP_ONE_FAST) and TAKE_ONE (TAKE_ONE_FAST) taking nothing while
+# a lease of the queue may have run out (the caller then reclaims first): the usual
+# pop or reserve of one item skips the statement that looks for expired leases.
+# TAKE_ONE_FAST also returns the bound.
 _NONE_EXPIRED = (
     " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?2)"
 )

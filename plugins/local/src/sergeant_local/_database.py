@@ -195,10 +195,6 @@ class Database:
         self._check_file()  # a write that went to a deleted file must fail, not vanish
         return changed
 
-    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        """Run ``sql`` once per row in one ``BEGIN IMMEDIATE`` transaction; rows changed."""
-        return self.write(lambda c: c.executemany(sql, rows).rowcount)
-
     def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """``op(connection)`` inside one ``BEGIN IMMEDIATE`` transaction; its result.
 

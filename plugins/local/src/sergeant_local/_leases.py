@@ -14,30 +14,30 @@ import random
 import re
 import sqlite3
 import sys
-import threading
 from array import array
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sergeant.connector import Delivery, deliveries_of
+from sergeant.connector import Batch, Receipts, deliveries_of
 
 from sergeant_local import _ready, schema
 
 __all__ = [
-    "Receipts",
+    "ByRow",
     "ack",
+    "batch",
     "bound",
-    "deliveries",
     "expired_count",
     "extend",
     "insert",
-    "parse_receipts",
+    "parse",
     "reclaim",
     "release",
 ]
 
-#: Distinct indexes per lease row: ``{(lease id, token): {index, ...}}``.
-Receipts = dict[tuple[int, int], Collection[int]]
+#: Distinct indexes per lease row: ``{(lease id, token): {index, ...}}``; a
+#: reserved batch's handle is its lease rows with ``range(items)`` each.
+ByRow = dict[tuple[int, int], Collection[int]]
 #: Where a reserved batch went: ``(lease id, token, first row, end row)`` per lease row.
 Span = tuple[int, int, int, int]
 
@@ -97,31 +97,14 @@ def _lease_key(head: str) -> tuple[int, int] | None:
     return (lease_id, token) if lease_id < _INT64 and token < _INT64 else None
 
 
-class Issued(threading.local):
-    """The receipts of the last two batches (of one lease row each) this thread
-    handed out.
-
-    Acking exactly one of those, the worker's usual call (the batch before the
-    one it prefetched, or the last one), then needs no parsing: a list
-    comparison, element by element identical strings, tells it. The database
-    still checks the token and the lease as for any receipt.
-    """
-
-    receipts: list[str] | None = None
-    key: tuple[int, int] = (0, 0)
-    earlier_receipts: list[str] | None = None
-    earlier_key: tuple[int, int] = (0, 0)
-
-
-def parse_receipts(receipts: list[str], issued: Issued) -> Receipts:
+def parse(receipts: Receipts) -> ByRow:
     """Group well-formed receipts by lease row; others can match nothing.
 
-    Runs per receipt only C-level loops in the usual case, receipts of one batch.
+    A whole batch's receipts carry it grouped already (its handle). Others run
+    per receipt only C-level loops in the usual case, receipts of one batch.
     """
-    if receipts == issued.receipts:
-        return {issued.key: range(len(receipts))}
-    if receipts == issued.earlier_receipts:
-        return {issued.earlier_key: range(len(receipts))}
+    if receipts.handle is not None:
+        return cast(ByRow, receipts.handle)
     parts = list(map(str.rpartition, receipts, itertools.repeat(".")))
     heads = set(map(_HEAD_OF, parts))
     if len(heads) == 1:
@@ -135,7 +118,7 @@ def parse_receipts(receipts: list[str], issued: Issued) -> Receipts:
             by_head[head] = [index]
         else:
             found.append(index)
-    parsed: Receipts = {}
+    parsed: ByRow = {}
     for head, texts in by_head.items():
         key = _lease_key(head)
         if key is not None and (indexes := _indexes(texts)):
@@ -220,20 +203,21 @@ def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
     return chunks
 
 
-def deliveries(rows: Sequence[Any], spans: Sequence[Span], issued: Issued) -> list[Delivery]:
-    """The :class:`Delivery` of each taken row, with receipts naming its lease row."""
-    out: list[Delivery] = []
-    if issued.receipts is not None:
-        issued.earlier_receipts, issued.earlier_key = issued.receipts, issued.key
+def batch(rows: Sequence[Any], spans: Sequence[Span]) -> Batch:
+    """The :class:`~sergeant.connector.Delivery` of each taken row, with receipts
+    naming its lease row; the handle groups them by lease row, as :func:`parse` would."""
+    if not rows:
+        return Batch()
+    out = Batch(
+        handle={(lease_id, token): range(end - start) for lease_id, token, start, end in spans}
+    )
     for lease_id, token, start, end in spans:
         prefix = f"{lease_id}.{token}."
         receipts = [prefix + suffix for suffix in _suffixes(end - start)]
         part = rows if end - start == len(rows) else rows[start:end]
-        fields = zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
-        out += deliveries_of(fields)
-        issued.receipts, issued.key = receipts, (lease_id, token)
-    if len(spans) > 1:
-        issued.receipts = None
+        out += deliveries_of(
+            zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
+        )
     return out
 
 
@@ -323,7 +307,7 @@ def _put_back(
     )
 
 
-def ack(conn: sqlite3.Connection, queue: str, receipts: Receipts, now: float) -> int:
+def ack(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float) -> int:
     """Settle live receipts for good; how many."""
     done = 0
     for (lease_id, token), indexes in receipts.items():
@@ -358,7 +342,7 @@ def _live_items(
 
 
 def release(
-    conn: sqlite3.Connection, queue: str, receipts: Receipts, visible_at: float, now: float
+    conn: sqlite3.Connection, queue: str, receipts: ByRow, visible_at: float, now: float
 ) -> int:
     """Put live receipts' items back, ready at ``visible_at``; how many."""
     done = 0
@@ -376,9 +360,7 @@ def release(
     return done
 
 
-def extend(
-    conn: sqlite3.Connection, queue: str, receipts: Receipts, until: float, now: float
-) -> int:
+def extend(conn: sqlite3.Connection, queue: str, receipts: ByRow, until: float, now: float) -> int:
     """Hold live receipts' items until ``until``; how many."""
     done = 0
     for (lease_id, token), indexes in receipts.items():
@@ -399,11 +381,10 @@ def bound(conn: sqlite3.Connection, queue: str, until: float, earliest: float | 
         conn.execute(schema.EARLIEST_SET, (queue, until))
 
 
-def reclaim(conn: sqlite3.Connection, queue: str, now: float, wall: float) -> float | None:
-    """Put the items of ``queue`` whose lease ran out by ``now`` (the lease clock)
-    back among the ready ones, ready from their lease's end but never later than
-    ``wall`` (the wall clock, which may have stepped back); the queue's lower
-    bound on lease expiries afterwards (None: no lease rows)."""
+def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
+    """Put the items of ``queue`` whose lease ran out by ``now`` back among the
+    ready ones, ready from their lease's end; the queue's lower bound on lease
+    expiries afterwards (None: no lease rows)."""
     found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
     if found is None or found[0] > now:
         return None if found is None else float(found[0])
@@ -411,7 +392,7 @@ def reclaim(conn: sqlite3.Connection, queue: str, now: float, wall: float) -> fl
         held = _Held(*row[1:5])
         expired = held.expired(now)
         if expired:
-            _put_back(conn, queue, row, [(index, min(at, wall)) for index, at in expired])
+            _put_back(conn, queue, row, expired)
             held.settle([index for index, _ in expired])
             held.store(conn, row[0])
     earliest = conn.execute(schema.LEASE_EARLIEST, (queue,)).fetchone()[0]

@@ -65,12 +65,12 @@ def take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[
 
 
 def take_first(
-    conn: sqlite3.Connection, queue: str, now: float, lease_now: float
+    conn: sqlite3.Connection, queue: str, now: float
 ) -> tuple[list[Any], int, float | None]:
     """:func:`take` of one item, unless a lease of ``queue`` may have run out by
-    ``lease_now`` (the lease clock): ``(rows, high, the queue's bound on lease
-    expiries)``; no rows when it took none."""
-    found = conn.execute(schema.TAKE_ONE_FAST, (queue, now, lease_now)).fetchall()
+    ``now``: ``(rows, high, the queue's bound on lease expiries)``; no rows when
+    it took none."""
+    found = conn.execute(schema.TAKE_ONE_FAST, (queue, now)).fetchall()
     if not found:
         return found, 0, None
     earliest = found[0][3]

@@ -3,29 +3,29 @@
 Several processes may open the same file at once, and threads may share one
 connector object. Items survive ``kill -9`` of any process (WAL, committed per
 call). See :mod:`sergeant_local.schema` for how rows encode readiness and leases.
+:class:`~sergeant.connector.Connector` checks every argument and calls the
+``do_*`` primitives below with clean values.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from sergeant.connector import CAPABILITIES, Connector, Delivery, Lock, NodeStats, Priority
-from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
-from sergeant.validation import (
-    build_params,
-    check_consumable_from,
-    check_count,
-    check_item,
-    check_items,
-    check_name,
-    check_positive,
-    check_priority,
-    check_queue_name,
-    check_receipts,
+from sergeant.connector import (
+    ACK_AND_RESERVE,
+    BASIC,
+    PEEK,
+    Batch,
+    Connector,
+    NodeStats,
+    Priority,
+    Receipts,
 )
+from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
+from sergeant.validation import build_params
 
 from sergeant_local import _clock, _leases, _ready, legacy, schema
 from sergeant_local._database import Database, resolve_path
@@ -56,7 +56,7 @@ class LocalConnector(Connector):
     """
 
     type_name: ClassVar[str] = "local"
-    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {MIGRATE_LEGACY}
+    capabilities: ClassVar[frozenset[str]] = BASIC | {ACK_AND_RESERVE, PEEK, MIGRATE_LEGACY}
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(LocalParams, params, where="connector 'local' params")
@@ -66,7 +66,6 @@ class LocalConnector(Connector):
             busy_timeout=self.params.busy_timeout_seconds,
             synchronous=self.params.synchronous,
         )
-        self._issued = _leases.Issued()
         self._clock: _clock.LeaseClock | None = None
 
     def __repr__(self) -> str:
@@ -75,9 +74,9 @@ class LocalConnector(Connector):
     def _lease_now(self, reading: bool = False) -> float:
         """Now on the file's lease clock (see :mod:`sergeant_local._clock`).
 
-        :param reading: for a read: a file with no anchor for this boot yet is
-            not written (readers never wait for writers); the anchor it would get
-            serves meanwhile.
+        :param reading: for a call that may not write: a file with no anchor for
+            this boot yet is not written (readers never wait for writers); the
+            anchor it would get serves meanwhile.
         """
         clock = self._clock
         if clock is None:
@@ -102,78 +101,45 @@ class LocalConnector(Connector):
 
     # Queues ----------------------------------------------------------------
 
-    def queue_push(
-        self,
-        queue_name: str,
-        item: bytes,
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        """Append one item; True once it is committed."""
-        check_queue_name(queue_name)
-        check_item(item)
-        rank = _RANK[check_priority(priority)]
-        delayed = check_consumable_from(consumable_from)
-        visible_at = self._ready_at(delayed)
-        self._db.changes(schema.PUSH_ONE, (queue_name, rank, visible_at, item))
-        return True
+    def do_push(
+        self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
+    ) -> None:
+        rank, visible_at = _RANK[priority], self._ready_at(consumable_from)
+        if len(items) == 1:
+            self._db.changes(schema.PUSH_ONE, (queue_name, rank, visible_at, items[0]))
+        else:  # all in one transaction
+            self._db.write(lambda c: _ready.push_many(c, queue_name, rank, visible_at, items))
 
-    def queue_push_bulk(
-        self,
-        queue_name: str,
-        items: Iterable[bytes],
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        """Append many items in order, all in one transaction; True once committed."""
-        check_queue_name(queue_name)
-        rank = _RANK[check_priority(priority)]
-        delayed = check_consumable_from(consumable_from)
-        checked = check_items(items)
-        if not checked:
-            return True
-        visible_at = self._ready_at(delayed)
-        self._db.write(lambda c: _ready.push_many(c, queue_name, rank, visible_at, checked))
-        return True
-
-    def queue_pop(self, queue_name: str) -> bytes | None:
-        """Remove and return the next ready item, or None (at-most-once)."""
-        check_queue_name(queue_name)
-        now = lease_now = self._lease_now(reading=True)
-        found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now, lease_now))
-        if not found:  # empty, or a lease may have run out
-
-            def pop(conn: sqlite3.Connection) -> list[Any]:
-                _leases.reclaim(conn, queue_name, lease_now, now)
-                return conn.execute(schema.POP_ONE, (queue_name, now)).fetchall()
-
-            found = self._db.write(pop)
-        return found[0][0] if found else None
-
-    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
-        """Remove and return up to ``number_of_items`` ready items, in order."""
-        check_queue_name(queue_name)
-        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        now = lease_now = self._lease_now()
+    def do_pop(self, queue_name: str, count: int) -> list[bytes]:
+        now = self._lease_now(reading=True)
+        if count == 1:  # one statement, unless a lease of the queue may have run out
+            found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now))
+            if found:
+                return [found[0][0]]
 
         def pop(conn: sqlite3.Connection) -> list[Any]:
-            _leases.reclaim(conn, queue_name, lease_now, now)
+            _leases.reclaim(conn, queue_name, now)
             return _ready.take(conn, queue_name, now, count)[0]
 
         return [row[1] for row in self._db.write(pop)]
 
-    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
-        """Ready items; with ``include_delayed`` also delayed ones (never reserved ones)."""
-        check_queue_name(queue_name)
-        now = lease_now = self._lease_now(reading=True)
+    def do_peek(self, queue_name: str, count: int) -> list[bytes]:
+        """Ready items in hand-out order, those of leases that ran out included:
+        when a lease of the queue may have, its items are first put back among
+        the ready ones (as the next pop would; no delivery is counted)."""
+        now = self._lease_now(reading=True)
+        earliest = self._db.rows(schema.EARLIEST, (queue_name,))
+        if earliest and earliest[0][0] <= now:
+            self._db.write(lambda c: _leases.reclaim(c, queue_name, now))
+        return [row[0] for row in self._db.rows(schema.PEEK, (queue_name, now, count))]
+
+    def do_length(self, queue_name: str, include_delayed: bool) -> int:
+        now = self._lease_now(reading=True)
         sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
-        main, expired = _counts(self._db.rows(sql, (queue_name, now, lease_now)), lease_now)
+        main, expired = _counts(self._db.rows(sql, (queue_name, now)), now)
         return int(main[1]) + expired
 
-    def queue_delete(self, queue_name: str) -> bool:
-        """Remove the queue's items, reserved ones included; True if it had any."""
-        check_queue_name(queue_name)
-
+    def do_delete(self, queue_name: str) -> bool:
         def delete(conn: sqlite3.Connection) -> int:
             ready = conn.execute(schema.ITEMS_DELETE, (queue_name,)).rowcount
             conn.execute(schema.EARLIEST_DELETE, (queue_name,))
@@ -183,110 +149,73 @@ class LocalConnector(Connector):
 
     # Reliable delivery -----------------------------------------------------
 
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> list[Delivery]:
-        """Hand out up to ``number_of_items`` ready items under a lease, in order.
+    def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
+        return self.do_ack_and_reserve(queue_name, Receipts(), count, lease_seconds)[1]
+
+    def do_ack_and_reserve(
+        self, queue_name: str, receipts: Receipts, count: int, lease_seconds: float
+    ) -> tuple[int, Batch]:
+        """Ack ``receipts`` and reserve up to ``count`` items in one transaction.
 
         Items whose earlier lease ran out are among the ready ones: this is where
         they are reclaimed, with ``deliveries`` one higher.
         """
-        check_queue_name(queue_name)
-        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        lease = check_positive("lease_seconds", lease_seconds)
-        return self._ack_and_reserve(queue_name, {}, count, lease)[1]
-
-    def queue_ack_and_reserve(
-        self,
-        queue_name: str,
-        receipts: Sequence[str],
-        number_of_items: int,
-        lease_seconds: float,
-    ) -> tuple[int, list[Delivery]]:
-        """Ack ``receipts``, then reserve up to ``number_of_items``, in one transaction."""
-        check_queue_name(queue_name)
-        count = min(check_count("number_of_items", number_of_items), schema.MAX_COUNT)
-        lease = check_positive("lease_seconds", lease_seconds)
-        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
-        return self._ack_and_reserve(queue_name, parsed, count, lease)
-
-    def _ack_and_reserve(
-        self, queue_name: str, receipts: _leases.Receipts, count: int, lease: float
-    ) -> tuple[int, list[Delivery]]:
-        now = lease_now = self._lease_now()
+        parsed = _leases.parse(receipts) if receipts else {}
+        now = self._lease_now()
+        until = now + lease_seconds
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
-            acked = _leases.ack(conn, queue_name, receipts, lease_now) if receipts else 0
-            first = _ready.take_first(conn, queue_name, now, lease_now) if count == 1 else None
+            acked = _leases.ack(conn, queue_name, parsed, now) if parsed else 0
+            first = _ready.take_first(conn, queue_name, now) if count == 1 else None
             if first is not None and first[0]:
                 rows, high, earliest = first
             else:
-                earliest = _leases.reclaim(conn, queue_name, lease_now, now)
+                earliest = _leases.reclaim(conn, queue_name, now)
                 rows, high = _ready.take(conn, queue_name, now, count)
             if not rows:
                 return acked, rows, []
-            spans = _leases.insert(conn, queue_name, rows, high, lease_now + lease)
-            _leases.bound(conn, queue_name, lease_now + lease, earliest)
+            spans = _leases.insert(conn, queue_name, rows, high, until)
+            _leases.bound(conn, queue_name, until, earliest)
             return acked, rows, spans
 
         acked, rows, spans = self._db.write(run)
-        return acked, _leases.deliveries(rows, spans, self._issued) if rows else []
+        return acked, _leases.batch(rows, spans)
 
-    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
-        """Remove reserved items for good; how many receipts were still valid."""
-        check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
+        parsed = _leases.parse(receipts)
         if not parsed:
             return 0
         now = self._lease_now()
         return self._db.write(lambda c: _leases.ack(c, queue_name, parsed, now))
 
-    def queue_release(
-        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
-    ) -> int:
-        """Put reserved items back, ready at ``consumable_from`` (default now)."""
-        check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
-        delayed = check_consumable_from(consumable_from)
+    def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
+        parsed = _leases.parse(receipts)
         if not parsed:
             return 0
-        lease_now = self._lease_now()
-        visible_at = self._ready_at(delayed)
-        return self._db.write(
-            lambda c: _leases.release(c, queue_name, parsed, visible_at, lease_now)
-        )
+        now, visible_at = self._lease_now(), self._ready_at(consumable_from)
+        return self._db.write(lambda c: _leases.release(c, queue_name, parsed, visible_at, now))
 
-    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
-        """Renew leases to ``lease_seconds`` from now; how many were still valid."""
-        check_queue_name(queue_name)
-        parsed = _leases.parse_receipts(check_receipts(receipts), self._issued)
-        lease = check_positive("lease_seconds", lease_seconds)
+    def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
+        parsed = _leases.parse(receipts)
         if not parsed:
             return 0
         now = self._lease_now()
-        return self._db.write(lambda c: _leases.extend(c, queue_name, parsed, now + lease, now))
-
-    def queue_stats(self, queue_name: str) -> list[NodeStats]:
-        """One row for the file: ready, delayed and in-flight counts."""
-        check_queue_name(queue_name)
-        now = lease_now = self._lease_now(reading=True)
-        main, expired = _counts(
-            self._db.rows(schema.STATS, (queue_name, now, lease_now)), lease_now
+        return self._db.write(
+            lambda c: _leases.extend(c, queue_name, parsed, now + lease_seconds, now)
         )
+
+    def do_stats(self, queue_name: str) -> list[NodeStats]:
+        now = self._lease_now(reading=True)
+        main, expired = _counts(self._db.rows(schema.STATS, (queue_name, now)), now)
         ready, delayed, held = int(main[1]) + expired, int(main[2]), int(main[3]) - expired
         return [NodeStats(self.file_path, ready, delayed, held)]
 
-    def queue_names(self) -> list[str]:
-        """Every queue with a ready, delayed or reserved item in the file, sorted."""
+    def do_queue_names(self) -> list[str]:
         return [row[0] for row in self._db.rows(schema.QUEUE_NAMES, ())]
 
     # Keys and locks ----------------------------------------------------------
 
-    def key_set(self, key: str, value: bytes) -> bool:
-        """Store ``value`` under ``key``, overwriting; True when the key was new."""
-        check_name(key, "key")
-        check_item(value, "value")
-
+    def do_key_set(self, key: str, value: bytes) -> bool:
         def upsert(conn: sqlite3.Connection) -> bool:
             new = conn.execute(schema.KEY_EXISTS, (key,)).fetchone() is None
             conn.execute(schema.KEY_SET, (key, value))
@@ -294,33 +223,25 @@ class LocalConnector(Connector):
 
         return self._db.write(upsert)
 
-    def key_get(self, key: str) -> bytes | None:
-        """The value stored under ``key``, or None."""
-        check_name(key, "key")
+    def do_key_get(self, key: str) -> bytes | None:
         found = self._db.rows(schema.KEY_GET, (key,))
         return found[0][0] if found else None
 
-    def key_delete(self, key: str) -> bool:
-        """Remove ``key``; True if it existed."""
-        check_name(key, "key")
+    def do_key_delete(self, key: str) -> bool:
         return self._db.changes(schema.KEY_DELETE, (key,)) == 1
 
-    def lock(self, name: str) -> Lock:
-        """A :class:`~sergeant_local.LocalLock` named ``name`` on this file."""
-        return LocalLock(self._db, check_name(name, "name"))
+    def do_lock(self, name: str) -> LocalLock:
+        return LocalLock(self._db, name)
 
-    def migrate_legacy(
+    def do_migrate_legacy(
         self,
-        queues: Sequence[str] | None = None,
-        *,
-        keys: str | bool = True,
-        dry_run: bool = False,
-        progress: Callable[[int], None] | None = None,
+        queues: list[str] | None,
+        keys: str | bool,
+        dry_run: bool,
+        progress: Callable[[int], None] | None,
     ) -> LegacyReport:
-        """Move Sergeant 0.27.0's queues and keys in this file into ours
-        (see :mod:`sergeant_local.legacy`); ``keys=True`` moves all of its keys."""
-        if queues is not None:
-            queues = [check_queue_name(name) for name in queues]
+        """Sergeant 0.27.0's queues and keys in this file (see :mod:`sergeant_local.legacy`);
+        ``keys=True`` moves all of its keys."""
         return legacy.migrate(self._db, queues, keys, dry_run, progress)
 
     # Lifecycle ---------------------------------------------------------------

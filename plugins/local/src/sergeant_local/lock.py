@@ -44,9 +44,6 @@ class LocalLock(TokenLock):
         )
         return changed == 1
 
-    def exists(self) -> bool:
-        return bool(self._database.rows(schema.LOCK_IS_LOCKED, (self.name, time.time())))
-
     def seconds_left(self) -> int | None:
         now = time.time()
         found = self._database.rows(schema.LOCK_GET_EXPIRY, (self.name, now))

@@ -38,62 +38,8 @@ the current boot.
 
 from __future__ import annotations
 
-__all__ = [
-    "CLOCK_CLEAR",
-    "CLOCK_GET",
-    "CLOCK_SET",
-    "EARLIEST",
-    "EARLIEST_DELETE",
-    "EARLIEST_SET",
-    "HIGH",
-    "ITEMS_DELETE",
-    "KEY_DELETE",
-    "KEY_EXISTS",
-    "KEY_GET",
-    "KEY_SET",
-    "LEASES_DELETE",
-    "LEASE_ACK_ALL",
-    "LEASE_DELETE",
-    "LEASE_EARLIEST",
-    "LEASE_EXPIRED",
-    "LEASE_EXTEND_ALL",
-    "LEASE_FULL",
-    "LEASE_INSERT",
-    "LEASE_STATE",
-    "LEASE_UPDATE",
-    "LENGTH_ALL",
-    "LENGTH_READY",
-    "LOCK_ACQUIRE",
-    "LOCK_GET_EXPIRY",
-    "LOCK_IS_LOCKED",
-    "LOCK_RELEASE",
-    "LOCK_SET_TTL",
-    "MAX_COUNT",
-    "MAX_SEQ",
-    "MIGRATIONS",
-    "NORMAL",
-    "PICK",
-    "PICK_LAST",
-    "POP_ONE",
-    "POP_ONE_FAST",
-    "PUSH",
-    "PUSH_ONE",
-    "QUEUE_NAMES",
-    "SCHEMA",
-    "SCHEMA_VERSION",
-    "SEQ_LAST",
-    "STATS",
-    "TAKE_HIGH",
-    "TAKE_ONE",
-    "TAKE_ONE_FAST",
-    "TAKE_UPTO",
-]
-
 SCHEMA_VERSION = 4
 HIGH, NORMAL = 0, 1
-#: Larger counts are clamped: no call can hand out more rows than SQLite can address.
-MAX_COUNT = 2**31 - 1
-MAX_SEQ = 2**63 - 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sergeant_ready (
@@ -159,6 +105,8 @@ MIGRATIONS = {1: _FROM_1 + _FROM_2, 2: _FROM_2}
 _READY = "FROM sergeant_ready WHERE queue = ?1 AND priority IN (0, 1) AND visible_at <= ?2"
 _ORDER = "ORDER BY priority, visible_at, seq"
 PICK = f"SELECT deliveries + 1, item {_READY} {_ORDER} LIMIT ?3"
+# What a pop would take, left in place.
+PEEK = f"SELECT item {_READY} {_ORDER} LIMIT ?3"
 # The key of the last row PICK read (the ?3-th, counting from 0).
 PICK_LAST = f"SELECT priority, visible_at, seq {_READY} {_ORDER} LIMIT 1 OFFSET ?3"
 # After PICK, inside the same write transaction, delete exactly what it read:
@@ -173,16 +121,12 @@ TAKE_ONE = (
     f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
     " RETURNING deliveries + 1, item, priority"
 )
-POP_ONE = (
-    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
-    " RETURNING item"
-)
-# POP_ONE and TAKE_ONE taking nothing while a lease of the queue may have run out
-# (the caller then reclaims first): the usual pop or reserve of one item skips the
-# statement that looks for expired leases. TAKE_ONE_FAST also returns the bound.
-# ?3 is the lease clock's now (?2 the wall clock's).
+# A pop of one item (POP_ONE_FAST) and TAKE_ONE (TAKE_ONE_FAST) taking nothing while
+# a lease of the queue may have run out (the caller then reclaims first): the usual
+# pop or reserve of one item skips the statement that looks for expired leases.
+# TAKE_ONE_FAST also returns the bound.
 _NONE_EXPIRED = (
-    " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?3)"
+    " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?2)"
 )
 POP_ONE_FAST = (
     f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
@@ -245,8 +189,8 @@ LEASE_ACK_ALL = (
 # the in-flight count, that have lease rows at all).
 _EXPIRED = (
     " UNION ALL SELECT 1, held, expiries, NULL FROM sergeant_leases"
-    " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?3"
-    " AND queue = ?1 AND expires_at <= ?3"
+    " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?2"
+    " AND queue = ?1 AND expires_at <= ?2"
 )
 LENGTH_READY = f"SELECT 0, count(*), NULL, NULL {_READY}{_EXPIRED}"
 LENGTH_ALL = f"SELECT 0, count(*), NULL, NULL FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"  # noqa: S608
@@ -281,7 +225,6 @@ LOCK_RELEASE = "DELETE FROM sergeant_locks WHERE name = ? AND token = ? AND expi
 LOCK_SET_TTL = (
     "UPDATE sergeant_locks SET expires_at = ? WHERE name = ? AND token = ? AND expires_at > ?"
 )
-LOCK_IS_LOCKED = "SELECT 1 FROM sergeant_locks WHERE name = ? AND expires_at > ?"
 LOCK_GET_EXPIRY = "SELECT expires_at FROM sergeant_locks WHERE name = ? AND expires_at > ?"
 
 # Every queue with ready or delayed rows (one index seek per queue: a loose index
@@ -296,5 +239,4 @@ WITH RECURSIVE ready(name) AS (
 SELECT name FROM ready WHERE name IS NOT NULL
 UNION
 SELECT queue FROM sergeant_leases WHERE held > 0
-ORDER BY 1
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -194,23 +195,30 @@ def test_uri_hosts_are_labelled_as_pymongo_reads_them(uri: str, labels: str) -> 
     "uri",
     [
         f"mongodb://u:12/{SECRET}@h",  # pymongo reads host 'u', port 12, database 'SECRET@h'
+        f"mongodb://u:pw/{SECRET}@h",  # ... host 'u' and port 'pw', which it refuses
         f"mongodb://u:pw@h/{SECRET}@h2",
+        f"mongodb://u:1?{SECRET}=x@h",  # ... an option named after the password's tail
         f"mongodb://u:12?appname={SECRET}@h",
         f"mongodb+srv://u:pw@cluster.invalid/?appname={SECRET}@h",
     ],
 )
 def test_an_at_sign_pymongo_would_read_past_the_hosts_is_refused(uri: str) -> None:
-    with pytest.raises(ConfigError, match=r"nodes\[0\]\.uri.*an '@' comes after") as caught:
-        sergeant.config.Connector(type="mongo", params={"nodes": [{"uri": uri}]})
+    """Before pymongo reads the uri: its warnings (older versions name an unknown
+    option) must not quote the password either."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match=r"nodes\[0\]\.uri.*an '@' comes after") as caught:
+            sergeant.config.Connector(type="mongo", params={"nodes": [{"uri": uri}]})
     assert SECRET not in str(caught.value)
     assert "quote_plus" in str(caught.value)
+    assert not [w for w in said if SECRET in str(w.message)]
 
 
 @pytest.mark.parametrize(
     "uri",
     [
-        f"mongodb://u:pw/{SECRET}@h",  # pymongo: port 'pw' is no number
         f"mongodb://u:{SECRET}@h:port",
+        f"mongodb://u:{SECRET}@h/?tls",  # options are key=value pairs
         f"mongodb://u:a:{SECRET}@h",
         "mongodb://",
     ],

@@ -120,11 +120,14 @@ def _read_uri(uri: str) -> dict[str, Any]:
     ``MongoClient`` reads it: an unknown option is warned about and ignored):
     ``nodelist``, ``username``, ``options``...
 
-    ``parse_uri`` resolves a ``mongodb+srv://`` name through DNS, work for the
-    client when it connects, not for checking params: such a uri is read as the
-    ``mongodb://`` uri of its one seed name, its options (after the ``?``, where
-    pymongo itself cuts first) by pymongo's ``split_options``. pymongo is
-    imported here, so checking params without a uri imports no driver.
+    Refused before pymongo reads it: another scheme, and an ``@`` past the hosts,
+    where pymongo would take an unencoded password's head for a host (and look it
+    up) and might quote its tail in a warning. ``parse_uri`` resolves a
+    ``mongodb+srv://`` name through DNS, work for the client when it connects, not
+    for checking params: such a uri is read as the ``mongodb://`` uri of its one
+    seed name, its options (after the ``?``, where pymongo itself cuts first) by
+    pymongo's ``split_options``. pymongo is imported here, so checking params
+    without a uri imports no driver.
 
     :raises ConfigError: naming the field ``uri`` and never showing the uri or
         pymongo's message, which may quote part of a password.
@@ -133,30 +136,7 @@ def _read_uri(uri: str) -> dict[str, Any]:
         raise ConfigError(
             "uri", "<redacted>", "expected a mongodb:// or mongodb+srv:// URI", show_value=False
         )
-    from pymongo.errors import PyMongoError
-    from pymongo.uri_parser import parse_uri, split_options
-
-    try:
-        if not uri.startswith(_SRV):
-            read = parse_uri(uri, warn=True, normalize=False)
-        else:
-            seed, _, query = uri.removeprefix(_SRV).partition("?")
-            read = parse_uri(f"mongodb://{seed}", default_port=None, warn=True, normalize=False)
-            read["options"] = split_options(query, warn=True, normalize=False) if query else {}
-    except (PyMongoError, ValueError):  # a bad port is a ValueError
-        raise ConfigError(
-            "uri",
-            "<redacted>",
-            "pymongo cannot parse the uri (its message is not shown: it may quote the "
-            "password); check the uri's options, and percent-encode special characters in "
-            "the user name and password (urllib.parse.quote_plus)",
-            show_value=False,
-        ) from None
-    # pymongo ends the hosts at the first '/' or '?' and splits credentials off at
-    # the last '@' before it: any other '@' is past the hosts, where an unencoded
-    # password's head was taken for a host name (and would be looked up)
-    separators = 0 if read["username"] is None else 1
-    if uri.count("@") > separators:
+    if _at_past_hosts(uri):
         raise ConfigError(
             "uri",
             "<redacted>",
@@ -166,7 +146,33 @@ def _read_uri(uri: str) -> dict[str, Any]:
             "(urllib.parse.quote_plus)",
             show_value=False,
         )
-    return read
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import parse_uri, split_options
+
+    try:
+        if not uri.startswith(_SRV):
+            return parse_uri(uri, warn=True, normalize=False)
+        seed, _, query = uri.removeprefix(_SRV).partition("?")
+        read = parse_uri(f"mongodb://{seed}", default_port=None, warn=True, normalize=False)
+        read["options"] = split_options(query, warn=True, normalize=False) if query else {}
+        return read
+    except (PyMongoError, ValueError):  # a bad port is a ValueError
+        raise ConfigError(
+            "uri",
+            "<redacted>",
+            "pymongo cannot parse the uri (its message is not shown: it may quote the "
+            "password); check the uri's options, and percent-encode special characters in "
+            "the user name and password (urllib.parse.quote_plus)",
+            show_value=False,
+        ) from None
+
+
+def _at_past_hosts(uri: str) -> bool:
+    """True if ``uri`` has an ``@`` past its hosts, which pymongo ends at the first
+    ``?``, then ``/`` (its credentials end at the last ``@`` before that)."""
+    rest = uri.split("://", 1)[1]
+    hosts = rest.partition("?")[0].partition("/")[0]
+    return "@" in rest[len(hosts) :]
 
 
 def _address(host: str, port: int | None) -> str:

@@ -116,21 +116,15 @@ _SRV = "mongodb+srv://"
 
 
 def _read_uri(uri: str) -> dict[str, Any]:
-    """pymongo's own reading of ``uri`` (:func:`pymongo.uri_parser.parse_uri`, as
-    ``MongoClient`` reads it: an unknown option is warned about and ignored):
-    ``nodelist``, ``username``, ``options``...
+    """pymongo's own reading of ``uri`` (``parse_uri`` as ``MongoClient`` calls it).
 
-    Refused before pymongo reads it: another scheme, and an ``@`` past the hosts,
-    where pymongo would take an unencoded password's head for a host (and look it
-    up) and might quote its tail in a warning. ``parse_uri`` resolves a
-    ``mongodb+srv://`` name through DNS, work for the client when it connects, not
-    for checking params: such a uri is read as the ``mongodb://`` uri of its one
-    seed name, its options (after the ``?``, where pymongo itself cuts first) by
-    pymongo's ``split_options``. pymongo is imported here, so checking params
-    without a uri imports no driver.
+    Refused first: another scheme, and an ``@`` past the hosts (pymongo would take
+    an unencoded password's head for a host, and might quote its tail in a
+    warning). A ``mongodb+srv://`` uri is read without the DNS lookup
+    ``parse_uri`` would make, as the ``mongodb://`` uri of its seed name plus its
+    options. Only a node with a uri imports pymongo.
 
-    :raises ConfigError: naming the field ``uri`` and never showing the uri or
-        pymongo's message, which may quote part of a password.
+    :raises ConfigError: for field ``uri``, never showing it or pymongo's message.
     """
     if not uri.startswith(_SCHEMES):
         raise ConfigError(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -170,3 +173,83 @@ def test_an_item_over_the_document_limit_is_a_storage_error(mongo_server: MongoS
     finally:
         connector.queue_delete("too-big")
         connector.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "labels"),
+    [
+        ("mongodb://u:pw@b:27017/?tls=true", "b:27017"),
+        ("mongodb://Alpha", "alpha:27017"),  # pymongo lower-cases hosts, adds the default port
+        ("mongodb://[::1]:5,B:7/db.coll?directConnection=false", "[::1]:5,b:7"),
+        ("mongodb://%2Ftmp%2Fmongodb-27017.sock", "/tmp/mongodb-27017.sock"),
+        # an srv name is read without its DNS lookup (nothing answers for .invalid)
+        ("mongodb+srv://u:pw@cluster.invalid/db?srvServiceName=db&w=1", "cluster.invalid"),
+    ],
+)
+def test_uri_hosts_are_labelled_as_pymongo_reads_them(uri: str, labels: str) -> None:
+    params = sergeant.validation.build_params(MongoParams, {"nodes": [{"uri": uri}]}, where="p")
+    assert params.nodes[0].label == labels
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"mongodb://u:12/{SECRET}@h",  # pymongo reads host 'u', port 12, database 'SECRET@h'
+        f"mongodb://u:pw/{SECRET}@h",  # ... host 'u' and port 'pw', which it refuses
+        f"mongodb://u:pw@h/{SECRET}@h2",
+        f"mongodb://u:1?{SECRET}=x@h",  # ... an option named after the password's tail
+        f"mongodb://u:12?appname={SECRET}@h",
+        f"mongodb+srv://u:pw@cluster.invalid/?appname={SECRET}@h",
+    ],
+)
+def test_an_at_sign_pymongo_would_read_past_the_hosts_is_refused(uri: str) -> None:
+    """Before pymongo reads the uri: its warnings (older versions name an unknown
+    option) must not quote the password either."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match=r"nodes\[0\]\.uri.*an '@' comes after") as caught:
+            sergeant.config.Connector(type="mongo", params={"nodes": [{"uri": uri}]})
+    assert SECRET not in str(caught.value)
+    assert "quote_plus" in str(caught.value)
+    assert not [w for w in said if SECRET in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"mongodb://u:{SECRET}@h:port",
+        f"mongodb://u:{SECRET}@h/?tls",  # options are key=value pairs
+        f"mongodb://u:a:{SECRET}@h",
+        "mongodb://",
+    ],
+)
+def test_a_uri_pymongo_cannot_parse_is_refused_when_the_config_is_built(uri: str) -> None:
+    with pytest.raises(ConfigError, match=r"nodes\[0\]\.uri.*pymongo cannot parse") as caught:
+        sergeant.config.Connector(type="mongo", params={"nodes": [{"uri": uri}]})
+    assert SECRET not in str(caught.value)
+    assert "quote_plus" in str(caught.value)
+
+
+def test_an_encoded_at_sign_is_accepted() -> None:
+    uri = "mongodb://u:p%40ss@h:1/?appname=me%40work"
+    params = sergeant.validation.build_params(MongoParams, {"nodes": [{"uri": uri}]}, where="p")
+    assert params.nodes[0].label == "h:1"
+
+
+def test_a_server_given_by_host_and_by_uri_is_one_node_listed_twice() -> None:
+    nodes = [{"host": "h", "port": 27017}, {"uri": "mongodb://h/?directConnection=true"}]
+    with pytest.raises(ConfigError, match=r"nodes\[1\].*'h:27017'.*only once"):
+        sergeant.config.Connector(type="mongo", params={"nodes": nodes})
+
+
+def test_checking_params_imports_pymongo_only_to_read_a_uri() -> None:
+    code = (
+        "import sys\n"
+        "from sergeant_mongo._params import check_params\n"
+        "check_params({'nodes': [{'host': 'a', 'port': 1}], 'database': 'd'})\n"
+        "print(sorted({'pymongo', 'bson'} & {m.split('.')[0] for m in sys.modules}))\n"
+        "check_params({'nodes': [{'uri': 'mongodb://a:1'}]})\n"
+        "print('pymongo' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "True"]

@@ -4,7 +4,7 @@ Install ``sergeant-mongo`` and use ``sergeant.config.Connector(type='mongo',
 params={'nodes': [{'host': 'localhost', 'port': 27017, 'replica_set': 'rs0'}]})``.
 
 The connector loads on first use: checking params (:mod:`sergeant_mongo._params`)
-must not import ``pymongo``.
+imports ``pymongo`` only to read a node's ``uri``, with pymongo's own parser.
 """
 
 from __future__ import annotations

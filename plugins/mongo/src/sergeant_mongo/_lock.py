@@ -85,12 +85,6 @@ class MongoLock(TokenLock):
         renewed: bool = self._run(renew)
         return renewed
 
-    def exists(self) -> bool:
-        found = self._run(
-            lambda cols: cols.locks.find_one({"_id": self.name, "exp": {"$gt": _now()}}, {"_id": 1})
-        )
-        return found is not None
-
     def seconds_left(self) -> int | None:
         now = _now()
         found = self._run(

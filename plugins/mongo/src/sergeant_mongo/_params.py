@@ -1,7 +1,9 @@
 """The ``mongo`` connector's params, validated at construction.
 
 Errors name the node's index and field (``nodes[1].port``) and never show a
-password, whether in an error, a repr or a log line.
+password, whether in an error, a repr or a log line. A ``uri`` is read by
+pymongo's own parser, here, so a uri the params accept is one the client reads
+the same way.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class NodeParams:
     :ivar tls_allow_invalid_hostnames: skip host name verification (testing only).
     :ivar uri: a ``mongodb://`` or ``mongodb+srv://`` URI used as given instead of
         ``host``/``port``/credentials; replica-set initiation does not apply to it.
+        Refused when pymongo cannot parse it, or would read an ``@`` past the
+        hosts (an unencoded password's head taken for a host name).
     :ivar name: what rendezvous hashing of keys and locks keys on; None names the
         node by its position in ``nodes`` (``'#0'``, ...), never by its host as
         spelled (see :mod:`sergeant._node_names`).
@@ -95,37 +99,81 @@ class NodeParams:
             raise ConfigError("host", self.host, "expected a host name or address")
         if self.password is not None and self.username is None:
             raise ConfigError("username", None, "a password needs a username")
-        if self.uri is not None and not self.uri.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigError(
-                "uri", "<redacted>", "expected a mongodb:// or mongodb+srv:// URI", show_value=False
-            )
-        if self.uri is not None and _userinfo_split(self.uri):
-            raise ConfigError(
-                "uri",
-                "<redacted>",
-                "an '@' comes after a '/' or '?', so pymongo would take what precedes that "
-                "'/' or '?' (part of the password?) for a host, and look it up; "
-                "percent-encode special characters in the user name and password "
-                "(urllib.parse.quote_plus)",
-                show_value=False,
-            )
+        if self.uri is not None:
+            _read_uri(self.uri)
 
     @property
     def label(self) -> str:
-        """``host:port`` (or the URI's hosts), for stats and errors; never credentials."""
+        """``host:port`` (or the uri's hosts as pymongo reads them), for stats and
+        errors; never credentials."""
         if self.uri is None:
             return f"{self.host}:{self.port}"
-        rest = self.uri.split("://", 1)[1]
-        hosts = rest.rsplit("@", 1)[-1].split("/", 1)[0].split("?", 1)[0]
-        return hosts or "<uri>"
+        return ",".join(_address(host, port) for host, port in _read_uri(self.uri)["nodelist"])
 
 
-def _userinfo_split(uri: str) -> bool:
-    """True if ``uri`` has an ``@`` past its first ``/`` or ``?``: pymongo ends the
-    hosts there and would read an unencoded password's head as a host name."""
+_SCHEMES = ("mongodb://", "mongodb+srv://")
+_SRV = "mongodb+srv://"
+
+
+def _read_uri(uri: str) -> dict[str, Any]:
+    """pymongo's own reading of ``uri`` (``parse_uri`` as ``MongoClient`` calls it).
+
+    Refused first: another scheme, and an ``@`` past the hosts (pymongo would take
+    an unencoded password's head for a host, and might quote its tail in a
+    warning). A ``mongodb+srv://`` uri is read without the DNS lookup
+    ``parse_uri`` would make, as the ``mongodb://`` uri of its seed name plus its
+    options. Only a node with a uri imports pymongo.
+
+    :raises ConfigError: for field ``uri``, never showing it or pymongo's message.
+    """
+    if not uri.startswith(_SCHEMES):
+        raise ConfigError(
+            "uri", "<redacted>", "expected a mongodb:// or mongodb+srv:// URI", show_value=False
+        )
+    if _at_past_hosts(uri):
+        raise ConfigError(
+            "uri",
+            "<redacted>",
+            "an '@' comes after a '/' or '?', so pymongo would take what precedes that "
+            "'/' or '?' (part of the password?) for a host, and look it up; "
+            "percent-encode special characters in the user name and password "
+            "(urllib.parse.quote_plus)",
+            show_value=False,
+        )
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import parse_uri, split_options
+
+    try:
+        if not uri.startswith(_SRV):
+            return parse_uri(uri, warn=True, normalize=False)
+        seed, _, query = uri.removeprefix(_SRV).partition("?")
+        read = parse_uri(f"mongodb://{seed}", default_port=None, warn=True, normalize=False)
+        read["options"] = split_options(query, warn=True, normalize=False) if query else {}
+        return read
+    except (PyMongoError, ValueError):  # a bad port is a ValueError
+        raise ConfigError(
+            "uri",
+            "<redacted>",
+            "pymongo cannot parse the uri (its message is not shown: it may quote the "
+            "password); check the uri's options, and percent-encode special characters in "
+            "the user name and password (urllib.parse.quote_plus)",
+            show_value=False,
+        ) from None
+
+
+def _at_past_hosts(uri: str) -> bool:
+    """True if ``uri`` has an ``@`` past its hosts, which pymongo ends at the first
+    ``?``, then ``/`` (its credentials end at the last ``@`` before that)."""
     rest = uri.split("://", 1)[1]
-    end = min((at for at in (rest.find("/"), rest.find("?")) if at >= 0), default=len(rest))
-    return "@" in rest[end:]
+    hosts = rest.partition("?")[0].partition("/")[0]
+    return "@" in rest[len(hosts) :]
+
+
+def _address(host: str, port: int | None) -> str:
+    """``host:port`` as written in a uri: an IPv6 host in brackets, no port for a socket
+    path or an srv name."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
 
 
 def _node(index: int, raw: Any) -> NodeParams:

@@ -33,7 +33,9 @@ __all__ = [
     "count",
     "delete",
     "extend",
+    "find_one_and_lease",
     "names",
+    "peek",
     "pop",
     "pop_many",
     "push",
@@ -78,6 +80,12 @@ def pop(col: Queues, queue: str) -> bytes | None:
         _ready(queue, time.time()), sort=_ORDER, projection={"item": 1, "_id": 0}
     )
     return None if doc is None else bytes(doc["item"])
+
+
+def peek(col: Queues, queue: str, want: int) -> list[bytes]:
+    """Up to ``want`` ready items in hand-out order, left as they are: one ``find``."""
+    found = col.find(_ready(queue, time.time()), {"item": 1, "_id": 0}, sort=_ORDER, limit=want)
+    return [bytes(doc["item"]) for doc in found]
 
 
 def _claim(

@@ -15,27 +15,26 @@ import functools
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
 from sergeant._node_names import node_names
-from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
-from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
-from sergeant.validation import (
-    build_params,
-    check_consumable_from,
-    check_count,
-    check_item,
-    check_items,
-    check_name,
-    check_positive,
-    check_priority,
-    check_queue_name,
-    check_receipts,
+from sergeant.connector import (
+    BASIC,
+    PEEK,
+    Batch,
+    Connector,
+    Delivery,
+    Lock,
+    NodeStats,
+    Priority,
+    Receipts,
 )
+from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.validation import build_params
 
 from sergeant_mongo import _queues
 from sergeant_mongo._lock import MongoLock
@@ -47,10 +46,10 @@ __all__ = ["MongoConnector"]
 T = TypeVar("T")
 
 
-def _parse_receipts(receipts: Any, nodes: int) -> dict[int, list[_queues.Receipt]]:
+def _parse_receipts(receipts: Receipts, nodes: int) -> dict[int, list[_queues.Receipt]]:
     """Group valid receipts by node; malformed or foreign ones are ignored (they match nothing)."""
     grouped: dict[int, list[_queues.Receipt]] = {}
-    for receipt in check_receipts(receipts):
+    for receipt in receipts:
         parts = receipt.split(".")
         # canonical spellings only (no "00", fullwidth digits or upper-case hex):
         # one receipt, one string
@@ -76,6 +75,7 @@ class MongoConnector(Connector):
     """
 
     type_name: ClassVar[str] = "mongo"
+    capabilities: ClassVar[frozenset[str]] = BASIC | {PEEK}
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(MongoParams, params, where="connector 'mongo' params")
@@ -178,81 +178,56 @@ class MongoConnector(Connector):
 
     # Queues ----------------------------------------------------------------
 
-    def queue_push(
-        self,
-        queue_name: str,
-        item: bytes,
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        """Append one item on the next node in rotation; True once stored."""
-        _check_sizes([check_item(item)], "item")
-        return self.queue_push_bulk(queue_name, [item], priority, consumable_from)
-
-    def queue_push_bulk(
-        self,
-        queue_name: str,
-        items: Iterable[bytes],
-        priority: Priority = "NORMAL",
-        consumable_from: float | None = None,
-    ) -> bool:
-        """Append many items in order on one node (one ``insert_many`` per chunk)."""
-        check_queue_name(queue_name)
-        rank = _queues.RANK[check_priority(priority)]
-        delayed = check_consumable_from(consumable_from)
-        checked = check_items(items)
-        if not checked:
-            return True
-        _check_sizes(checked)
+    def do_push(
+        self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
+    ) -> None:
+        """Insert ``items`` in order on one node, the next in rotation (``insert_many``)."""
+        _check_sizes(items, "item" if len(items) == 1 else "items")
+        rank = _queues.RANK[priority]
 
         def insert(cols: Collections) -> None:
             # the push time itself, never clamped: a clock stepping back must not hide items
-            at = time.time() if delayed is None else delayed
-            _queues.push(cols.queues, queue_name, checked, rank, at)
+            at = time.time() if consumable_from is None else consumable_from
+            _queues.push(cols.queues, queue_name, items, rank, at)
 
         self._first(insert)
-        return True
 
-    def queue_pop(self, queue_name: str) -> bytes | None:
-        """Remove and return the next ready item from the first node that has one."""
-        check_queue_name(queue_name)
-        found = self._gather(
-            lambda node, cols: _queues.pop(cols.queues, queue_name),
-            lambda got: got[-1] is not None,
-        )
-        return next((item for item in found if item is not None), None)
-
-    def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
-        """Remove and return up to ``number_of_items`` ready items, visiting every node."""
-        check_queue_name(queue_name)
-        want = check_count("number_of_items", number_of_items)
+    def do_pop(self, queue_name: str, count: int) -> list[bytes]:
+        """Remove up to ``count`` ready items, visiting every node until there are enough."""
         out: list[bytes] = []
 
-        def take(node: Node, cols: Collections) -> list[bytes]:
-            left = want - len(out)
+        def take(node: Node, cols: Collections) -> None:
+            left = count - len(out)
             if left == 1:
                 one = _queues.pop(cols.queues, queue_name)
-                got = [] if one is None else [one]
+                out.extend(() if one is None else (one,))
             else:
-                got = _queues.pop_many(cols.queues, queue_name, left)
-            out.extend(got)
-            return got
+                out.extend(_queues.pop_many(cols.queues, queue_name, left))
 
-        self._gather(take, lambda _: len(out) >= want)
+        self._gather(take, lambda _: len(out) >= count)
         return out
 
-    def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
+    def do_peek(self, queue_name: str, count: int) -> list[bytes]:
+        """Up to ``count`` ready items, left in place: node by node in the order a
+        reserve visits them, each node's HIGH before NORMAL, then in push order."""
+        out: list[bytes] = []
+
+        def read(node: Node, cols: Collections) -> None:
+            out.extend(_queues.peek(cols.queues, queue_name, count - len(out)))
+
+        self._gather(read, lambda _: len(out) >= count)
+        return out
+
+    def do_length(self, queue_name: str, include_delayed: bool) -> int:
         """Ready items on every reachable node; with ``include_delayed``, delayed ones too."""
-        check_queue_name(queue_name)
         counts = self._gather(
-            lambda node, cols: _queues.count(cols.queues, queue_name, bool(include_delayed)),
+            lambda node, cols: _queues.count(cols.queues, queue_name, include_delayed),
             lambda _: False,
         )
         return sum(counts)
 
-    def queue_delete(self, queue_name: str) -> bool:
+    def do_delete(self, queue_name: str) -> bool:
         """Remove the queue from every reachable node; True if any node had items."""
-        check_queue_name(queue_name)
         deleted = self._gather(
             lambda node, cols: _queues.delete(cols.queues, queue_name), lambda _: False
         )
@@ -260,32 +235,28 @@ class MongoConnector(Connector):
 
     # Reliable delivery -----------------------------------------------------
 
-    def queue_reserve(
-        self, queue_name: str, number_of_items: int, lease_seconds: float
-    ) -> list[Delivery]:
-        """Lease up to ``number_of_items`` ready items, visiting every node."""
-        check_queue_name(queue_name)
-        want = check_count("number_of_items", number_of_items)
-        lease = check_positive("lease_seconds", lease_seconds)
+    def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
+        """Lease up to ``count`` ready items, visiting every node until there are enough.
+
+        The batch has no handle: receipts name their node and claim token, so
+        acking a batch is one ``delete_many`` per node however it arrives.
+        """
         out: list[Delivery] = []
 
-        def take(node: Node, cols: Collections) -> int:
-            left = want - len(out)
+        def take(node: Node, cols: Collections) -> None:
+            left = count - len(out)
             if left == 1:
-                one = _queues.find_one_and_lease(cols.queues, queue_name, lease, node.index)
-                got = [] if one is None else [one]
+                one = _queues.find_one_and_lease(cols.queues, queue_name, lease_seconds, node.index)
+                out.extend(() if one is None else (one,))
             else:
-                got = _queues.reserve(cols.queues, queue_name, left, lease, node.index)
-            out.extend(got)
-            return len(got)
+                got = _queues.reserve(cols.queues, queue_name, left, lease_seconds, node.index)
+                out.extend(got)
 
-        self._gather(take, lambda _: len(out) >= want)
-        return out
+        self._gather(take, lambda _: len(out) >= count)
+        return Batch(out)
 
     def _by_node(
-        self,
-        receipts: Any,
-        operation: Callable[[list[_queues.Receipt], Collections], int],
+        self, receipts: Receipts, operation: Callable[[list[_queues.Receipt], Collections], int]
     ) -> int:
         grouped = _parse_receipts(receipts, len(self._nodes))
         total = 0
@@ -299,34 +270,28 @@ class MongoConnector(Connector):
             raise self._all_down(failures)
         return total
 
-    def queue_ack(self, queue_name: str, receipts: Sequence[str]) -> int:
-        """Remove leased items for good; returns how many receipts were still valid."""
-        check_queue_name(queue_name)
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
+        """Delete leased items whose lease is live: one ``delete_many`` per node."""
         return self._by_node(
             receipts, lambda mine, cols: _queues.ack(cols.queues, queue_name, mine)
         )
 
-    def queue_release(
-        self, queue_name: str, receipts: Sequence[str], consumable_from: float | None = None
-    ) -> int:
-        """Put leased items back (not before ``consumable_from``); returns how many."""
-        check_queue_name(queue_name)
-        at = check_consumable_from(consumable_from)
+    def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
+        """Put leased items back, ready at ``consumable_from`` (else now)."""
         return self._by_node(
-            receipts, lambda mine, cols: _queues.release(cols.queues, queue_name, mine, at)
+            receipts,
+            lambda mine, cols: _queues.release(cols.queues, queue_name, mine, consumable_from),
         )
 
-    def queue_extend(self, queue_name: str, receipts: Sequence[str], lease_seconds: float) -> int:
-        """Renew live leases to ``lease_seconds`` from now; returns how many."""
-        check_queue_name(queue_name)
-        lease = check_positive("lease_seconds", lease_seconds)
+    def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
+        """Renew live leases to ``lease_seconds`` from now."""
         return self._by_node(
-            receipts, lambda mine, cols: _queues.extend(cols.queues, queue_name, mine, lease)
+            receipts,
+            lambda mine, cols: _queues.extend(cols.queues, queue_name, mine, lease_seconds),
         )
 
-    def queue_stats(self, queue_name: str) -> list[NodeStats]:
+    def do_stats(self, queue_name: str) -> list[NodeStats]:
         """One row of ready, delayed and in-flight counts per reachable node."""
-        check_queue_name(queue_name)
 
         def row(node: Node, cols: Collections) -> NodeStats:
             ready, delayed, in_flight = _queues.stats(cols.queues, queue_name)
@@ -334,19 +299,16 @@ class MongoConnector(Connector):
 
         return self._gather(row, lambda _: False)
 
-    def queue_names(self) -> list[str]:
+    def do_queue_names(self) -> Iterable[str]:
         """Queues with items on any reachable node: ``distinct`` of the indexed queue field."""
-        names: set[str] = set()
-        for found in self._gather(lambda node, cols: _queues.names(cols.queues), lambda _: False):
-            names.update(found)
-        return sorted(names)
+        found = self._gather(lambda node, cols: _queues.names(cols.queues), lambda _: False)
+        return itertools.chain.from_iterable(found)
 
     # Keys -------------------------------------------------------------------
 
-    def key_set(self, key: str, value: bytes) -> bool:
+    def do_key_set(self, key: str, value: bytes) -> bool:
         """Store ``value`` under ``key``, overwriting (one upsert); True when the key was new."""
-        check_name(key, "key")
-        _check_sizes([check_item(value, "value")], "value")
+        _check_sizes([value], "value")
 
         def upsert(cols: Collections) -> bool:
             try:
@@ -359,15 +321,13 @@ class MongoConnector(Connector):
         stored: bool = self._owner(key).run(upsert)
         return stored
 
-    def key_get(self, key: str) -> bytes | None:
+    def do_key_get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""
-        check_name(key, "key")
         doc = self._owner(key).run(lambda cols: cols.keys.find_one({"_id": key}))
         return None if doc is None else bytes(doc["v"])
 
-    def key_delete(self, key: str) -> bool:
+    def do_key_delete(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
-        check_name(key, "key")
         deleted: int = self._owner(key).run(
             lambda cols: cols.keys.delete_one({"_id": key}).deleted_count
         )
@@ -375,9 +335,8 @@ class MongoConnector(Connector):
 
     # Locks ------------------------------------------------------------------
 
-    def lock(self, name: str) -> Lock:
+    def do_lock(self, name: str) -> Lock:
         """A :class:`MongoLock` on the node ``name`` hashes to (not yet acquired)."""
-        check_name(name, "name")
         return MongoLock(name, self._owner(name).run)
 
     # Lifecycle --------------------------------------------------------------
@@ -392,7 +351,9 @@ class MongoConnector(Connector):
 MAX_ITEM_BYTES = 16 * 1024 * 1024 - 16 * 1024
 
 
-def _check_sizes(items: list[bytes], field: str = "items") -> None:
+def _check_sizes(items: list[bytes], field: str) -> None:
+    """Refuse an item MongoDB cannot store, naming it as the caller passed it:
+    ``item`` or ``value`` alone, else ``items[i]``."""
     for index, item in enumerate(items):
         if len(item) > MAX_ITEM_BYTES:
             name = f"items[{index}]" if field == "items" else field

@@ -5,25 +5,24 @@ spreads them: pushes rotate across nodes, pops and reserves visit every node
 before saying empty, keys and locks live on the node their name hashes to
 (rendezvous hashing over the nodes' names: ``name``, else the position in
 ``nodes``, as for redis). A node that is down is skipped and tried again after a
-back-off; only keys and locks that hash to it fail, with a clear error.
+back-off; only keys and locks that hash to it fail, with a clear error. The
+machinery is :mod:`sergeant.nodes`, shared with the redis backend.
 Receipts carry the index of the node that issued them.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
-from sergeant._node_names import node_names
 from sergeant.connector import Connector, Delivery, Lock, NodeStats, Priority
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.nodes import Rotation, gather, node_names, rendezvous, visit
 from sergeant.validation import (
     build_params,
     check_consumable_from,
@@ -88,7 +87,7 @@ class MongoConnector(Connector):
         )
         self._nodes = [Node(i, node, settings) for i, node in enumerate(self.params.nodes)]
         self._names = node_names([node.name for node in self.params.nodes])
-        self._rotation = itertools.count()
+        self._turns = Rotation(self._nodes)
         errors: list[ConnectorUnavailableError] = []
         for node in self._nodes:
             try:
@@ -114,53 +113,34 @@ class MongoConnector(Connector):
 
     # Node selection -------------------------------------------------------
 
-    def _rotated(self) -> list[Node]:
-        start = next(self._rotation) % len(self._nodes)
-        return self._nodes[start:] + self._nodes[:start]
-
-    def _visit(self) -> list[Node]:
-        """Rotated nodes: available ones first, then those in back-off."""
-        order = self._rotated()
-        ready = [node for node in order if node.available()]
-        return ready + [node for node in order if node not in ready]
+    def _visit(self, operation: Callable[[Node, Collections], T]) -> Iterator[T]:
+        """``operation``'s result on each node that answers, from the next in turn
+        (:func:`sergeant.nodes.visit`: nodes in back-off last, and skipped once one
+        answered; :class:`ConnectorUnavailableError` if none answers). The caller
+        stops when it has enough."""
+        order = self._turns.order()
+        for _, result in visit(
+            order, lambda node: node.run(functools.partial(operation, node)), error=self._all_down
+        ):
+            yield result
 
     def _first(self, operation: Callable[[Collections], T]) -> T:
         """Run ``operation`` on the first node that answers (pushes)."""
-        failures: list[ConnectorUnavailableError] = []
-        for node in self._visit():
-            try:
-                return node.run(operation)
-            except ConnectorUnavailableError as exc:
-                failures.append(exc)
-        raise self._all_down(failures)
+        return next(self._visit(lambda node, cols: operation(cols)))
 
-    def _gather(
-        self, operation: Callable[[Node, Collections], T], enough: Callable[[list[T]], bool]
-    ) -> list[T]:
-        """Run ``operation`` on available nodes in rotated order until ``enough``.
-
-        Nodes in back-off are skipped; if no node answered at all they are tried too,
-        and if none answers the call fails with :class:`ConnectorUnavailableError`.
-        """
-        results: list[T] = []
-        failures: list[ConnectorUnavailableError] = []
-        order = self._rotated()
-        answered = False
-        for tier in ([n for n in order if n.available()], [n for n in order if not n.available()]):
-            if answered:
-                break
-            for node in tier:
-                try:
-                    results.append(node.run(functools.partial(operation, node)))
-                    answered = True
-                except ConnectorUnavailableError as exc:
-                    failures.append(exc)
-                    continue
-                if enough(results):
-                    return results
-        if not answered:
-            raise self._all_down(failures)
-        return results
+    def _gather(self, operation: Callable[[Node, Collections], T]) -> list[T]:
+        """``operation``'s result on every node that answers (nodes in back-off
+        skipped once one answered: :func:`sergeant.nodes.gather`)."""
+        order = self._turns.order()
+        return [
+            result
+            for _, result in gather(
+                order,
+                lambda node: node.run(functools.partial(operation, node)),
+                error=self._all_down,
+                skip_down=True,
+            )
+        ]
 
     def _all_down(self, failures: list[ConnectorUnavailableError]) -> ConnectorUnavailableError:
         detail = "; ".join(str(e) for e in failures) or "no node"
@@ -169,12 +149,7 @@ class MongoConnector(Connector):
     def _owner(self, name: str) -> Node:
         """The node that holds key or lock ``name``: rendezvous hashing over the
         nodes' names (``name``, else the position; never the host as spelled)."""
-
-        def score(node: Node) -> bytes:
-            who = self._names[node.index]
-            return hashlib.blake2b(f"{who}\x00{name}".encode(), digest_size=8).digest()
-
-        return max(self._nodes, key=score)
+        return self._nodes[rendezvous(self._names, name)]
 
     # Queues ----------------------------------------------------------------
 
@@ -216,11 +191,10 @@ class MongoConnector(Connector):
     def queue_pop(self, queue_name: str) -> bytes | None:
         """Remove and return the next ready item from the first node that has one."""
         check_queue_name(queue_name)
-        found = self._gather(
-            lambda node, cols: _queues.pop(cols.queues, queue_name),
-            lambda got: got[-1] is not None,
-        )
-        return next((item for item in found if item is not None), None)
+        for item in self._visit(lambda node, cols: _queues.pop(cols.queues, queue_name)):
+            if item is not None:
+                return item
+        return None
 
     def queue_pop_bulk(self, queue_name: str, number_of_items: int) -> list[bytes]:
         """Remove and return up to ``number_of_items`` ready items, visiting every node."""
@@ -238,24 +212,23 @@ class MongoConnector(Connector):
             out.extend(got)
             return got
 
-        self._gather(take, lambda _: len(out) >= want)
+        for _ in self._visit(take):
+            if len(out) >= want:
+                break
         return out
 
     def queue_length(self, queue_name: str, include_delayed: bool = False) -> int:
         """Ready items on every reachable node; with ``include_delayed``, delayed ones too."""
         check_queue_name(queue_name)
         counts = self._gather(
-            lambda node, cols: _queues.count(cols.queues, queue_name, bool(include_delayed)),
-            lambda _: False,
+            lambda node, cols: _queues.count(cols.queues, queue_name, bool(include_delayed))
         )
         return sum(counts)
 
     def queue_delete(self, queue_name: str) -> bool:
         """Remove the queue from every reachable node; True if any node had items."""
         check_queue_name(queue_name)
-        deleted = self._gather(
-            lambda node, cols: _queues.delete(cols.queues, queue_name), lambda _: False
-        )
+        deleted = self._gather(lambda node, cols: _queues.delete(cols.queues, queue_name))
         return any(deleted)
 
     # Reliable delivery -----------------------------------------------------
@@ -279,7 +252,9 @@ class MongoConnector(Connector):
             out.extend(got)
             return len(got)
 
-        self._gather(take, lambda _: len(out) >= want)
+        for _ in self._visit(take):
+            if len(out) >= want:
+                break
         return out
 
     def _by_node(
@@ -332,12 +307,12 @@ class MongoConnector(Connector):
             ready, delayed, in_flight = _queues.stats(cols.queues, queue_name)
             return NodeStats(node=node.label, ready=ready, delayed=delayed, in_flight=in_flight)
 
-        return self._gather(row, lambda _: False)
+        return self._gather(row)
 
     def queue_names(self) -> list[str]:
         """Queues with items on any reachable node: ``distinct`` of the indexed queue field."""
         names: set[str] = set()
-        for found in self._gather(lambda node, cols: _queues.names(cols.queues), lambda _: False):
+        for found in self._gather(lambda node, cols: _queues.names(cols.queues)):
             names.update(found)
         return sorted(names)
 

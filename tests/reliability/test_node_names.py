@@ -4,7 +4,7 @@ One process names the servers ``localhost:PORT``, the other ``127.0.0.1:PORT``
 or a url (``redis://127.0.0.1:PORT/0``, ``mongodb://127.0.0.1:PORT/``), on
 two Redis nodes and on two Mongo nodes. A third case lists named Redis nodes in
 the other order too: nodes without a ``name`` are named by their position, so
-a different order is only supported with names (see ``sergeant._node_names``).
+a different order is only supported with names (see ``sergeant.nodes``).
 The first process takes 40 locks, sets 40 keys and pushes 40 items; the second
 then tries each lock, reads each key and pops the queue. Before the fix
 rendezvous hashing keyed on the host as spelled, so 15 to 20 of the 40 lock

@@ -9,9 +9,9 @@ import redis
 import sergeant
 import sergeant.config
 from sergeant.connector import Connector
+from sergeant.nodes import rendezvous
 from sergeant.testing import wait_until
 from sergeant_redis.connector import KEY_PREFIX, QUEUE_PREFIX
-from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import LOCK_PREFIX
 from sergeant_test_support.redis_fixtures import RedisServer
 

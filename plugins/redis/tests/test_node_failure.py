@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from sergeant.connector import Connector
 from sergeant.errors import ConnectorUnavailableError
+from sergeant.nodes import rendezvous
 from sergeant.testing import wait_until
 from sergeant_redis import RedisConnector
-from sergeant_redis.hashing import rendezvous
 from sergeant_redis.params import node_names
 from sergeant_test_support.redis_fixtures import RedisServer
 

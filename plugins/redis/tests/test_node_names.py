@@ -19,6 +19,7 @@ import redis
 import sergeant
 from sergeant.connector import Connector
 from sergeant.errors import ConfigError
+from sergeant.nodes import rendezvous
 from sergeant_redis.connector import KEY_PREFIX, RedisConnector
 from sergeant_redis.lock import LOCK_PREFIX
 from sergeant_redis.params import node_names, parse_nodes
@@ -123,7 +124,23 @@ def test_unnamed_nodes_are_named_by_position_so_the_order_matters(
 def test_default_names_are_positions_and_given_names_are_kept() -> None:
     nodes = parse_nodes({"nodes": [{"host": "a"}, {"host": "b", "name": "blue"}, "redis://c"]})
     assert node_names(nodes) == ("#0", "blue", "#2")
-    assert RedisConnector(nodes=[{"host": "a"}, {"host": "b"}])._identities == ["#0", "#1"]
+
+
+def test_keys_of_unnamed_nodes_live_where_rendezvous_over_their_positions_puts_them(
+    redis_servers: list[RedisServer],
+) -> None:
+    """The placement rule of :mod:`sergeant.nodes`, on the servers themselves: a key
+    set through the connector is on the node ``rendezvous(('#0', '#1'), key)`` picks."""
+    writer = RedisConnector(nodes=[SPELLINGS["localhost"](s) for s in redis_servers])
+    try:
+        keys = names()
+        for name in keys:
+            writer.key_set(name, b"v")
+        expected = {name: [rendezvous(("#0", "#1"), name)] for name in keys}
+        assert {name: holder(redis_servers, KEY_PREFIX + name) for name in keys} == expected
+        assert {found[0] for found in expected.values()} == {0, 1}, "both nodes hold some"
+    finally:
+        writer.close()
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
 """One MongoDB node: its client, its one-time setup, and whether it is down.
 
 A node is set up on first use (replica-set initiation when asked for, then the
-indexes). A node whose server cannot be reached is *down*: callers skip it for
-``retry_down_after`` seconds, doubled on each further failure (up to ten times),
-and try it again after that.
+indexes). A node whose server cannot be reached is *down* (its
+:class:`~sergeant.nodes.Health`): callers skip it for ``retry_down_after``
+seconds, doubled on each further failure (up to ten times), and try it again
+after that.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from sergeant.errors import (
     ConnectorUnavailableError,
     StorageError,
 )
+from sergeant.nodes import Backoff, Health
 
 from sergeant_mongo._params import NodeParams
 from sergeant_mongo._replica import ensure_replica_set
@@ -46,6 +47,7 @@ READY_INDEX = "sergeant_ready"
 LOCK_EXPIRY_INDEX = "sergeant_lock_expiry"
 
 _AUTH_FAILED = frozenset({18, 13})  # AuthenticationFailed, Unauthorized
+#: A node down again and again is skipped at most this many times ``retry_down_after``.
 _MAX_BACKOFF_FACTOR = 10
 
 
@@ -80,30 +82,12 @@ class Node:
         self._guard = threading.Lock()
         self._client: MongoClient[Document] | None = None
         self._collections: Collections | None = None
-        self._down_until = 0.0
-        self._failures = 0
+        first = settings.retry_down_after
+        self.health = Health(Backoff(first=first, limit=first * _MAX_BACKOFF_FACTOR))
         self._closed = False
 
     def __repr__(self) -> str:
         return f"Node(index={self.index}, label={self.label!r})"
-
-    # State -------------------------------------------------------------------
-
-    def available(self) -> bool:
-        """False while the node is in its back-off after a failure."""
-        return time.monotonic() >= self._down_until
-
-    def _mark_down(self) -> None:
-        with self._guard:
-            self._failures += 1
-            factor = min(2 ** (self._failures - 1), _MAX_BACKOFF_FACTOR)
-            self._down_until = time.monotonic() + self._settings.retry_down_after * factor
-
-    def _mark_up(self) -> None:
-        if self._failures:
-            with self._guard:
-                self._failures = 0
-                self._down_until = 0.0
 
     # Running operations --------------------------------------------------------
 
@@ -118,7 +102,7 @@ class Node:
         try:
             result = operation(self.collections())
         except ConnectionFailure as exc:
-            self._mark_down()
+            self.health.failed()
             raise self._unavailable(exc) from None
         except OperationFailure as exc:
             raise self._refused(exc) from None
@@ -129,7 +113,7 @@ class Node:
                 f"mongo node {self.label} cannot store the item: {str(exc)[:200]}; "
                 "MongoDB documents are at most 16 MiB, so keep items well below that"
             ) from None
-        self._mark_up()
+        self.health.succeeded()
         return result
 
     def _unavailable(self, exc: BaseException) -> ConnectorUnavailableError:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from sergeant._node_names import node_names
 from sergeant._redact import redact
 from sergeant.errors import ConfigError
+from sergeant.nodes import node_names
 from sergeant.validation import build_params, check_positive, in_range, instance_of
 
 __all__ = ["MongoParams", "NodeParams", "check_params"]
@@ -63,7 +63,7 @@ class NodeParams:
         hosts (an unencoded password's head taken for a host name).
     :ivar name: what rendezvous hashing of keys and locks keys on; None names the
         node by its position in ``nodes`` (``'#0'``, ...), never by its host as
-        spelled (see :mod:`sergeant._node_names`).
+        spelled (see :mod:`sergeant.nodes`).
     """
 
     host: str = attrs.field(default="localhost", validator=instance_of(str))

@@ -5,23 +5,22 @@ spreads them: pushes rotate across nodes, pops and reserves visit every node
 before saying empty, keys and locks live on the node their name hashes to
 (rendezvous hashing over the nodes' names: ``name``, else the position in
 ``nodes``, as for redis). A node that is down is skipped and tried again after a
-back-off; only keys and locks that hash to it fail, with a clear error.
+back-off; only keys and locks that hash to it fail, with a clear error. The
+machinery is :mod:`sergeant.nodes`, shared with the redis backend.
 Receipts carry the index of the node that issued them.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
-from sergeant._node_names import node_names
 from sergeant.connector import (
     BASIC,
     PEEK,
@@ -34,6 +33,7 @@ from sergeant.connector import (
     Receipts,
 )
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.nodes import Rotation, gather, node_names, rendezvous, visit
 from sergeant.validation import build_params
 
 from sergeant_mongo import _queues
@@ -88,7 +88,7 @@ class MongoConnector(Connector):
         )
         self._nodes = [Node(i, node, settings) for i, node in enumerate(self.params.nodes)]
         self._names = node_names([node.name for node in self.params.nodes])
-        self._rotation = itertools.count()
+        self._turns = Rotation(self._nodes)
         errors: list[ConnectorUnavailableError] = []
         for node in self._nodes:
             try:
@@ -114,53 +114,34 @@ class MongoConnector(Connector):
 
     # Node selection -------------------------------------------------------
 
-    def _rotated(self) -> list[Node]:
-        start = next(self._rotation) % len(self._nodes)
-        return self._nodes[start:] + self._nodes[:start]
-
-    def _visit(self) -> list[Node]:
-        """Rotated nodes: available ones first, then those in back-off."""
-        order = self._rotated()
-        ready = [node for node in order if node.available()]
-        return ready + [node for node in order if node not in ready]
+    def _visit(self, operation: Callable[[Node, Collections], T]) -> Iterator[T]:
+        """``operation``'s result on each node that answers, from the next in turn
+        (:func:`sergeant.nodes.visit`: nodes in back-off last, and skipped once one
+        answered; :class:`ConnectorUnavailableError` if none answers). The caller
+        stops when it has enough."""
+        order = self._turns.order()
+        for _, result in visit(
+            order, lambda node: node.run(functools.partial(operation, node)), error=self._all_down
+        ):
+            yield result
 
     def _first(self, operation: Callable[[Collections], T]) -> T:
         """Run ``operation`` on the first node that answers (pushes)."""
-        failures: list[ConnectorUnavailableError] = []
-        for node in self._visit():
-            try:
-                return node.run(operation)
-            except ConnectorUnavailableError as exc:
-                failures.append(exc)
-        raise self._all_down(failures)
+        return next(self._visit(lambda node, cols: operation(cols)))
 
-    def _gather(
-        self, operation: Callable[[Node, Collections], T], enough: Callable[[list[T]], bool]
-    ) -> list[T]:
-        """Run ``operation`` on available nodes in rotated order until ``enough``.
-
-        Nodes in back-off are skipped; if no node answered at all they are tried too,
-        and if none answers the call fails with :class:`ConnectorUnavailableError`.
-        """
-        results: list[T] = []
-        failures: list[ConnectorUnavailableError] = []
-        order = self._rotated()
-        answered = False
-        for tier in ([n for n in order if n.available()], [n for n in order if not n.available()]):
-            if answered:
-                break
-            for node in tier:
-                try:
-                    results.append(node.run(functools.partial(operation, node)))
-                    answered = True
-                except ConnectorUnavailableError as exc:
-                    failures.append(exc)
-                    continue
-                if enough(results):
-                    return results
-        if not answered:
-            raise self._all_down(failures)
-        return results
+    def _gather(self, operation: Callable[[Node, Collections], T]) -> list[T]:
+        """``operation``'s result on every node that answers (nodes in back-off
+        skipped once one answered: :func:`sergeant.nodes.gather`)."""
+        order = self._turns.order()
+        return [
+            result
+            for _, result in gather(
+                order,
+                lambda node: node.run(functools.partial(operation, node)),
+                error=self._all_down,
+                skip_down=True,
+            )
+        ]
 
     def _all_down(self, failures: list[ConnectorUnavailableError]) -> ConnectorUnavailableError:
         detail = "; ".join(str(e) for e in failures) or "no node"
@@ -169,12 +150,7 @@ class MongoConnector(Connector):
     def _owner(self, name: str) -> Node:
         """The node that holds key or lock ``name``: rendezvous hashing over the
         nodes' names (``name``, else the position; never the host as spelled)."""
-
-        def score(node: Node) -> bytes:
-            who = self._names[node.index]
-            return hashlib.blake2b(f"{who}\x00{name}".encode(), digest_size=8).digest()
-
-        return max(self._nodes, key=score)
+        return self._nodes[rendezvous(self._names, name)]
 
     # Queues ----------------------------------------------------------------
 
@@ -204,7 +180,9 @@ class MongoConnector(Connector):
             else:
                 out.extend(_queues.pop_many(cols.queues, queue_name, left))
 
-        self._gather(take, lambda _: len(out) >= count)
+        for _ in self._visit(take):
+            if len(out) >= count:
+                break
         return out
 
     def do_peek(self, queue_name: str, count: int) -> list[bytes]:
@@ -215,22 +193,21 @@ class MongoConnector(Connector):
         def read(node: Node, cols: Collections) -> None:
             out.extend(_queues.peek(cols.queues, queue_name, count - len(out)))
 
-        self._gather(read, lambda _: len(out) >= count)
+        for _ in self._visit(read):
+            if len(out) >= count:
+                break
         return out
 
     def do_length(self, queue_name: str, include_delayed: bool) -> int:
         """Ready items on every reachable node; with ``include_delayed``, delayed ones too."""
         counts = self._gather(
-            lambda node, cols: _queues.count(cols.queues, queue_name, include_delayed),
-            lambda _: False,
+            lambda node, cols: _queues.count(cols.queues, queue_name, include_delayed)
         )
         return sum(counts)
 
     def do_delete(self, queue_name: str) -> bool:
         """Remove the queue from every reachable node; True if any node had items."""
-        deleted = self._gather(
-            lambda node, cols: _queues.delete(cols.queues, queue_name), lambda _: False
-        )
+        deleted = self._gather(lambda node, cols: _queues.delete(cols.queues, queue_name))
         return any(deleted)
 
     # Reliable delivery -----------------------------------------------------
@@ -252,7 +229,9 @@ class MongoConnector(Connector):
                 got = _queues.reserve(cols.queues, queue_name, left, lease_seconds, node.index)
                 out.extend(got)
 
-        self._gather(take, lambda _: len(out) >= count)
+        for _ in self._visit(take):
+            if len(out) >= count:
+                break
         return Batch(out)
 
     def _by_node(
@@ -297,11 +276,11 @@ class MongoConnector(Connector):
             ready, delayed, in_flight = _queues.stats(cols.queues, queue_name)
             return NodeStats(node=node.label, ready=ready, delayed=delayed, in_flight=in_flight)
 
-        return self._gather(row, lambda _: False)
+        return self._gather(row)
 
     def do_queue_names(self) -> Iterable[str]:
         """Queues with items on any reachable node: ``distinct`` of the indexed queue field."""
-        found = self._gather(lambda node, cols: _queues.names(cols.queues), lambda _: False)
+        found = self._gather(lambda node, cols: _queues.names(cols.queues))
         return itertools.chain.from_iterable(found)
 
     # Keys -------------------------------------------------------------------

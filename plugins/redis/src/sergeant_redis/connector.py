@@ -9,10 +9,10 @@ Nodes
     down is skipped until its back-off ends (see :mod:`sergeant_redis.node`);
     when it returns its items are consumed again. If no node answers,
     :class:`~sergeant.errors.ConnectorUnavailableError`. Keys and locks live on
-    the node chosen by rendezvous hashing of their name
-    (:mod:`sergeant_redis.hashing`) over the nodes' names (``name``, else the
-    position in ``nodes``: never the host as spelled, see
-    :mod:`sergeant._node_names`); if that node is down they raise, naming it.
+    the node chosen by rendezvous hashing of their name over the nodes' names
+    (``name``, else the position in ``nodes``: never the host as spelled); if
+    that node is down they raise, naming it. Rotation, back-off, visits and
+    hashing are :mod:`sergeant.nodes`'.
 
 Key layout
     One prefix per queue (``sergeant:queue:<name>:``), so ``queue_delete``
@@ -45,9 +45,8 @@ Arguments
 
 from __future__ import annotations
 
-import itertools
+import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -67,9 +66,9 @@ from sergeant.connector import (
 )
 from sergeant.errors import ConnectorUnavailableError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
+from sergeant.nodes import Rotation, gather, rendezvous, visit
 
 from sergeant_redis import legacy, scripts
-from sergeant_redis.hashing import rendezvous
 from sergeant_redis.lock import RedisLock
 from sergeant_redis.node import Node, NodeUnavailableError
 from sergeant_redis.params import NodeParams, node_names, parse_nodes
@@ -128,8 +127,8 @@ class RedisConnector(Connector):
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
-        self._identities = list(node_names(self.node_params))
-        self._turn = itertools.count(int.from_bytes(os.urandom(2), "big"))
+        self._names = node_names(self.node_params)
+        self._turns = Rotation(self.nodes)
         self._queues: dict[str, _Queue] = {}
 
     def __repr__(self) -> str:
@@ -151,49 +150,34 @@ class RedisConnector(Connector):
     def _rotation(self, queue: _Queue | None = None) -> list[Node]:
         """Every node, starting from the next in turn: nodes found empty for
         ``queue`` a moment ago come after the others, nodes in back-off last."""
-        nodes = self.nodes
-        if len(nodes) == 1:
-            return nodes
-        start = next(self._turn) % len(nodes)
-        order = nodes[start:] + nodes[:start]
-        now = time.monotonic()
-        empty = queue.empty_until if queue is not None else None
-        if any(node.down_until > now for node in order) or (
-            empty is not None and any(until > now for until in empty)
-        ):
-            order.sort(
-                key=lambda node: (
-                    node.down_until > now,
-                    empty is not None and empty[node.index] > now,
-                )
-            )
-        return order
+        if queue is None:
+            return self._turns.order()
+        empty, now = queue.empty_until, time.monotonic()
+        return self._turns.order(lambda node: empty[node.index] > now, now)
 
     def _visit(
         self, what: str, call: Callable[[Node], T], order: Sequence[Node], answered: bool = False
     ) -> Iterator[tuple[Node, T]]:
-        """Yield ``(node, call(node))`` for each reachable node of ``order``.
+        """:func:`sergeant.nodes.visit` with this backend's node error."""
+        error = functools.partial(_unavailable, what)
+        return visit(order, call, unavailable=NodeUnavailableError, error=error, answered=answered)
 
-        Nodes in back-off are skipped once one has answered (``answered`` says
-        one already did); if none answers, raises
-        :class:`ConnectorUnavailableError` naming them all.
-        """
-        failures: list[NodeUnavailableError] = []
-        for node in order:
-            if answered and node.is_down():
-                continue
-            try:
-                result = call(node)
-            except NodeUnavailableError as exc:
-                failures.append(exc)
-                continue
-            answered = True
-            yield node, result
-        if not answered:
-            raise _unavailable(what, failures)
+    def _gather(
+        self, what: str, call: Callable[[Node], T], every: bool = False
+    ) -> list[tuple[Node, T]]:
+        """Every node's answer, in ``nodes`` order (nodes in back-off asked too):
+        a node that cannot answer is logged and left out, unless ``every``."""
+        return gather(
+            self.nodes,
+            call,
+            unavailable=NodeUnavailableError,
+            error=functools.partial(_unavailable, what),
+            every=every,
+            on_failure=None if every else functools.partial(log.warning, "%s skips %s", what),
+        )
 
     def _owner(self, name: str) -> Node:
-        return self.nodes[rendezvous(self._identities, name)]
+        return self.nodes[rendezvous(self._names, name)]
 
     # Queues -------------------------------------------------------------
 
@@ -204,7 +188,6 @@ class RedisConnector(Connector):
         keys = queue.keys
         letter = priority[0]
         ready = keys[1] if letter == "H" else keys[3]
-        nodes = self.nodes
         for start in range(0, len(items), PUSH_CHUNK):
             chunk = items[start : start + PUSH_CHUNK]
 
@@ -219,8 +202,8 @@ class RedisConnector(Connector):
                 return done
 
             # The next node in turn takes the chunk; if it is down, the first that answers.
-            node = nodes[next(self._turn) % len(nodes)]
-            if not node.is_down():
+            node = self._turns.next()
+            if not node.health.is_down():
                 try:
                     push(node)
                     continue
@@ -259,9 +242,9 @@ class RedisConnector(Connector):
             return item
         # The node in turn first, directly, unless it is down or was just empty.
         now = time.monotonic()
-        first = nodes[next(self._turn) % len(nodes)]
+        first = self._turns.next()
         answered = False
-        if first.down_until <= now and queue.empty_until[first.index] <= now:
+        if not first.health.is_down(now) and queue.empty_until[first.index] <= now:
             try:
                 item = first.script(scripts.POP_ONE, keys)
             except NodeUnavailableError:
@@ -343,47 +326,27 @@ class RedisConnector(Connector):
 
     def do_delete(self, queue_name: str) -> bool:
         keys = self._queue(queue_name).keys
-        deleted, failures = 0, []
-        for node in self.nodes:
-            try:
-                deleted += int(node.script(scripts.DELETE, keys))
-            except NodeUnavailableError as exc:
-                failures.append(exc)
-        if failures:
-            raise _unavailable(f"queue_delete of {queue_name!r}", failures)
-        return deleted > 0
+        deleted = self._gather(
+            f"queue_delete of {queue_name!r}",
+            lambda node: int(node.script(scripts.DELETE, keys)),
+            every=True,
+        )
+        return sum(n for _, n in deleted) > 0
 
     def do_stats(self, queue_name: str) -> list[NodeStats]:
         keys = self._queue(queue_name).keys
-        rows = []
-        failures: list[NodeUnavailableError] = []
-        for node in self.nodes:
-            try:
-                ready, delayed, in_flight = node.script(scripts.STATS, keys)
-            except NodeUnavailableError as exc:
-                log.warning("queue_stats skips %s", exc)
-                failures.append(exc)
-                continue
-            rows.append(NodeStats(node.params.address, int(ready), int(delayed), int(in_flight)))
-        if not rows:
-            raise _unavailable("queue_stats", failures)
-        return rows
+        answers = self._gather("queue_stats", lambda node: node.script(scripts.STATS, keys))
+        return [
+            NodeStats(node.params.address, int(ready), int(delayed), int(in_flight))
+            for node, (ready, delayed, in_flight) in answers
+        ]
 
     def do_queue_names(self) -> set[str]:
         """Queues with items on any reachable node: a ``SCAN`` of ``sergeant:queue:*``
         per node (cursor-paged, so the server is never blocked), names taken from
         the keys that hold items (lists, delayed set, leases)."""
-        names: set[str] = set()
-        failures: list[NodeUnavailableError] = []
-        for node in self.nodes:
-            try:
-                names.update(_scan_queue_names(node))
-            except NodeUnavailableError as exc:
-                log.warning("queue_names skips %s", exc)
-                failures.append(exc)
-        if failures and len(failures) == len(self.nodes):
-            raise _unavailable("queue_names", failures)
-        return names
+        found = self._gather("queue_names", _scan_queue_names)
+        return set().union(*(names for _, names in found))
 
     # Reliable delivery --------------------------------------------------
     #
@@ -522,13 +485,13 @@ class RedisConnector(Connector):
         target = self.nodes[max(grouped, key=lambda i: sum(map(len, grouped[i].values())))]
         if len(self.nodes) > 1:
             now = time.monotonic()
-            if target.is_down(now):
+            if target.health.is_down(now):
                 return None
             for node in self.nodes:
                 if (
                     node is not target
                     and now - queue.visited[node.index] > FAIR_VISIT
-                    and not node.is_down(now)
+                    and not node.health.is_down(now)
                 ):
                     return None
         return target

@@ -9,9 +9,9 @@ restart leaves dead ones); a timeout never is: the command may have run (a push
 would be stored twice), and a node that stalls is better skipped for a while.
 
 A node that fails to answer (refused, reset, timed out, still loading its data)
-is marked down and skipped by pushes, pops and reserves for a back-off that
-doubles from :data:`FIRST_BACKOFF` to :data:`MAX_BACKOFF` seconds; the first
-call that reaches it again marks it up. Errors name the node by ``host:port``
+is marked down and skipped by pushes, pops and reserves for a back-off
+(:data:`BACKOFF`: doubling from 0.25 to 5 seconds, see :mod:`sergeant.nodes`);
+the first call that reaches it again marks it up. Errors name the node by ``host:port``
 and its index in ``nodes``, never by its credentials.
 """
 
@@ -33,15 +33,16 @@ import redis.backoff
 import redis.exceptions
 import redis.retry
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams
 from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
 from sergeant_redis.scripts import Script
 
-__all__ = ["FIRST_BACKOFF", "MAX_BACKOFF", "Node", "NodeUnavailableError"]
+__all__ = ["BACKOFF", "Node", "NodeUnavailableError"]
 
-FIRST_BACKOFF = 0.25
-MAX_BACKOFF = 5.0
+#: How long a node that failed is skipped.
+BACKOFF = Backoff(first=0.25, limit=5.0)
 #: Pause before the one retry after a connection error.
 RETRY_PAUSE = 0.02
 
@@ -157,17 +158,12 @@ class Node:
         self._local = threading.local()
         self._opened: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._opened_guard = threading.Lock()
-        self.down_until = 0.0
-        self.failures = 0
+        self.health = Health(BACKOFF)
         self._permitted = False
         self._scripts: set[str] = set()  # SHAs the server ran for this node
 
     def __repr__(self) -> str:
-        return f"Node({self.label}, down={self.is_down()})"
-
-    def is_down(self, now: float | None = None) -> bool:
-        """True while the node sits out its back-off."""
-        return self.down_until > (time.monotonic() if now is None else now)
+        return f"Node({self.label}, down={self.health.is_down()})"
 
     def execute(self, *args: Any) -> Any:
         """Run one command; translate redis-py errors into sergeant's."""
@@ -304,8 +300,7 @@ class Node:
                 result = run(conn, arg)
         except redis.exceptions.RedisError as exc:
             raise self._translate(exc) from exc
-        if self.failures:
-            self.failures, self.down_until = 0, 0.0
+        self.health.succeeded()
         return result
 
     def _translate(self, exc: redis.exceptions.RedisError) -> StorageError:
@@ -324,7 +319,7 @@ class Node:
                 f"nodes[{self.index}].username and nodes[{self.index}].password"
             )
         if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            self._mark_down()
+            self.health.failed()
             reason = _reason(exc)
             if "certificate verify failed" in reason.lower():
                 reason += (
@@ -340,11 +335,6 @@ class Node:
             f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
             f"not {what}; {fix}"
         )
-
-    def _mark_down(self) -> None:
-        self.failures = min(self.failures + 1, 32)
-        backoff = min(FIRST_BACKOFF * 2 ** (self.failures - 1), MAX_BACKOFF)
-        self.down_until = time.monotonic() + backoff
 
 
 class _Reply:
@@ -386,8 +376,7 @@ class _Reply:
             self._error = node._translate(lost)
             return self._error
         else:
-            if node.failures:
-                node.failures, node.down_until = 0, 0.0
+            node.health.succeeded()
         return None
 
     def lost(self, error: StorageError) -> None:

@@ -11,7 +11,7 @@ also accepting ``username``, ``ssl`` and the TLS options (``ssl_ca_certs``,
 a url, either as the whole entry (``'redis://:secret@host:6379/0'``) or as
 ``{'url': ..., <TLS and timeout options>}``. ``rediss://`` turns TLS on.
 ``name`` names the node for hashing keys and locks (default: its position,
-``'#0'``, ``'#1'``, ...; see :mod:`sergeant._node_names`).
+``'#0'``, ``'#1'``, ...; see :mod:`sergeant.nodes`).
 
 A bad entry fails with :class:`~sergeant.errors.ConfigError` naming the entry's
 index and field, e.g. ``nodes[1].port``; passwords are never shown.
@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from sergeant._node_names import node_names as _node_names
 from sergeant._redact import redact
 from sergeant.errors import ConfigError
+from sergeant.nodes import node_names as _node_names
 from sergeant.validation import (
     build_params,
     in_range,
@@ -83,7 +83,7 @@ class NodeParams:
         repr=lambda url: repr(redact(url)),
     )
     #: What rendezvous hashing keys on; None names the node by its position
-    #: (see :mod:`sergeant._node_names`).
+    #: (see :mod:`sergeant.nodes`).
     name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
 
     @property

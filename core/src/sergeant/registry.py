@@ -20,9 +20,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import importlib_metadata
@@ -30,6 +30,8 @@ import pluggy
 from packaging.utils import canonicalize_name
 
 from sergeant import hookspecs
+from sergeant._params_check import PARAMS_ENTRY_POINT_GROUP, ParamsCheck, load_params_check
+from sergeant._params_check import dist_name as _dist_name
 from sergeant.connector import Connector
 from sergeant.errors import (
     ConfigError,
@@ -57,14 +59,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "sergeant.connectors"
-#: Entry points named by type whose value (``module:function``) is a :data:`ParamsCheck`.
-PARAMS_ENTRY_POINT_GROUP = "sergeant.connector_params"
-
-#: Checks a connector's ``params`` (the mapping users pass) and raises
-#: :class:`~sergeant.errors.ConfigError` naming the field, exactly as the
-#: connector's constructor would; no I/O, and its module imports no driver.
-ParamsCheck: TypeAlias = Callable[[Mapping[str, Any]], object]
-
 #: Types sergeant ships as separate distributions, for the install hint.
 KNOWN_TYPES: dict[str, str] = {
     "local": "sergeant-local",
@@ -128,34 +122,6 @@ class PluginInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
-
-
-def load_params_check(type_name: str, policy: PluginPolicy) -> ParamsCheck | None:
-    """The installed :data:`ParamsCheck` of ``type_name`` under ``policy``, or None.
-
-    None when autoload is off, the type is not allowed, no distribution (or more
-    than one) names a check for it, or the check fails to import: the connector's
-    own constructor then validates, and connecting reports any plugin problem.
-    Needs no plugin manager and imports only the check's module.
-    """
-    if not policy.autoload or (policy.allow is not None and type_name not in policy.allow):
-        return None
-    found = [
-        ep
-        for ep in importlib_metadata.entry_points(group=PARAMS_ENTRY_POINT_GROUP)
-        if ep.name == type_name
-    ]
-    if len({(canonicalize_name(_dist_name(ep)), ep.value) for ep in found}) != 1:
-        return None
-    try:
-        check = found[0].load()
-    except Exception:  # connect() imports the plugin and reports the failure
-        return None
-    return check if callable(check) else None
-
-
-def _dist_name(ep: importlib_metadata.EntryPoint) -> str:
-    return ep.dist.name if ep.dist is not None else "<unknown distribution>"
 
 
 def _dist_version(ep: importlib_metadata.EntryPoint) -> str:

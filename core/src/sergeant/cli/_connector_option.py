@@ -26,10 +26,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sergeant._redact import redact
 from sergeant.config import Connector
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import ConfigError
+from sergeant.redaction import redact
 
 __all__ = ["add_connector_options", "connector_from_args", "encoder_from_args"]
 

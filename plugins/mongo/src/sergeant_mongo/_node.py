@@ -23,13 +23,13 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
 )
-from sergeant._redact import redact
 from sergeant.errors import (
     AuthenticationError,
     ConfigError,
     ConnectorUnavailableError,
     StorageError,
 )
+from sergeant.redaction import redact
 
 from sergeant_mongo._params import NodeParams
 from sergeant_mongo._replica import ensure_replica_set

@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 from sergeant._node_names import node_names as _node_names
-from sergeant._redact import redact
 from sergeant.errors import ConfigError
+from sergeant.redaction import redact
 from sergeant.validation import (
     build_params,
     in_range,

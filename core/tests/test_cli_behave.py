@@ -3,7 +3,8 @@
 Proves: ``sergeant --version`` names sergeant's version and each installed
 connector plugin's without importing any plugin; a bare ``--connector NAME``
 (and ``$SERGEANT_CONNECTOR=NAME``) is that type with its default params, never a
-url; counted nouns read ``1 task`` / ``2 tasks``; ``sergeant.config.Connector()``
+url, and a url of a backend that is not installed says what to install;
+counted nouns read ``1 task`` / ``2 tasks``; ``sergeant.config.Connector()``
 is the local type with no params; and a plugin's ``sergeant.connector_params``
 entry point makes a wrong param fail when the config is built, importing only
 the check, while a type whose plugin is absent (or whose check cannot be
@@ -96,22 +97,31 @@ def test_a_bare_name_in_the_environment_means_the_same(
 
 
 @pytest.mark.parametrize(
-    ("spec", "expected"),
+    ("spec", "package"),
     [
-        (
-            "redis://127.0.0.1:6379/0",
-            Connector(type="redis", params={"nodes": ["redis://127.0.0.1:6379/0"]}),
-        ),
-        ("REDIS://h:1", Connector(type="redis", params={"nodes": ["REDIS://h:1"]})),
-        (
-            "mongodb://h:27017",
-            Connector(type="mongo", params={"nodes": [{"uri": "mongodb://h:27017"}]}),
-        ),
-        ("local:/tmp/q.sqlite3", Connector(type="local", params={"file_path": "/tmp/q.sqlite3"})),
+        ("redis://127.0.0.1:6379/0", "sergeant-redis"),
+        ("REDIS://h:1", "sergeant-redis"),
+        ("rediss://:secret@h:1", "sergeant-redis"),
+        ("mongodb://h:27017", "sergeant-mongo"),
+        ("mongodb+srv://u:secret@cluster.example.org/", "sergeant-mongo"),
+        ("local:/tmp/q.sqlite3", "sergeant-local"),
     ],
 )
-def test_urls_and_local_paths_still_parse_as_before(spec: str, expected: Connector) -> None:
-    assert parsed_connector("--connector", spec) == expected
+def test_a_url_of_a_backend_not_installed_says_what_to_install(spec: str, package: str) -> None:
+    """Plugins read urls (tests/e2e/test_connector_urls.py, with them installed); with
+    none installed, a url of a type sergeant ships says what to install, as connecting
+    to that type does."""
+    kind = package.removeprefix("sergeant-")
+    expected = f"connector type {kind!r} is not installed: pip install {package}"
+    with pytest.raises(UnknownConnectorTypeError) as caught:
+        connector_from_args(
+            build_parser().parse_args(["stats", "q", "--connector", spec]),
+            registry=Registry(PluginPolicy()),
+        )
+    assert str(caught.value) == expected
+    result = run_cli("stats", "q", "--connector", spec)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"sergeant: error: {expected}"
 
 
 def test_the_cli_resolves_a_bare_name_to_its_type() -> None:

@@ -1,4 +1,4 @@
-"""What ``sergeant._redact`` hides before anything is shown.
+"""What ``sergeant.redaction`` hides before anything is shown.
 
 The whole userinfo of anything URL-shaped (to the LAST ``@``, whatever a
 password holds unencoded; also when ``://`` is mistyped or missing) and the
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import sergeant.config
-from sergeant._redact import REDACTED, SECRET_KEYS, is_secret_key, redact, redact_text
+from sergeant.redaction import REDACTED, SECRET_KEYS, is_secret_key, redact, redact_text
+from sergeant_test_support.secret_names import SECRET_LOOKING_KEYS
 
 SECRET = "QzjXkvW7pRt"
 SPECIALS = ["/", "#", "@", "?", ":", "%", " ", "[", "]", "\\", "&", "=", ";", "'", '"', "@@"]
@@ -102,23 +103,7 @@ def test_text_without_userinfo_is_left_alone(text: str) -> None:
     "key",
     [
         *sorted(SECRET_KEYS),
-        "pasword",
-        "passwrd",
-        "Password",
-        "PASSWORD",
-        "pwd",
-        "pw",
-        "db_pw",
-        "pword",
-        "passphrase",
-        "api_token",
-        "apiToken",
-        "AUTH_TOKEN",
-        "secret_key",
-        "client_secret",
-        "credentials",
-        "private_key",
-        "sslPassword",
+        *SECRET_LOOKING_KEYS,
     ],
 )
 def test_secret_looking_names(key: str) -> None:

@@ -45,6 +45,7 @@ from reliability_report import Outcome, record
 from sergeant.errors import SergeantError
 from sergeant_mongo import MongoConnector
 from sergeant_redis.connector import RedisConnector
+from sergeant_test_support.secret_names import SECRET_LOOKING_KEYS
 
 #: The secret; no English word or param name contains it or either half.
 MARK = "QzjXkvW7pRt"
@@ -92,28 +93,6 @@ def mongo_uris(password: str) -> list[str]:
         f"mongodb:/user:{password}@{CLOSED}",
         f"mongodb://user:{password}@{CLOSED},127.0.0.1:2/?authSource=admin",
     ]
-
-
-#: Names that look like a secret's: misspelt, abbreviated, prefixed, camel-cased.
-SECRET_LOOKING_KEYS = [
-    "pasword",
-    "passwrd",
-    "Password",
-    "PASSWORD",
-    "pwd",
-    "pw",
-    "db_pw",
-    "pword",
-    "passphrase",
-    "api_token",
-    "apiToken",
-    "access_token",
-    "secret_key",
-    "client_secret",
-    "credentials",
-    "private_key",
-    "sslPassword",
-]
 
 
 def misspelt(password: str) -> Iterator[tuple[str, dict[str, Any]]]:

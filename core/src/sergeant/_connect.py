@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 
-from sergeant.config import Connector as ConnectorConfig
+from sergeant._connector_config import Connector as ConnectorConfig
+from sergeant._connector_config import check_params
 from sergeant.connector import Connector
-from sergeant.errors import ConfigError, SergeantError
+from sergeant.errors import ConfigError
 from sergeant.plugins import PluginPolicy
-from sergeant.registry import ParamsCheck, Registry, load_params_check
+from sergeant.registry import Registry
 
 __all__ = ["check_params", "connect", "default_registry"]
 
@@ -17,29 +18,6 @@ __all__ = ["check_params", "connect", "default_registry"]
 def default_registry() -> Registry:
     """The process's registry, built on first use from the environment's plugin policy."""
     return Registry(PluginPolicy.from_env())
-
-
-@functools.cache
-def _env_policy() -> PluginPolicy:
-    return PluginPolicy.from_env()
-
-
-_params_checks: dict[str, ParamsCheck | None] = {}
-
-
-def check_params(config: ConnectorConfig) -> None:
-    """Validate ``config.params`` now if the type's plugin is installed (see
-    :func:`~sergeant.registry.load_params_check`); otherwise :func:`connect`
-    does, or says what to install. Builds no registry or plugin manager."""
-    if config.type not in _params_checks:
-        try:
-            policy = _env_policy()
-        except SergeantError:  # a bad plugin policy: connect() reports it
-            return
-        _params_checks[config.type] = load_params_check(config.type, policy)
-    check = _params_checks[config.type]
-    if check is not None:
-        check(config.params)
 
 
 def connect(

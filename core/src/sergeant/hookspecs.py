@@ -13,6 +13,7 @@ hooks with :data:`sergeant.hookimpl`::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from sergeant.connector import Connector
     from sergeant.registry import ConnectorTypes
 
-__all__ = ["hookimpl", "hookspec", "sergeant_connector_created", "sergeant_register_connectors"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "sergeant_connector_created",
+    "sergeant_connector_from_url",
+    "sergeant_connector_url_schemes",
+    "sergeant_register_connectors",
+]
 
 PROJECT_NAME = "sergeant"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -37,7 +45,10 @@ def sergeant_register_connectors(registry: ConnectorTypes) -> None:
     ``registry.add_connector(cls)`` for each class; it is keyed by ``cls.type_name``,
     which must equal the entry point's name.
 
-    :param registry: the registry to add connector classes to.
+    :param registry: the :class:`~sergeant.registry.ConnectorTypes` table of the
+        loading :class:`~sergeant.registry.Registry`, to add connector classes to
+        (the name ``registry`` stays: pluggy passes arguments by name, so plugins
+        written against it keep working).
     """
 
 
@@ -50,3 +61,42 @@ def sergeant_connector_created(connector: Connector, config: ConnectorConfig) ->
     :param connector: the live connector about to be returned to the caller.
     :param config: the configuration it was built from (its repr hides passwords).
     """
+
+
+@hookspec
+def sergeant_connector_url_schemes() -> Mapping[str, str]:
+    """The url schemes this plugin reads in :func:`sergeant_connector_from_url`.
+
+    A url names a connector in one string, as users write it for the CLI's
+    ``--connector`` or ``$SERGEANT_CONNECTOR``: ``redis://HOST:PORT/DB``,
+    ``mongodb://HOST``, ``local:PATH``. Core knows no scheme itself: it takes a
+    url's scheme (the text before its first ``:``, compared in lower case), asks
+    every installed plugin this hook, and hands the url to the one plugin that
+    declares that scheme. The forms are shown to users in errors, e.g. for a
+    url whose scheme no installed plugin reads.
+
+    Return a mapping from each scheme (lower case, without ``:``) to the form
+    users write, e.g. ``{'redis': 'redis://[:PASSWORD@]HOST[:PORT][/DB]'}``. A
+    scheme declared by two installed plugins is an error when such a url is
+    given (``DuplicateConnectorTypeError``), so declare only your own.
+    """
+    raise NotImplementedError  # a specification: plugins implement it
+
+
+@hookspec(firstresult=True)
+def sergeant_connector_from_url(url: str) -> ConnectorConfig | None:
+    """The ``Connector`` config that ``url`` names, or None if this plugin cannot read it.
+
+    Called only on the plugin that declares the url's scheme in
+    :func:`sergeant_connector_url_schemes`. Return
+    ``sergeant.config.Connector(type=..., params=...)`` for your own type,
+    with the params the url stands for (constructing it checks them). Return
+    None for a url of your scheme in a form you do not read: the user gets an
+    error naming the url, with its password hidden, and the forms the installed
+    plugins read. Raise :class:`~sergeant.errors.ConfigError` to say more, and
+    pass the url through :func:`sergeant.redaction.redact` before showing it.
+
+    :param url: the url as the user wrote it (surrounding spaces removed); its
+        scheme may be in any case (``REDIS://``).
+    """
+    raise NotImplementedError  # a specification: plugins implement it

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import attrs
 import importlib_metadata
@@ -30,6 +31,9 @@ import pluggy
 from packaging.utils import canonicalize_name
 
 from sergeant import hookspecs
+from sergeant._connector_config import Connector as ConnectorConfig
+from sergeant._params_check import PARAMS_ENTRY_POINT_GROUP, ParamsCheck, load_params_check
+from sergeant._params_check import dist_name as _dist_name
 from sergeant.connector import Connector
 from sergeant.errors import (
     ConfigError,
@@ -41,12 +45,11 @@ from sergeant.errors import (
     UnknownConnectorTypeError,
 )
 from sergeant.plugins import ENV_ALLOW, ENV_AUTOLOAD_OFF, PluginPolicy
-
-if TYPE_CHECKING:
-    from sergeant.config import Connector as ConnectorConfig
+from sergeant.redaction import redact
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "KNOWN_SCHEMES",
     "KNOWN_TYPES",
     "PARAMS_ENTRY_POINT_GROUP",
     "ConnectorTypes",
@@ -57,14 +60,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "sergeant.connectors"
-#: Entry points named by type whose value (``module:function``) is a :data:`ParamsCheck`.
-PARAMS_ENTRY_POINT_GROUP = "sergeant.connector_params"
-
-#: Checks a connector's ``params`` (the mapping users pass) and raises
-#: :class:`~sergeant.errors.ConfigError` naming the field, exactly as the
-#: connector's constructor would; no I/O, and its module imports no driver.
-ParamsCheck: TypeAlias = Callable[[Mapping[str, Any]], object]
-
 #: Types sergeant ships as separate distributions, for the install hint.
 KNOWN_TYPES: dict[str, str] = {
     "local": "sergeant-local",
@@ -72,9 +67,28 @@ KNOWN_TYPES: dict[str, str] = {
     "mongo": "sergeant-mongo",
 }
 
+#: The url schemes of those types, only to say what to install when a url's
+#: scheme is one of them and no installed plugin reads it: reading urls is the
+#: plugins' (the ``sergeant_connector_url_schemes`` hook).
+KNOWN_SCHEMES: dict[str, str] = {
+    "local": "local",
+    "redis": "redis",
+    "rediss": "redis",
+    "mongodb": "mongo",
+    "mongodb+srv": "mongo",
+}
+
+#: A url's scheme (RFC 3986): a letter, then letters, digits, ``+``, ``-`` or ``.``.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
 
 class ConnectorTypes:
-    """The registry handed to ``sergeant_register_connectors``: plugins add classes to it."""
+    """The table of connector classes by type that a :class:`Registry` keeps.
+
+    ``sergeant_register_connectors`` receives it under the parameter name
+    ``registry`` (pluggy passes hook arguments by name, so the name stays for the
+    plugins written against it): plugins add their classes with :meth:`add_connector`.
+    """
 
     def __init__(self) -> None:
         self._classes: dict[str, type[Connector]] = {}
@@ -128,34 +142,6 @@ class PluginInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
-
-
-def load_params_check(type_name: str, policy: PluginPolicy) -> ParamsCheck | None:
-    """The installed :data:`ParamsCheck` of ``type_name`` under ``policy``, or None.
-
-    None when autoload is off, the type is not allowed, no distribution (or more
-    than one) names a check for it, or the check fails to import: the connector's
-    own constructor then validates, and connecting reports any plugin problem.
-    Needs no plugin manager and imports only the check's module.
-    """
-    if not policy.autoload or (policy.allow is not None and type_name not in policy.allow):
-        return None
-    found = [
-        ep
-        for ep in importlib_metadata.entry_points(group=PARAMS_ENTRY_POINT_GROUP)
-        if ep.name == type_name
-    ]
-    if len({(canonicalize_name(_dist_name(ep)), ep.value) for ep in found}) != 1:
-        return None
-    try:
-        check = found[0].load()
-    except Exception:  # connect() imports the plugin and reports the failure
-        return None
-    return check if callable(check) else None
-
-
-def _dist_name(ep: importlib_metadata.EntryPoint) -> str:
-    return ep.dist.name if ep.dist is not None else "<unknown distribution>"
 
 
 def _dist_version(ep: importlib_metadata.EntryPoint) -> str:
@@ -231,6 +217,83 @@ class Registry:
             return False
         check(params)
         return True
+
+    def url_schemes(self) -> dict[str, dict[str, str]]:
+        """Each url scheme the installed plugins read, with each plugin that declares
+        it and the form it shows users: ``{'redis': {'sergeant-redis 0.1.0': 'redis://...'}}``.
+
+        A url names no type, so this loads every installed plugin the policy
+        allows (see :func:`~sergeant.hookspecs.sergeant_connector_url_schemes`);
+        one that fails to load is left out, and resolving its type says why.
+        """
+        with self._lock:
+            self.check_requirements()
+            self._register_explicit_modules()
+            self._load_every_plugin()
+            found: dict[str, dict[str, str]] = {}
+            for impl in self._manager.hook.sergeant_connector_url_schemes.get_hookimpls():
+                declared = impl.function()
+                if not isinstance(declared, Mapping) or not all(
+                    isinstance(key, str) and isinstance(value, str)
+                    for key, value in declared.items()
+                ):
+                    raise PluginLoadError(
+                        f"plugin {impl.plugin_name}'s sergeant_connector_url_schemes returned "
+                        f"{declared!r}; return a dict of scheme to form, e.g. "
+                        "{'acme': 'acme://HOST'}"
+                    )
+                for scheme, form in declared.items():
+                    found.setdefault(scheme.lower(), {})[impl.plugin_name] = form
+            return found
+
+    def connector_from_url(self, url: str, *, field: str = "url") -> ConnectorConfig:
+        """The ``Connector`` config ``url`` names, read by the installed plugin that
+        declares its scheme (:func:`~sergeant.hookspecs.sergeant_connector_from_url`).
+
+        :param field: what the user calls the url, for errors (e.g. ``'--connector'``).
+        :raises ConfigError: no installed plugin reads the url (the message shows
+            it with its password hidden, and the forms the installed plugins read).
+        :raises ConnectorNotInstalledError: the scheme is one of a type sergeant
+            ships (:data:`KNOWN_SCHEMES`) whose plugin is not installed.
+        :raises DuplicateConnectorTypeError: several installed plugins declare the scheme.
+        """
+        matched = _SCHEME.match(url)
+        schemes = self.url_schemes()
+        if matched is None:
+            raise ConfigError(
+                field, redact(url), "a url starts with its scheme: " + _forms(schemes)
+            )
+        scheme = matched.group(1).lower()
+        readers = schemes.get(scheme, {})
+        if not readers:
+            known = KNOWN_SCHEMES.get(scheme)
+            if known is not None and self.types.get(known) is None:
+                raise self._not_found(known)
+            raise ConfigError(
+                field,
+                redact(url),
+                f"no installed plugin reads {scheme}: urls; " + _forms(schemes),
+            )
+        if len(readers) > 1:
+            raise DuplicateConnectorTypeError(
+                f"url scheme {scheme!r} is read by several plugins: {', '.join(sorted(readers))}. "
+                "Uninstall one, or name the connector by its type and params"
+            )
+        ((origin, form),) = readers.items()
+        plugin = self._manager.get_plugin(origin)
+        others = [other for other in self._manager.get_plugins() if other is not plugin]
+        caller = self._manager.subset_hook_caller("sergeant_connector_from_url", others)
+        config = caller(url=url)
+        if config is None:
+            raise ConfigError(
+                field, redact(url), f"{origin} reads {scheme}: urls as {form}; " + _forms(schemes)
+            )
+        if not isinstance(config, ConnectorConfig):
+            raise PluginLoadError(
+                f"plugin {origin}'s sergeant_connector_from_url returned "
+                f"{type(config).__name__}; return a sergeant.config.Connector or None"
+            )
+        return config
 
     def register_module(self, module: ModuleType, *, origin: str | None = None) -> None:
         """Register a plugin module directly (what autoload does for each entry point)."""
@@ -371,6 +434,17 @@ class Registry:
             ) from exc
         self.register_module(module, origin=origin)
 
+    def _load_every_plugin(self) -> None:
+        if not self.policy.autoload:
+            return
+        for type_name in sorted({ep.name for ep in self._entry_points()}):
+            allowed = self.policy.allow is None or type_name in self.policy.allow
+            if allowed and self.types.get(type_name) is None:
+                try:
+                    self.resolve(type_name)
+                except SergeantError:  # reported when the type itself is asked for
+                    continue
+
     def _register_explicit_modules(self) -> None:
         if self._loaded_modules:
             return
@@ -419,3 +493,17 @@ class Registry:
         return UnknownConnectorTypeError(
             f"unknown connector type {type_name!r}.{hint} Installed types: {listed}"
         )
+
+
+def _forms(schemes: Mapping[str, Mapping[str, str]]) -> str:
+    """What to write instead: the forms the installed plugins read."""
+    forms = sorted({form for readers in schemes.values() for form in readers.values()})
+    if not forms:
+        return (
+            "no installed plugin reads urls; name the connector by its type and params, "
+            "or install the plugin that reads this url"
+        )
+    return (
+        f"the installed plugins read {', '.join(forms)}; use one of those, or name the "
+        "connector by its type and params"
+    )

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import attrs
 
-from sergeant.config import Connector
+from sergeant._connector_config import Connector
 from sergeant.encoder import COMPRESSORS, DEFAULT_MAX_PAYLOAD_BYTES, SERIALIZERS
 from sergeant.errors import ConfigError
 from sergeant.validation import check_positive, check_unicode, instance_of

@@ -5,8 +5,11 @@ In order: ``--connector SPEC``; ``$SERGEANT_CONNECTOR``; the ``[connector]`` tab
 backend on its default SQLite file. A SPEC is JSON
 (``{"type": "redis", "params": {"nodes": [{"host": "127.0.0.1", "port": 6379}]}}``),
 a bare type (``local``, ``redis``, ``mongo``: the type with its default params,
-e.g. a redis-server on localhost:6379), ``local:PATH`` for a SQLite file, or a
-``redis://`` / ``rediss://`` / ``mongodb://`` / ``mongodb+srv://`` url. A config file::
+e.g. a redis-server on localhost:6379), or a url. This module knows no url
+scheme: the installed plugins declare theirs and read them
+(:func:`~sergeant.hookspecs.sergeant_connector_url_schemes`), e.g. ``local:PATH``
+for a SQLite file, ``redis://`` / ``rediss://`` and ``mongodb://`` /
+``mongodb+srv://``. A config file::
 
     [connector]
     type = "redis"
@@ -26,10 +29,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sergeant._redact import redact
+from sergeant._connect import default_registry
 from sergeant.config import Connector
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import ConfigError
+from sergeant.redaction import redact
+from sergeant.registry import Registry
 
 __all__ = ["add_connector_options", "connector_from_args", "encoder_from_args"]
 
@@ -45,8 +50,8 @@ def add_connector_options(parser: argparse.ArgumentParser, *, encoder: bool = Fa
         "--connector",
         metavar="SPEC",
         help=(
-            f"JSON {{'type':..., 'params':...}}, a type, local:PATH, or a redis:// or"
-            f" mongodb:// url (env ${CONNECTOR_ENV})"
+            f"JSON {{'type':..., 'params':...}}, a type, or a url an installed plugin"
+            f" reads, e.g. local:PATH, redis://HOST or mongodb://HOST (env ${CONNECTOR_ENV})"
         ),
     )
     group.add_argument(
@@ -59,7 +64,7 @@ def add_connector_options(parser: argparse.ArgumentParser, *, encoder: bool = Fa
         group.add_argument("--compressor", choices=("zlib", "gzip", "bzip2", "lzma"), default=None)
 
 
-def _from_spec(spec: str, source: str) -> Connector:
+def _from_spec(spec: str, source: str, registry: Registry | None) -> Connector:
     spec = spec.strip()
     if spec.startswith("{"):
         try:
@@ -73,22 +78,12 @@ def _from_spec(spec: str, source: str) -> Connector:
                 show_value=False,
             ) from exc
         return _from_mapping(value, source)
-    scheme, has_scheme, _ = spec.partition("://")
-    scheme = scheme.lower() if has_scheme else ""
-    if scheme in ("redis", "rediss"):
-        return Connector(type="redis", params={"nodes": [spec]})
-    if scheme in ("mongodb", "mongodb+srv"):
-        return Connector(type="mongo", params={"nodes": [{"uri": spec}]})
     kind, _, rest = spec.partition(":")
-    if kind == "local" and rest:
-        return Connector(type="local", params={"file_path": rest})
-    if rest or not kind:
-        raise ConfigError(
-            source,
-            redact(spec),
-            'use JSON {"type": ..., "params": {...}}, a type, local:PATH, or a'
-            " redis:// or mongodb:// url",
-        )
+    if rest:
+        return (registry or default_registry()).connector_from_url(spec, field=source)
+    if not kind:
+        fix = 'use JSON {"type": ..., "params": {...}}, a connector type or a url'
+        raise ConfigError(source, redact(spec), fix)
     return Connector(type=kind, params={})
 
 
@@ -119,12 +114,15 @@ def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
         raise ConfigError("--config", path, f"not valid TOML: {exc}") from exc
 
 
-def connector_from_args(args: argparse.Namespace) -> Connector:
-    """The connector config the user chose (see the module doc for the order)."""
+def connector_from_args(args: argparse.Namespace, *, registry: Registry | None = None) -> Connector:
+    """The connector config the user chose (see the module doc for the order).
+
+    :param registry: the registry whose plugins read a url (default: the process's).
+    """
     if getattr(args, "connector", None):
-        return _from_spec(args.connector, "--connector")
+        return _from_spec(args.connector, "--connector", registry)
     if os.environ.get(CONNECTOR_ENV):
-        return _from_spec(os.environ[CONNECTOR_ENV], f"${CONNECTOR_ENV}")
+        return _from_spec(os.environ[CONNECTOR_ENV], f"${CONNECTOR_ENV}", registry)
     loaded = _config_file(args)
     if loaded is not None and "connector" in loaded[0]:
         return _from_mapping(loaded[0]["connector"], f"{loaded[1]} [connector]")

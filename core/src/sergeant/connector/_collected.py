@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from sergeant._redact import redact
+from sergeant.redaction import redact
 
 __all__ = [
     "CollectedRelease",

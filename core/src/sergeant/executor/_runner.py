@@ -108,13 +108,13 @@ class Runner:
         self._combined = ACK_AND_RESERVE in capabilities
         self._ack_batch = max(config.tasks_per_transaction, _ACK_GROUP)
         # Hooks left as the base class has them do nothing: the hot path skips them.
-        self._pre_work = worker.pre_work if _overrides(worker, "pre_work") else None
-        self._post_work = worker.post_work if _overrides(worker, "post_work") else None
+        self._pre_work = worker.pre_work if worker._overrides_hook("pre_work") else None
+        self._post_work = worker.post_work if worker._overrides_hook("post_work") else None
         self._count_success_only = not (
             self._threaded
             or config.logging.events.on_success
-            or _overrides(worker, "on_success")
-            or _overrides(worker, "handle_success")
+            or worker._overrides_hook("on_success")
+            or worker._overrides_hook("handle_success")
         )
         self._plain = not (
             self._threaded
@@ -695,10 +695,3 @@ def _freeze_heap() -> bool:
     gc.collect()
     gc.freeze()
     return True
-
-
-def _overrides(worker: Worker, name: str) -> bool:
-    """True when ``worker`` has its own ``name`` (its class's, or set on the instance)."""
-    from sergeant.worker._worker import Worker  # the module imports this one
-
-    return getattr(type(worker), name) is not getattr(Worker, name) or name in vars(worker)

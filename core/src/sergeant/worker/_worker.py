@@ -238,6 +238,11 @@ class Worker:
         summary["counters"] = self.counters
         return summary
 
+    def _overrides_hook(self, name: str) -> bool:
+        """True when this worker has its own ``name`` (its class's, or set on the
+        instance): the runner skips the hooks this class leaves doing nothing."""
+        return getattr(type(self), name) is not getattr(Worker, name) or name in vars(self)
+
     def _guarded(self, summary: dict[str, Any], key: str, step: Any) -> bool:
         try:
             step()

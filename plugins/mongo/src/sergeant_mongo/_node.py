@@ -23,7 +23,6 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
 )
-from sergeant._redact import redact
 from sergeant.errors import (
     AuthenticationError,
     ConfigError,
@@ -31,6 +30,7 @@ from sergeant.errors import (
     StorageError,
 )
 from sergeant.nodes import Backoff, Health
+from sergeant.redaction import redact
 
 from sergeant_mongo._params import NodeParams
 from sergeant_mongo._replica import ensure_replica_set

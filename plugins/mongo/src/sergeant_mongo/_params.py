@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from sergeant._redact import redact
 from sergeant.errors import ConfigError
 from sergeant.nodes import node_names
+from sergeant.redaction import redact
 from sergeant.validation import build_params, check_positive, in_range, instance_of
 
 __all__ = ["MongoParams", "NodeParams", "check_params"]

@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from sergeant._redact import redact
 from sergeant.errors import ConfigError
 from sergeant.nodes import node_names as _node_names
+from sergeant.redaction import redact
 from sergeant.validation import (
     build_params,
     in_range,

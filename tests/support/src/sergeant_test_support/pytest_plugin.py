@@ -1,6 +1,6 @@
 """pytest plugin: fixtures for real servers, and the no-skip guard used in CI.
 
-With ``SERGEANT_TEST_NO_SKIP=1`` (set by ``make test``) a skipped test fails the
+With ``SERGEANT_TEST_NO_SKIP=1`` (set by ``scripts/test``) a skipped test fails the
 run, because every backend test must run in CI. A test may opt out only with
 ``@pytest.mark.allowed_skip(reason)``, used where the issue says a skip is right
 (the replica-set test without a real mongod).

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sergeant.encoder import compressor
+from sergeant.encoder.compressor import _base
 
 __all__ = ["Compressor"]
 
 
-class Compressor(compressor.Compressor):
+class Compressor(_base.Compressor):
     """The ``bzip2`` compressor (see :class:`sergeant.encoder.compressor.Compressor`)."""
 
     name: ClassVar[str] = "bzip2"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sergeant.encoder import serializer
+from sergeant.encoder.serializer import _base
 
 __all__ = ["Serializer"]
 
 
-class Serializer(serializer.Serializer):
+class Serializer(_base.Serializer):
     """The ``pickle`` serializer (see :class:`sergeant.encoder.serializer.Serializer`)."""
 
     name: ClassVar[str] = "pickle"

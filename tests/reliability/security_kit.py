@@ -103,6 +103,8 @@ def kit_walk(connector: Connector) -> int:
     calls += 1
     call(connector.queue_extend(queue, [first[0].receipt], 30) == 1)
     call(connector.queue_release(queue, [first[1].receipt]) == 1)
+    if "peek" in connector.capabilities:
+        call(connector.queue_peek(queue, 5) == [first[1].item])
     call(connector.queue_ack(queue, [first[0].receipt, first[2].receipt]) == 2)
     acked, again = connector.queue_ack_and_reserve(queue, [], 5, 30)
     call(acked == 0 and [d.deliveries for d in again] == [2])

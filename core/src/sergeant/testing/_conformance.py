@@ -263,7 +263,7 @@ class ConnectorConformance:
         assert [d.item for d in held] == [b"h1"]
         peeked = connector.queue_peek(queue, 10)
         self._same_order(peeked, [b"n1", b"n2", b"n3"])
-        assert connector.queue_peek(queue, 10) == peeked  # nothing taken, nothing leased
+        self._same_order(connector.queue_peek(queue, 10), peeked)  # nothing taken or leased
         if self.ordered:
             assert connector.queue_peek(queue, 2) == [b"n1", b"n2"]
         deliveries = connector.queue_reserve(queue, 10, 30)

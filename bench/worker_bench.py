@@ -328,17 +328,22 @@ def markdown(report: dict[str, Any]) -> str:
                 row["variant"],
                 f"{m['consume_per_s']:,.0f}",
                 ratio(m["consume_per_s"], base["consume_per_s"]),
-                f"{m['worker_cpu_us']:.1f}",
+                us(m["worker_cpu_us"]),
                 ratio(m["worker_cpu_us"], base["worker_cpu_us"]),
             ]
             if backend == "redis":
                 cells += [
-                    f"{m['server_cpu_us']:.1f}",
+                    us(m["server_cpu_us"]),
                     ratio(m["server_cpu_us"], base["server_cpu_us"]),
                 ]
-            cells += [f"{m['push_per_s']:,.0f}", f"{m['producer_cpu_us']:.1f}"]
+            cells += [f"{m['push_per_s']:,.0f}", us(m["producer_cpu_us"])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def us(value: float) -> str:
+    """Microseconds: two decimals below 10 (a batch of 1,000 costs the server < 1 µs a task)."""
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def ratio(ours: float, theirs: float) -> str:

@@ -2,21 +2,99 @@
 
 The same code runs under Sergeant 0.27.0 and under ours: it only uses
 Sergeant's documented API (``Worker``, ``WorkerConfig``, ``push_tasks``,
-``work_loop``), which is itself a compatibility check. Prints one JSON line.
+``work_loop``), which is itself a compatibility check. Prints one JSON line:
+rates, CPU per task of this process (the producer while it pushes, the worker
+while it consumes: ``time.process_time``, all threads) and of the redis-server
+(its getrusage utime + stime, read by ``INFO cpu`` and from ``/proc/PID/stat``)
+over each timed phase, and the install that
+ran (redis-py, hiredis, the reply parser in use).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
 import time
+from importlib import metadata
 from typing import Any
 
-import sergeant
-import sergeant.config
-import sergeant.worker
-
 SPEC: dict[str, Any] = json.loads(sys.argv[1])
+
+if SPEC.get("block_hiredis"):
+    # A plain install without the C parser: hiredis cannot be imported.
+    sys.modules["hiredis"] = None  # type: ignore[assignment]
+
+import sergeant  # noqa: E402
+import sergeant.config  # noqa: E402
+import sergeant.worker  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+_info_client: Any = None
+
+
+def server_cpu_seconds() -> tuple[float, float]:
+    """The redis-server's CPU time so far, (from INFO cpu, from /proc); zeros for local.
+
+    Both are its getrusage utime + stime; ``/proc/PID/stat`` counts in clock ticks
+    (10 ms), INFO in microseconds, which matters when a phase costs the server
+    0.1 s. One INFO call costs the server a few µs, not per task.
+    """
+    global _info_client
+    pid = SPEC.get("server_pid")
+    if not pid:
+        return 0.0, 0.0
+    if _info_client is None:
+        import redis
+
+        node = SPEC["params"]["nodes"][0]
+        _info_client = redis.Redis(host=node["host"], port=node["port"])
+    info = _info_client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"]), _proc_cpu_seconds(pid)
+
+
+def version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def install() -> dict[str, Any]:
+    """What this process runs: versions, and whether redis-py parses replies in C."""
+    found: dict[str, Any] = {
+        "python": platform.python_version(),
+        "sergeant": version("sergeant"),
+        "sergeant-redis": version("sergeant-redis"),
+        "sergeant-local": version("sergeant-local"),
+        "redis": version("redis"),
+        "hiredis": None,
+        "msgpack": version("msgpack"),
+        "reply_parser": None,
+    }
+    try:
+        import hiredis
+
+        found["hiredis"] = hiredis.__version__
+    except ImportError:
+        pass
+    try:
+        import redis.connection
+
+        found["reply_parser"] = redis.connection.DefaultParser.__name__
+    except ImportError:
+        pass
+    return found
 
 
 class Bench(sergeant.worker.Worker):
@@ -35,23 +113,40 @@ class Bench(sergeant.worker.Worker):
         pass
 
 
+def timed(run: Any) -> tuple[float, float, float, float]:
+    """Wall seconds, this process's CPU seconds and the server's (INFO, /proc) of ``run()``."""
+    cpu, (server, server_proc) = time.process_time(), server_cpu_seconds()
+    started = time.perf_counter()
+    run()
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    server_after, server_proc_after = server_cpu_seconds()
+    return wall, cpu, server_after - server, server_proc_after - server_proc
+
+
 def main() -> None:
+    n = SPEC["n"]
     worker = Bench()
     worker.init_worker()
     worker.purge_tasks()
-    kwargs_list = [{"i": i} for i in range(SPEC["n"])]
-    started = time.perf_counter()
-    worker.push_tasks(kwargs_list=kwargs_list)
-    push_seconds = time.perf_counter() - started
-    result = {"push_per_s": SPEC["n"] / push_seconds}
-    if SPEC["consume"]:
-        started = time.perf_counter()
-        worker.work_loop()
-        consume_seconds = time.perf_counter() - started
-        left = worker.number_of_enqueued_tasks()
-        if left:
-            raise SystemExit(f"{left} tasks left unconsumed")
-        result["consume_per_s"] = SPEC["n"] / consume_seconds
+    kwargs_list = [{"i": i} for i in range(n)]
+    wall, cpu, server, _ = timed(lambda: worker.push_tasks(kwargs_list=kwargs_list))
+    result: dict[str, Any] = {
+        "push_per_s": n / wall,
+        "producer_cpu_us": cpu / n * 1e6,
+        "push_server_cpu_us": server / n * 1e6,
+    }
+    wall, cpu, server, server_proc = timed(worker.work_loop)
+    left = worker.number_of_enqueued_tasks()
+    if left:
+        raise SystemExit(f"{left} tasks left unconsumed")
+    result.update(
+        consume_per_s=n / wall,
+        worker_cpu_us=cpu / n * 1e6,
+        server_cpu_us=server / n * 1e6,
+        server_cpu_us_proc=server_proc / n * 1e6,
+        install=install(),
+    )
     print(json.dumps(result))
 
 

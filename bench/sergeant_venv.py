@@ -1,7 +1,10 @@
 """Build (once) the venv holding Sergeant 0.27.0, the baseline every benchmark compares to.
 
 Usage from a benchmark: ``python = sergeant_venv.ensure()`` returns the path of
-that venv's python; run the baseline measurement as a subprocess with it.
+that venv's python; run the baseline measurement as a subprocess with it. It is
+Sergeant's plain install (``pip install sergeant==0.27.0``, whatever that brings:
+redis-py 4.6 and hiredis among its dependencies); :func:`freeze` lists it, so a
+report can say exactly what the baseline ran with.
 """
 
 from __future__ import annotations
@@ -28,5 +31,17 @@ def ensure() -> Path:
     return python
 
 
+def freeze() -> list[str]:
+    """``name==version`` of every distribution in the baseline venv."""
+    done = subprocess.run(
+        [str(ensure()), "-m", "pip", "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in done.stdout.splitlines() if line and "==" in line]
+
+
 if __name__ == "__main__":
     print(ensure())
+    print("\n".join(freeze()))

@@ -13,7 +13,7 @@ hooks with :data:`sergeant.hookimpl`::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -29,6 +29,7 @@ __all__ = [
     "sergeant_connector_created",
     "sergeant_connector_from_url",
     "sergeant_connector_url_schemes",
+    "sergeant_plugin_notes",
     "sergeant_register_connectors",
 ]
 
@@ -98,5 +99,20 @@ def sergeant_connector_from_url(url: str) -> ConnectorConfig | None:
 
     :param url: the url as the user wrote it (surrounding spaces removed); its
         scheme may be in any case (``REDIS://``).
+    """
+    raise NotImplementedError  # a specification: plugins implement it
+
+
+@hookspec
+def sergeant_plugin_notes(type_name: str) -> Sequence[str]:
+    """Lines ``sergeant plugins`` prints under the row of ``type_name`` (and lists
+    as ``notes`` in ``--json``): how the plugin runs, e.g. whether an optional C
+    extension is in use. Core does not read them.
+
+    Called for every type whose plugin loaded; return no lines for types that are
+    not yours. A note that raises becomes one line saying so: the command still
+    succeeds.
+
+    :param type_name: a connector type whose plugin loaded (maybe not yours).
     """
     raise NotImplementedError  # a specification: plugins implement it

@@ -21,9 +21,9 @@ import difflib
 import importlib
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import importlib_metadata
@@ -191,6 +191,21 @@ class Registry:
                         )
                     return found
             raise self._not_found(type_name)
+
+    def plugin_notes(self, type_name: str) -> list[str]:
+        """What the loaded plugins say about ``type_name`` through
+        :func:`~sergeant.hookspecs.sergeant_plugin_notes`; a plugin whose hook
+        raises gives one line saying so instead."""
+        lines: list[str] = []
+        with self._lock:
+            impls = self._manager.hook.sergeant_plugin_notes.get_hookimpls()
+        for impl in impls:
+            try:
+                said = cast("Iterable[object]", impl.function(type_name=type_name))
+                lines.extend(str(line) for line in said)
+            except Exception as exc:  # a broken note must not hide the others
+                lines.append(f"sergeant_plugin_notes failed: {type(exc).__name__}: {exc}")
+        return lines
 
     def connect(self, config: ConnectorConfig) -> Connector:
         """Build a live connector from ``config`` (see :func:`sergeant.connect`)."""

@@ -1,4 +1,11 @@
-"""``sergeant plugins``: installed connector types, their distributions and status."""
+"""``sergeant plugins``: installed connector types, their distributions and status.
+
+A plugin may also tell how it runs (an optional C extension in use or not, a
+driver's version) through the ``sergeant_plugin_notes`` hook: ``sergeant
+plugins`` prints its lines under the type's row and lists them as ``notes`` in
+``--json``. Core knows nothing of what they say. A type whose plugin did not
+load has no notes.
+"""
 
 from __future__ import annotations
 
@@ -35,14 +42,22 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     rows = registry.discover()
+    notes = [registry.plugin_notes(row.type) if row.status.startswith("ok") else [] for row in rows]
     if args.json:
-        print(json.dumps([row.as_dict() for row in rows], indent=2))
+        print(
+            json.dumps(
+                [{**row.as_dict(), "notes": lines} for row, lines in zip(rows, notes, strict=True)],
+                indent=2,
+            )
+        )
         return 0
     table = [("TYPE", "DISTRIBUTION", "VERSION", "MODULE", "STATUS")]
     table += [
         (r.type, r.distribution or "-", r.version or "-", r.module or "-", r.status) for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
+    for index, row in enumerate(table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+        for line in notes[index - 1] if index else ():
+            print(f"    {line}")
     return 0

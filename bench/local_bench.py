@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ def _measure_connector(make: Callable[[str], Any], case: str, n: int, path: str)
             reserve, ack = connector.queue_reserve, connector.queue_ack
             for _ in range(n // BULK):
                 batch = reserve(QUEUE, BULK, 60)
-                if ack(QUEUE, [d.receipt for d in batch]) != BULK:
+                if ack(QUEUE, batch.receipts()) != BULK:
                     raise RuntimeError("ack lost items")
 
     elif case == "ack_and_reserve":
@@ -120,12 +120,12 @@ def _measure_connector(make: Callable[[str], Any], case: str, n: int, path: str)
 
         def run() -> None:
             ack_and_reserve = connector.queue_ack_and_reserve
-            receipts: list[str] = []
+            receipts: Sequence[str] = []
             for _ in range(n // BULK):
                 acked, batch = ack_and_reserve(QUEUE, receipts, BULK, 60)
                 if acked != len(receipts) or len(batch) != BULK:
                     raise RuntimeError("ack lost items or the queue ran dry early")
-                receipts = [d.receipt for d in batch]
+                receipts = batch.receipts()
             if connector.queue_ack(QUEUE, receipts) != BULK:
                 raise RuntimeError("ack lost items")
 
@@ -134,12 +134,12 @@ def _measure_connector(make: Callable[[str], Any], case: str, n: int, path: str)
 
         def run() -> None:
             ack_and_reserve = connector.queue_ack_and_reserve
-            receipts: list[str] = []
+            receipts: Sequence[str] = []
             for _ in range(n):
                 acked, batch = ack_and_reserve(QUEUE, receipts, 1, 60)
                 if acked != len(receipts) or len(batch) != 1:
                     raise RuntimeError("ack lost items or the queue ran dry early")
-                receipts = [batch[0].receipt]
+                receipts = batch.receipts()
             if connector.queue_ack(QUEUE, receipts) != 1:
                 raise RuntimeError("ack lost items")
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,12 @@ def _measure(queue: Any, case: str, n: int, flush: Callable[[], None]) -> float:
     elif case == "reserve_ack":
         for _ in range(n // 1000):
             batch = queue.queue_reserve(name, 1000, 60)
-            queue.queue_ack(name, [d.receipt for d in batch])
+            queue.queue_ack(name, batch.receipts())
     elif case == "ack_and_reserve":  # the worker's hot path: one call per batch
-        receipts: list[str] = []
+        receipts: Sequence[str] = []
         for _ in range(n // 1000):
             _, batch = queue.queue_ack_and_reserve(name, receipts, 1000, 60)
-            receipts = [d.receipt for d in batch]
+            receipts = batch.receipts()
         queue.queue_ack(name, receipts)
     return time.perf_counter() - started
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 import msgpack
+
+from sergeant.errors import ConfigError
+from sergeant.validation import check_queue_name
 
 __all__ = [
     "MIGRATE_LEGACY",
@@ -30,7 +33,9 @@ __all__ = [
     "held_locks_notes",
     "is_sergeant_task",
     "merge_queues",
+    "refused_names_note",
     "sniff_payload",
+    "usable_queue_names",
 ]
 
 #: The capability a connector declares when it implements ``migrate_legacy``.
@@ -211,3 +216,28 @@ def encoder_advice(samples: Iterable[bytes]) -> list[str]:
                 f" sergeant.config.Encoder({setting})"
             )
     return advice
+
+
+def usable_queue_names(found: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Split queue names found in Sergeant 0.27.0's storage into those this
+    sergeant can serve and those it refuses (empty, too long, not text...):
+    moving the latter would strand their items under a name no worker can use."""
+    usable, refused = [], []
+    for name in found:
+        try:
+            usable.append(check_queue_name(name))
+        except ConfigError:
+            refused.append(name)
+    return usable, refused
+
+
+def refused_names_note(refused: Sequence[str]) -> tuple[str, ...]:
+    """The report's note for queues left behind by :func:`usable_queue_names`."""
+    if not refused:
+        return ()
+    shown = ", ".join(repr(name)[:60] for name in refused[:5])
+    more = ", ..." if len(refused) > 5 else ""
+    return (
+        f"{len(refused)} queues were left in the old layout: their names are not usable"
+        f" queue names here ({shown}{more}); drain them with Sergeant 0.27.0",
+    )

@@ -23,7 +23,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
-from sergeant.legacy import LegacyQueue, LegacyReport, held_locks_notes, merge_queues
+from sergeant.legacy import (
+    LegacyQueue,
+    LegacyReport,
+    held_locks_notes,
+    merge_queues,
+    refused_names_note,
+    usable_queue_names,
+)
 
 from sergeant_local import _ready, schema
 from sergeant_local._database import Database
@@ -69,8 +76,12 @@ def migrate(
     tables = _tables(db)
     moved: list[LegacyQueue] = []
     samples: list[bytes] = []
+    refused: list[str] = []
     if "task_queue" in tables:
-        names = list(queues) if queues is not None else [r[0] for r in db.rows(_QUEUES, ())]
+        if queues is not None:
+            names = list(queues)
+        else:
+            names, refused = usable_queue_names(r[0] for r in db.rows(_QUEUES, ()))
         done = 0
         for name in names:
             sample = db.rows(_SAMPLE, (name,))
@@ -89,7 +100,12 @@ def migrate(
         key_count, conflicts = _move_keys(db, "*" if keys is True else keys, dry_run)
     locks = int(db.rows(_LOCKS, (time.time(),))[0][0]) if "locks" in tables else 0
     return LegacyReport(
-        merge_queues(moved), key_count, conflicts, locks, tuple(samples), held_locks_notes(locks)
+        merge_queues(moved),
+        key_count,
+        conflicts,
+        locks,
+        tuple(samples),
+        held_locks_notes(locks) + refused_names_note(refused),
     )
 
 

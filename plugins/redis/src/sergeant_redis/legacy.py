@@ -37,6 +37,8 @@ from sergeant.legacy import (
     held_locks_notes,
     is_sergeant_task,
     merge_queues,
+    refused_names_note,
+    usable_queue_names,
 )
 
 from sergeant_redis.node import Node
@@ -123,18 +125,23 @@ def _scan(node: Node, match: str, kind: str) -> Iterator[str]:
             return
 
 
+def _raw(name: str) -> bytes:
+    """The key's bytes as the server has them (names that are not UTF-8 included)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
 def _find_queues(connector: RedisConnector) -> tuple[list[str], list[str]]:
     """Every queue of Sergeant's layout on any node, and lists left for not holding its tasks."""
     found: dict[str, bool] = {}
     for node in connector.nodes:
         for name in _scan(node, "*", "list"):
             if not name.startswith(LOCK_PREFIX):
-                first = node.execute("LINDEX", name, 0)
+                first = node.execute("LINDEX", _raw(name), 0)
                 found[name] = found.get(name, False) or (
                     first is not None and is_sergeant_task(bytes(first))
                 )
         for key in _scan(node, f"*{DELAYED_SUFFIX}", "zset"):
-            first = node.execute("ZRANGE", key, 0, 0)
+            first = node.execute("ZRANGE", _raw(key), 0, 0)
             name = key[: -len(DELAYED_SUFFIX)]
             found[name] = found.get(name, False) or (
                 bool(first) and is_sergeant_task(bytes(first[0]))
@@ -166,7 +173,9 @@ def migrate(
     """Move (or count, with ``dry_run``) Sergeant 0.27.0's queues and matching keys."""
     notes: list[str] = []
     if queues is None:
-        names, left = _find_queues(connector)
+        listed, left = _find_queues(connector)
+        names, refused = usable_queue_names(listed)
+        notes.extend(refused_names_note(refused))
         if left:
             shown = ", ".join(repr(n) for n in sorted(left)[:5])
             notes.append(

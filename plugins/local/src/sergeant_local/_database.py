@@ -80,7 +80,16 @@ _INHERITED: list[sqlite3.Connection] = []
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that can be weakly referenced, so a connector can find its threads' ones."""
+    """A connection that can be weakly referenced, so a connector can find its threads' ones.
+
+    ``in_use`` is held while its thread runs SQL on it: :meth:`Database.close`,
+    from another thread, waits for it (closing a connection in the middle of
+    another thread's statement crashes CPython's sqlite3 module).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_use = threading.Lock()
 
 
 class _PerThread(threading.local):
@@ -178,20 +187,22 @@ class Database:
         if _monotonic() >= self._check_at:
             self._check_file()
         conn = self._local.conn or self._thread_connection()
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            return self._retry(exc, lambda c: c.execute(sql, params).fetchall(), conn)
+        with conn.in_use:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                return self._retry(exc, lambda c: c.execute(sql, params).fetchall(), conn)
 
     def changes(self, sql: str, params: Sequence[Any]) -> int:
         """Run one write statement; how many rows it changed."""
         if _monotonic() >= self._check_at:
             self._check_file()
         conn = self._local.conn or self._thread_connection()
-        try:
-            changed = conn.execute(sql, params).rowcount
-        except sqlite3.Error as exc:
-            changed = self._retry(exc, lambda c: c.execute(sql, params).rowcount, conn)
+        with conn.in_use:
+            try:
+                changed = conn.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                changed = self._retry(exc, lambda c: c.execute(sql, params).rowcount, conn)
         self._check_file()  # a write that went to a deleted file must fail, not vanish
         return changed
 
@@ -204,10 +215,11 @@ class Database:
         if _monotonic() >= self._check_at:
             self._check_file()
         conn = self._local.conn or self._thread_connection()
-        try:
-            result = _transaction(conn, op)
-        except sqlite3.Error as exc:
-            result = self._retry(exc, lambda c: _transaction(c, op), conn)
+        with conn.in_use:
+            try:
+                result = _transaction(conn, op)
+            except sqlite3.Error as exc:
+                result = self._retry(exc, lambda c: _transaction(c, op), conn)
         self._check_file()  # a write that went to a deleted file must fail, not vanish
         return result
 
@@ -218,7 +230,7 @@ class Database:
             conns = list(self._all)
             self._all = weakref.WeakSet()
         for conn in conns:
-            with contextlib.suppress(sqlite3.Error):  # committed data is safe either way
+            with conn.in_use, contextlib.suppress(sqlite3.Error):  # committed data is safe
                 conn.close()
 
     # Internals -----------------------------------------------------------

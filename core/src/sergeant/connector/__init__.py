@@ -327,6 +327,12 @@ class Connector(abc.ABC):
         checked, count, lease = self._ack_and_reserve_args(
             queue_name, receipts, number_of_items, lease_seconds
         )
+        return self._ack_and_reserve(queue_name, checked, count, lease)
+
+    def _ack_and_reserve(
+        self, queue_name: str, checked: Receipts, count: int, lease: float
+    ) -> tuple[int, Batch]:
+        """:meth:`queue_ack_and_reserve` once its arguments are checked."""
         if ACK_AND_RESERVE in self.capabilities:
             return self.do_ack_and_reserve(queue_name, checked, count, lease)
         acked = self.do_ack(queue_name, checked) if checked else 0
@@ -354,7 +360,7 @@ class Connector(abc.ABC):
         )
         if PREFETCH in self.capabilities:
             return self.do_ack_and_reserve_begin(queue_name, checked, count, lease)
-        result = self.queue_ack_and_reserve(queue_name, checked, count, lease)
+        result = self._ack_and_reserve(queue_name, checked, count, lease)
         return lambda: result
 
     def _ack_and_reserve_args(

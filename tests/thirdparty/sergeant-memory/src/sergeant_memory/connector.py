@@ -1,4 +1,8 @@
-"""The in-process connector: one store per ``name`` param, shared by the process's threads."""
+"""The in-process connector: one store per ``name`` param, shared by the process's threads.
+
+The worked example of docs/writing-a-connector.md: :class:`~sergeant.connector.Connector`
+checks every argument and calls the ``do_*`` primitives below with clean values.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,6 @@ from sergeant.validation import build_params, non_empty_str
 
 __all__ = ["MemoryConnector", "check_params"]
 
-_RANK = {"HIGH": 0, "NORMAL": 1}
-
 
 @attrs.frozen
 class MemoryParams:
@@ -46,12 +48,15 @@ def check_params(params: Mapping[str, Any]) -> None:
 @attrs.define
 class _Entry:
     item: bytes
-    rank: int
+    rank: int  # 0 for HIGH, 1 for NORMAL
     seq: int
     visible_at: float
     deliveries: int = 0
     receipt: str | None = None
-    lease_until: float | None = None
+    lease_until: float = 0.0
+
+    def leased(self, now: float) -> bool:
+        return self.lease_until > now
 
 
 @attrs.define
@@ -59,24 +64,22 @@ class _Store:
     guard: threading.Lock = attrs.field(factory=threading.Lock)
     queues: dict[str, dict[int, _Entry]] = attrs.field(factory=dict)
     keys: dict[str, bytes] = attrs.field(factory=dict)
-    locks: dict[str, tuple[str, float]] = attrs.field(factory=dict)
+    locks: dict[str, tuple[str, float]] = attrs.field(factory=dict)  # name -> (token, until)
     sequence: itertools.count[int] = attrs.field(factory=itertools.count)
+
+    def holder(self, name: str) -> str | None:
+        """The token holding lock ``name``, or None once it expired (the guard is held)."""
+        token, until = self.locks.get(name, ("", 0.0))
+        return token if until > time.time() else None
+
+    def release(self, name: str, token: str) -> bool:
+        """Free lock ``name`` if ``token`` still holds it (the owner check)."""
+        with self.guard:
+            return self.holder(name) == token and self.locks.pop(name) is not None
 
 
 _STORES: dict[str, _Store] = {}
 _STORES_GUARD = threading.Lock()
-
-
-def _holder(store: _Store, name: str) -> str | None:
-    """The token holding lock ``name``, or None once it expired (the guard is held)."""
-    token, until = store.locks.get(name, ("", 0.0))
-    return token if until > time.time() else None
-
-
-def _release(store: _Store, name: str, token: str) -> bool:
-    """Free lock ``name`` if ``token`` still holds it (the owner check)."""
-    with store.guard:
-        return _holder(store, name) == token and store.locks.pop(name) is not None
 
 
 class MemoryLock(TokenLock):
@@ -89,7 +92,7 @@ class MemoryLock(TokenLock):
 
     def _hold_if(self, holder: str | None, token: str, seconds: int) -> bool:
         with self.store.guard:
-            if _holder(self.store, self.name) != holder:
+            if self.store.holder(self.name) != holder:
                 return False
             self.store.locks[self.name] = (token, time.time() + seconds)
             return True
@@ -106,15 +109,12 @@ class MemoryLock(TokenLock):
         return math.ceil(left) if left > 0 else None
 
     def token_releaser(self) -> Callable[[str], bool]:
-        return functools.partial(_release, self.store, self.name)
+        # Bound to the store, not the lock, so a dropped lock can still be freed.
+        return functools.partial(self.store.release, self.name)
 
 
 class MemoryConnector(Connector):
-    """Everything in a dict guarded by one lock; for tests and as an example.
-
-    :class:`~sergeant.connector.Connector` checks every argument and calls the
-    ``do_*`` primitives below with clean values.
-    """
+    """Everything in a dict guarded by one lock; for tests and as an example."""
 
     type_name: ClassVar[str] = "memory"
     capabilities: ClassVar[frozenset[str]] = BASIC | {PEEK}
@@ -131,13 +131,9 @@ class MemoryConnector(Connector):
         return self._store.queues.setdefault(queue_name, {})
 
     def _ready(self, queue_name: str, now: float) -> list[_Entry]:
-        """Ready entries (expired leases included) in hand-out order."""
-        ready = [
-            e
-            for e in self._queue(queue_name).values()
-            if e.visible_at <= now and (e.lease_until is None or e.lease_until <= now)
-        ]
-        return sorted(ready, key=lambda e: (e.rank, e.seq))
+        """Ready entries (expired leases included) in hand-out order (the guard is held)."""
+        ready = [e for e in self._queue(queue_name).values() if e.visible_at <= now]
+        return sorted((e for e in ready if not e.leased(now)), key=lambda e: (e.rank, e.seq))
 
     def _leased(self, queue_name: str, receipts: Receipts) -> Iterator[_Entry]:
         """The entries whose lease the receipts still hold (the guard is held)."""
@@ -145,10 +141,8 @@ class MemoryConnector(Connector):
         for receipt in receipts:
             seq_text, _, _ = receipt.partition(".")
             entry = queue.get(int(seq_text)) if seq_text.isdigit() else None
-            if entry is not None and entry.receipt == receipt and (entry.lease_until or 0) > now:
+            if entry is not None and entry.receipt == receipt and entry.leased(now):
                 yield entry
-
-    # queues ---------------------------------------------------------------
 
     def do_push(
         self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
@@ -157,7 +151,7 @@ class MemoryConnector(Connector):
             queue = self._queue(queue_name)
             for item in items:
                 seq = next(self._store.sequence)
-                queue[seq] = _Entry(item, _RANK[priority], seq, consumable_from or 0.0)
+                queue[seq] = _Entry(item, int(priority == "NORMAL"), seq, consumable_from or 0.0)
 
     def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         with self._store.guard:
@@ -172,17 +166,14 @@ class MemoryConnector(Connector):
 
     def do_length(self, queue_name: str, include_delayed: bool) -> int:
         with self._store.guard:
-            now = time.time()
+            now, entries = time.time(), self._queue(queue_name).values()
             if not include_delayed:
                 return len(self._ready(queue_name, now))
-            entries = self._queue(queue_name).values()
-            return sum(1 for e in entries if e.lease_until is None or e.lease_until <= now)
+            return sum(1 for e in entries if not e.leased(now))
 
     def do_delete(self, queue_name: str) -> bool:
         with self._store.guard:
             return bool(self._store.queues.pop(queue_name, None))
-
-    # reliable delivery -----------------------------------------------------
 
     def do_reserve(self, queue_name: str, count: int, lease_seconds: float) -> Batch:
         with self._store.guard:
@@ -206,7 +197,7 @@ class MemoryConnector(Connector):
             queue, released = self._queue(queue_name), list(self._leased(queue_name, receipts))
             for entry in released:  # back at the end of its priority, as if pushed again
                 del queue[entry.seq]
-                entry.receipt, entry.lease_until = None, None
+                entry.receipt, entry.lease_until = None, 0.0
                 entry.visible_at, entry.seq = consumable_from or 0.0, next(self._store.sequence)
                 queue[entry.seq] = entry
             return len(released)
@@ -221,7 +212,7 @@ class MemoryConnector(Connector):
     def do_stats(self, queue_name: str) -> list[NodeStats]:
         with self._store.guard:
             now, entries = time.time(), self._queue(queue_name).values()
-            in_flight = sum(1 for e in entries if e.lease_until and e.lease_until > now)
+            in_flight = sum(1 for e in entries if e.leased(now))
             ready = len(self._ready(queue_name, now))
             delayed = len(entries) - in_flight - ready
             return [NodeStats(f"memory:{self.params.name}", ready, delayed, in_flight)]
@@ -229,8 +220,6 @@ class MemoryConnector(Connector):
     def do_queue_names(self) -> list[str]:
         with self._store.guard:
             return [name for name, queue in self._store.queues.items() if queue]
-
-    # keys and locks -----------------------------------------------------------
 
     def do_key_set(self, key: str, value: bytes) -> bool:
         with self._store.guard:

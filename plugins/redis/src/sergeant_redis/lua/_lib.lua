@@ -252,37 +252,41 @@ local function maintain_if_needed(t, count)
 end
 
 -- Hand out up to count items under one new lease (group token). Returns
--- {items, {n, deliveries, ...}}: the deliveries of item n when not 1.
+-- {items, {n, deliveries, ...}}: the deliveries of item n when not 1. LMPOP
+-- takes from the first non-empty list, so the lists are drained in KEYS order;
+-- bounds[i] is how many items came from lists 1..i.
 local function reserve(t, count, lease, token)
   maintain_if_needed(t, count)
-  local items, extra, stored, bounds = {}, {}, {}, {}
+  local items, extra, stored, bounds = {}, {}, {}, {0, 0, 0, 0}
   local n = 0
-  for i = 1, 4 do
-    if n < count then
-      local got = redis.call('LPOP', KEYS[i], count - n)
-      if got then
-        if i == 1 or i == 3 then
-          for j = 1, #got do
-            local p, d, item = split(got[j])
-            d = d + 1
-            n = n + 1
-            items[n] = item
-            extra[#extra + 1] = n
-            extra[#extra + 1] = d
-            stored[n] = p .. d .. ':' .. item
-          end
-        elseif n == 0 and #got == count then
-          items, stored, n = got, got, count
-        else
-          for j = 1, #got do
-            n = n + 1
-            items[n] = got[j]
-            stored[n] = got[j]
-          end
-        end
+  while n < count do
+    local got = redis.call('LMPOP', 4, KEYS[1], KEYS[2], KEYS[3], KEYS[4], 'LEFT',
+      'COUNT', count - n)
+    if not got then break end
+    local list, popped = 4, got[2]
+    for i = 1, 3 do
+      if got[1] == KEYS[i] then list = i break end
+    end
+    if list == 1 or list == 3 then
+      for j = 1, #popped do
+        local p, d, item = split(popped[j])
+        d = d + 1
+        n = n + 1
+        items[n] = item
+        extra[#extra + 1] = n
+        extra[#extra + 1] = d
+        stored[n] = p .. d .. ':' .. item
+      end
+    elseif n == 0 and #popped == count then
+      items, stored, n = popped, popped, count
+    else
+      for j = 1, #popped do
+        n = n + 1
+        items[n] = popped[j]
+        stored[n] = popped[j]
       end
     end
-    bounds[i] = n
+    for i = list, 4 do bounds[i] = n end
   end
   if n > 0 then
     slices('RPUSH', group_key(token), stored, 1, n)
@@ -318,13 +322,19 @@ local function ack_batch(t, token, args, first, last)
 end
 
 -- Ack every item of a batch, 1..count being all the items its call handed out
--- (the client says so only then): when all are still in its own live group
--- (nothing acked, released or split off yet) that is one DEL.
+-- (the client says so only then). The common case, all of them still in its
+-- own live group (nothing acked, released or split off yet: no ':gone' set,
+-- which a one-item batch never has), is one DEL; the group had no splits then,
+-- so its meta goes with it.
 local function ack_whole(t, token, count)
-  if live(token, t) and glen(token) == count then
-    gdel(token)
-    drop(token)
-    return count
+  if live(token, t) then
+    local key = group_key(token)
+    if (count == 1 or redis.call('EXISTS', key .. ':gone') == 0)
+        and redis.call('DEL', key) == 1 then
+      redis.call('ZREM', KEYS[6], token)
+      redis.call('HDEL', KEYS[7], token)
+      return count
+    end
   end
   local numbers = {}
   for n = 1, count do numbers[n] = tostring(n) end

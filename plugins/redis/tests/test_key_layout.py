@@ -30,6 +30,7 @@ QUEUE = "layout"
 KEY = "layout-key"
 LOCK = "layout-lock"
 LATER = 3600.0
+HINTED = "layout-hinted"
 
 #: What a placeholder of the table stands for in a key name.
 PLACEHOLDERS = {"<token>": "[0-9a-f]{16}", "<k>": "[0-9]+"}
@@ -104,6 +105,8 @@ def busy_server(
     connector.key_set(KEY, b"value")
     lock = connector.lock(LOCK)
     assert lock.acquire(timeout=30, ttl=600)
+    # Last, as the hint it writes lives a second: a reserve on an empty queue.
+    assert len(connector.queue_reserve(HINTED, 1, 600)) == 0
     yield server
     lock.release()
 
@@ -119,8 +122,10 @@ def test_every_key_on_the_server_is_as_the_table_says(busy_server: RedisServer) 
         assert len(matching) == 1, f"{key} matches rows {matching} of the table"
         row = rows[matching[0]]
         met.add(matching[0])
-        assert client.type(key).decode() == row.kind, key
         ttl = client.pttl(key)
+        if ttl == -2 and row.expires != "never":
+            continue  # it expired since the SCAN, as its row says it does
+        assert client.type(key).decode() == row.kind, key
         if row.expires == "never":
             assert ttl == -1, f"{key} expires in {ttl} ms"
         else:

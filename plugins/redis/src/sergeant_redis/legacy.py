@@ -56,7 +56,8 @@ LOCK_PREFIX = "__lock__."
 DELAYED_SUFFIX = ".delayed"
 
 #: KEYS: old list, old delayed zset, our normal list, our delayed zset, our seq
-#: counter. ARGV: batch size. Returns {moved from the list, moved from the zset}.
+#: counter, our next_due hint (dropped when delayed items arrive: the next
+#: reserve scans). ARGV: batch size. Returns {moved from the list, moved from the zset}.
 MOVE_QUEUE = Script(
     "legacy_move_queue",
     """
@@ -84,6 +85,7 @@ if listed < n then
       redis.call('ZADD', KEYS[4], unpack(members, i, math.min(i + 3999, #members)))
     end
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, delayed - 1)
+    redis.call('DEL', KEYS[6])
   end
 end
 return {listed, delayed}
@@ -231,7 +233,7 @@ def _move_queue(
 ) -> LegacyQueue:
     """Move batches until the node's old queue is empty or ``bound`` items (what it
     held when counted) have moved, so a busy old producer cannot keep one run going."""
-    keys = (name, name + DELAYED_SUFFIX, ours[3], ours[4], ours[7])
+    keys = (name, name + DELAYED_SUFFIX, ours[3], ours[4], ours[7], ours[8])
     total = LegacyQueue(name)
     while total.total < bound:
         listed, delayed = node.script(MOVE_QUEUE, keys, BATCH)

@@ -23,6 +23,7 @@ _CALLS: tuple[tuple[str, str], ...] = (
     ("INCR", "K1"),
     ("INCRBY", "K1, 1"),
     ("EXPIRE", "K1, 60"),
+    ("SET", "K1, '1', 'PX', 60000"),
     ("GET", "K1"),
     ("EXISTS", "K1"),
     ("RPUSH", "K2, 'a', 'b', 'c'"),

@@ -2,12 +2,12 @@
 
 The Lua lives in ``lua/*.lua`` next to this module (package data), one file per
 script, read once at import. Shared Lua is in files whose names start with
-``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_counts.lua``;
+``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_due.lua``: the ``next_due`` hint; ``_counts.lua``;
 ``_maintain_first.lua``), pulled in by a line ``-- include: <file>`` that the
 loader replaces with that file's text (recursively). Each script file's header
 says its KEYS, ARGV and reply.
 
-Every queue script receives the same eight keys (:data:`KEY_PARTS`, in order).
+Every queue script receives the same nine keys (:data:`KEY_PARTS`, in order).
 What each key holds, and the keys the scripts reach without KEYS, is the key
 layout in the plugin's README ("Key layout"; ``tests/test_key_layout.py``
 checks it against a server). Time is the server's (``redis.call('TIME')``):
@@ -55,6 +55,7 @@ KEY_PARTS = (
     "leases",
     "batches",
     "seq",
+    "next_due",
 )
 
 

@@ -1,5 +1,5 @@
 -- The queue scripts' shared helpers (included by them; defines locals only).
--- KEYS are the eight queue keys of scripts.KEY_PARTS; what each key holds is
+-- KEYS are the nine queue keys of scripts.KEY_PARTS; what each key holds is
 -- the key layout in plugins/redis/README.md.
 --
 -- An entry is an item with a history: '<P><deliveries>:<item>', P = 'H' or 'N'.
@@ -14,6 +14,7 @@
 -- servers, not on a cluster); they share the queue's prefix.
 
 -- include: _now.lua
+-- include: _due.lua
 
 -- cmd(key, args[first..last]) in slices (Lua's unpack has a stack limit);
 -- returns the sum of the replies.
@@ -227,10 +228,17 @@ local function reclaim(group)
   return #numbers
 end
 
+local function first_score(key)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return first[2] and tonumber(first[2]) or math.huge
+end
+
 -- Move due delayed items to the lists and reclaim expired leases: about limit
--- items of each, at most 100 groups.
+-- items of each, at most 100 groups. Returns the new next_due hint once that
+-- was everything due (else nil, the hint deleted: the next call scans again).
 local function maintain(t, limit)
   local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', t, 'LIMIT', 0, limit)
+  local all = #due < limit
   if #due > 0 then
     local entries = {}
     for i = 1, #due do entries[i] = string.sub(due[i], 17) end
@@ -238,17 +246,31 @@ local function maintain(t, limit)
     slices('ZREM', KEYS[5], due, 1, #due)
   end
   local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', t, 'LIMIT', 0, 100)
+  all = all and #expired < 100
   local moved = 0
   for i = 1, #expired do
-    if moved >= limit then break end
+    if moved >= limit then
+      all = false
+      break
+    end
     moved = moved + reclaim(expired[i])
   end
+  if not all then
+    redis.call('DEL', KEYS[9])
+    return nil
+  end
+  local h = math.min(first_score(KEYS[5]), first_score(KEYS[6]), t + 1)
+  set_due(h)
+  return h
 end
 
+-- Maintain unless the next_due hint says nothing can be due; returns the hint
+-- (nil when unknown).
 local function maintain_if_needed(t, count)
-  if redis.call('EXISTS', KEYS[5], KEYS[6]) > 0 then
-    maintain(t, math.min(math.max(count, 100), 4000))
-  end
+  local h = redis.call('GET', KEYS[9])
+  h = h and tonumber(h)
+  if h and h > t then return h end
+  return maintain(t, math.min(math.max(count, 100), 4000))
 end
 
 -- Hand out up to count items under one new lease (group token). Returns
@@ -256,7 +278,7 @@ end
 -- takes from the first non-empty list, so the lists are drained in KEYS order;
 -- bounds[i] is how many items came from lists 1..i.
 local function reserve(t, count, lease, token)
-  maintain_if_needed(t, count)
+  local h = maintain_if_needed(t, count)
   local items, extra, stored, bounds = {}, {}, {}, {0, 0, 0, 0}
   local n = 0
   while n < count do
@@ -290,7 +312,9 @@ local function reserve(t, count, lease, token)
   end
   if n > 0 then
     slices('RPUSH', group_key(token), stored, 1, n)
-    redis.call('ZADD', KEYS[6], t + lease, token)
+    local expiry = t + lease
+    redis.call('ZADD', KEYS[6], expiry, token)
+    if h and expiry < h then set_due(expiry) end
     if bounds[3] > 0 then
       redis.call('HSET', KEYS[7], token, bounds[1] .. ' ' .. bounds[2] .. ' ' .. bounds[3])
     end

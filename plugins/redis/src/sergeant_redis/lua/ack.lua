@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: per batch: token, k, k item numbers (or token, -k for all k items of
 -- the call). Returns how many were live and are gone.
 -- include: _lib.lua

@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count, lease seconds, token, then as ack.lua. Acks, then reserves:
 -- returns {acked, items, {n, deliveries, ...}}.
 -- include: _lib.lua

@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns how many items the queue held (reserved ones included),
 -- after deleting every key of the queue.
 -- include: _lib.lua

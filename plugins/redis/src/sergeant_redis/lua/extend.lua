@@ -1,11 +1,11 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: lease seconds, then as ack.lua. Returns how many leases were live and renewed.
 -- A group whose items are all renewed keeps its name; renewed items of a group
 -- that keeps others move to a new split group with the new expiry.
 -- include: _lib.lua
 local t = now()
 local expiry = t + tonumber(ARGV[1])
-return each_batch(2, function(token, first, last)
+local renewed = each_batch(2, function(token, first, last)
   local a, b, c, splits = meta(token)
   local all, moving, seen, done = groups(token, splits), {}, {}, 0
   for i = 1, #all do
@@ -47,3 +47,5 @@ return each_batch(2, function(token, first, last)
   end
   return done
 end)
+if renewed > 0 then due_by(expiry) end
+return renewed

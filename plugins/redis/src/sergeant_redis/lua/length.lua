@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: '1' to include delayed items. Items of expired leases count as ready.
 -- include: _lib.lua
 -- include: _counts.lua

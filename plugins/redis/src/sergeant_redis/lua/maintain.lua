@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count. Moves due delayed items and expired leases back to the lists;
 -- the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).
 local count = tonumber(ARGV[1])

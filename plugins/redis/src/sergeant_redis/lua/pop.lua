@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
 -- LMPOP takes from the first non-empty list: retry_high, high, retry_normal, normal.
 local count = tonumber(ARGV[1])

@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns the next item (or nil), HIGH before NORMAL, destructively.
 local count = 1
 -- include: _maintain_first.lua

@@ -1,6 +1,7 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: consumable_from, 'H' or 'N', items. Due items go straight to the list.
 -- include: _now.lua
+-- include: _due.lua
 local due, p = tonumber(ARGV[1]), ARGV[2]
 local n = #ARGV - 2
 if due <= now() then
@@ -10,6 +11,7 @@ if due <= now() then
   end
   return n
 end
+due_by(due)
 local first = redis.call('INCRBY', KEYS[8], n) - n
 local members = {}
 for i = 1, n do

@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: consumable_from ('' for now), then as ack.lua. Returns how many were put back.
 -- include: _lib.lua
 local t = now()
@@ -10,7 +10,8 @@ return each_batch(2, function(token, first, last)
   for i = 1, #taken, 2 do
     entries[#entries + 1] = entry_of(tonumber(taken[i]), taken[i + 1], a, b, c)
   end
-  if later then
+  if later and #entries > 0 then
+    due_by(due)
     for i = 1, #entries do
       local seq = redis.call('INCR', KEYS[8])
       redis.call('ZADD', KEYS[5], due, string.format('%016x', seq) .. entries[i])

@@ -1,4 +1,4 @@
--- KEYS: the eight queue keys (scripts.KEY_PARTS).
+-- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns ready, delayed, in flight (items, not leases).
 -- include: _lib.lua
 -- include: _counts.lua

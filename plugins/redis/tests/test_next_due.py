@@ -47,7 +47,8 @@ def test_a_scan_writes_a_hint_at_most_a_second_ahead_that_expires_at_its_time(
     before = server_time(client)
     assert len(connector.queue_reserve(queue, 1, 600)) == 1
     hint = hint_of(client, queue)
-    assert hint is not None and before < hint <= server_time(client) + 1
+    assert hint is not None
+    assert before < hint <= server_time(client) + 1
     assert 0 < client.pttl(f"{QUEUE_PREFIX}{queue}:next_due") <= 1001  # ms, rounded up
 
 
@@ -94,7 +95,8 @@ def test_storing_something_due_sooner_lowers_the_hint(
         call()
         now = server_time(client)
         lowered = hint_of(client, queue)
-        assert lowered is not None and lowered <= now + 0.05, name
+        assert lowered is not None, name
+        assert lowered <= now + 0.05, name
 
 
 def test_a_queue_without_a_hint_is_scanned(

@@ -2,9 +2,10 @@
 
 The Lua lives in ``lua/*.lua`` next to this module (package data), one file per
 script, read once at import. Shared Lua is in files whose names start with
-``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_due.lua``: the ``next_due`` hint; ``_counts.lua``;
-``_maintain_first.lua``), pulled in by a line ``-- include: <file>`` that the
-loader replaces with that file's text (recursively). Each script file's header
+``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_due.lua``: the
+``next_due`` hint; ``_counts.lua``; ``_maintain_first.lua``), pulled in by a
+line ``-- include: <file>`` that the loader replaces with that file's text
+(recursively). Each script file's header
 says its KEYS, ARGV and reply.
 
 Every queue script receives the same nine keys (:data:`KEY_PARTS`, in order).

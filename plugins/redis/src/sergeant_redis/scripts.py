@@ -5,8 +5,7 @@ script, read once at import. Shared Lua is in files whose names start with
 ``_`` (``_lib.lua``: the queue helpers; ``_now.lua``; ``_due.lua``: the
 ``next_due`` hint; ``_counts.lua``; ``_maintain_first.lua``), pulled in by a
 line ``-- include: <file>`` that the loader replaces with that file's text
-(recursively). Each script file's header
-says its KEYS, ARGV and reply.
+(recursively). Each script file's header says its KEYS, ARGV and reply.
 
 Every queue script receives the same nine keys (:data:`KEY_PARTS`, in order).
 What each key holds, and the keys the scripts reach without KEYS, is the key

@@ -252,7 +252,7 @@ def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
     try:
         checked = build_params(SentinelParams, value, where="sentinel")
     except ConfigError as error:
-        if error.field.startswith(("sentinel", "[")):
+        if error.field == "sentinel" or error.field.startswith(("sentinel.", "sentinel[")):
             raise
         raise _prefixed("sentinel.", error) from None
     sentinels = tuple(_sentinel_address(i, entry) for i, entry in enumerate(checked.nodes))

@@ -212,7 +212,10 @@ class SentinelDeployment:
         return self
 
     def _start(self) -> None:
-        auth = [f"masterauth {self.password}"] if self.password else []
+        # A replica syncs at once (the default waits 5 s for more replicas).
+        auth = ["repl-diskless-sync-delay 0"]
+        if self.password:
+            auth.append(f"masterauth {self.password}")
         primary = RedisServer(
             self.directory / "primary",
             password=self.password,

@@ -100,7 +100,8 @@ def test_credentials_reach_data_nodes_and_sentinels_and_are_never_shown(
     try:
         good.queue_push("q", b"x")
         assert good.queue_pop("q") == b"x"
-        assert PASSWORD not in repr(good) and SENTINEL_PASSWORD not in repr(good)
+        assert PASSWORD not in repr(good)
+        assert SENTINEL_PASSWORD not in repr(good)
     finally:
         good.close()
 
@@ -119,5 +120,6 @@ def test_credentials_reach_data_nodes_and_sentinels_and_are_never_shown(
         finally:
             connector.close()
         text = f"{caught.value} {caught.value.__cause__} {caught.value!r}"
-        assert PASSWORD not in text and SENTINEL_PASSWORD not in text
+        assert PASSWORD not in text
+        assert SENTINEL_PASSWORD not in text
         assert "sentinel" in str(caught.value)

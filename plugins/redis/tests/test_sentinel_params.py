@@ -95,7 +95,9 @@ def test_errors_never_show_a_password(sentinel: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_nodes({"sentinel": sentinel})
     text = str(caught.value)
-    assert SECRET not in text and "12345" not in text and "'x'" not in text
+    assert SECRET not in text
+    assert "12345" not in text
+    assert "'x'" not in text
     assert caught.value.field.startswith("sentinel.")
 
 

@@ -120,7 +120,11 @@ def test_sentinel_failover(
         e for e in fleet.worker_errors if any(a in e for a in ALLOWED_WORKER_LOGS)
     ]
     worker_errors = [e for e in fleet.worker_errors if e not in worker_window_logs]
-    ran_after = figures.get("after", {}).get("run_per_s", 0)
+    killed_at = next(p.start for p in timeline.phases if p.name == "failover")
+    # Seconds from the kill to the first task run after the new primary was in place.
+    promoted_at = killed_at + window
+    resumed = min((when for when, _, _ in fleet.runs if when >= promoted_at), default=None)
+    resumed_after = None if resumed is None else round(resumed - killed_at, 2)
     clean_exits = all(code == 0 for code in codes.values()) and len(codes) == WORKERS
     ok = (
         (lost == 0 or not min_replicas)
@@ -129,7 +133,7 @@ def test_sentinel_failover(
         and not other_errors
         and not worker_errors
         and clean_exits
-        and ran_after > 0
+        and resumed_after is not None
     )
     record(
         Outcome(
@@ -151,7 +155,7 @@ def test_sentinel_failover(
                 f"the worker loop, which carried on). "
                 f"Tasks run per second by phase: "
                 + ", ".join(f"{n} {row['run_per_s']:,.0f}" for n, row in figures.items())
-                + f". Left in storage once the workers stopped: {len(leftover)}. Connector "
+                + f". The workers ran tasks again {resumed_after} s after the kill. Left in storage once the workers stopped: {len(leftover)}. Connector "
                 f"warnings: {dict(fleet.warnings) or 'none'}."
             ),
             figures={
@@ -162,17 +166,19 @@ def test_sentinel_failover(
                 "push_errors": len(fleet.push_errors),
                 "worker_calls_refused": len(worker_window_logs),
                 "failover_s": round(window, 2),
+                "workers_resumed_s": resumed_after if resumed_after is not None else -1,
                 **{f"{n}_{k}": v for n, row in figures.items() for k, v in row.items()},
             },
         )
     )
     print(
         f"sentinel failover, min_replicas={min_replicas}: lost {lost}, window {window:.2f} s, "
-        f"push errors {len(fleet.push_errors)}, duplicates {duplicates}"
+        f"push errors {len(fleet.push_errors)}, duplicates {duplicates}, workers resumed "
+        f"{resumed_after} s after the kill"
     )
     assert not other_errors, f"unexpected exceptions reached the producer: {other_errors[:5]}"
     assert not worker_errors, f"errors other than the window's: {worker_errors[:5]}"
-    assert ran_after > 0, "the workers ran nothing after the failover"
+    assert resumed_after is not None, "the workers ran nothing after the failover"
     assert drained, "pushed tasks never ran (or the queue kept items)"
     assert phantom == 0
     assert clean_exits, f"worker exit codes {codes}: {fleet.stderr_tail('worker-0')}"

@@ -155,7 +155,8 @@ def test_sentinel_failover(
                 f"the worker loop, which carried on). "
                 f"Tasks run per second by phase: "
                 + ", ".join(f"{n} {row['run_per_s']:,.0f}" for n, row in figures.items())
-                + f". The workers ran tasks again {resumed_after} s after the kill. Left in storage once the workers stopped: {len(leftover)}. Connector "
+                + f". The workers ran tasks again {resumed_after} s after the kill. Left in "
+                f"storage once the workers stopped: {len(leftover)}. Connector "
                 f"warnings: {dict(fleet.warnings) or 'none'}."
             ),
             figures={

@@ -213,3 +213,35 @@ def test_pushes_the_replicas_lag_behind_on(
     else:
         assert refused == 0
         assert len(lost) == 40
+
+
+def test_a_demoted_primary_sends_the_retry_to_the_new_one(
+    sentinel_factory: Callable[..., SentinelDeployment],
+) -> None:
+    """A coordinated failover (``SENTINEL FAILOVER``) leaves the old primary up
+    as a replica, with the connector's connections still open to it: the next
+    write meets READONLY, which counts as a connection error, and the one retry
+    reaches the new primary. No call fails."""
+    deployment = sentinel_factory(down_after_ms=30000, failover_timeout_ms=3000)
+    connector = connect(deployment.params())
+    queue = f"demoted-{uuid.uuid4().hex}"
+    try:
+        connector.queue_push(queue, b"before")
+        assert connector.key_set(f"{queue}-key", b"before")
+        old = deployment.primary()
+        deployment.sentinels[0].client().sentinel_failover(deployment.service_name)
+        new = deployment.wait_failover(old)
+        wait_until(
+            lambda: redis.Redis(old.host, old.port).role()[0] == b"slave", "the old primary demoted"
+        )
+        connector.queue_push(queue, b"after")  # a plain RPUSH
+        connector.queue_push(queue, b"delayed", consumable_from=4102444800.0)  # a script
+        assert connector.key_set(f"{queue}-key", b"after") is False
+        batch = connector.queue_reserve(queue, 10, 30)
+        assert [delivery.item for delivery in batch] == [b"before", b"after"]
+        assert connector.queue_ack(queue, batch.receipts()) == 2
+        assert connector.queue_length(queue, include_delayed=True) == 1
+        new_client = redis.Redis(new.host, new.port)
+        assert new_client.get(f"sergeant:key:{queue}-key") == b"after"
+    finally:
+        connector.close()

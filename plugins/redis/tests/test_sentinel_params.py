@@ -108,3 +108,43 @@ def test_the_config_object_checks_sentinel_params_without_a_server() -> None:
         type="redis", params={"sentinel": {"nodes": SENTINELS, "password": SECRET}}
     )
     assert SECRET not in repr(config)
+
+
+def test_tls_and_credentials_reach_the_driver_for_sentinels_and_data_nodes() -> None:
+    """What redis-py is handed (no server): the sentinels' clients get the
+    sentinel credentials and TLS, the primary's connections the data ones."""
+    import redis.connection
+    from sergeant_redis.node import Node
+    from sergeant_redis.sentinel import PrimarySSLConnection
+
+    (params,) = parse_nodes(
+        {
+            "sentinel": {
+                "nodes": SENTINELS,
+                "password": SECRET,
+                "username": "app",
+                "sentinel_password": SECRET + "s",
+                "sentinel_username": "watcher",
+                "ssl": True,
+                "ssl_ca_certs": "/etc/ca.pem",
+                "ssl_check_hostname": False,
+            }
+        }
+    )
+    node = Node(0, params)
+    try:
+        primary = node.pool.connection_kwargs
+        assert node.pool.connection_class is PrimarySSLConnection
+        assert (primary["username"], primary["password"]) == ("app", SECRET)
+        assert primary["ssl_ca_certs"] == "/etc/ca.pem"
+        assert primary["ssl_check_hostname"] is False
+        assert node.label == f"{params.address} (sentinel)"
+        assert SECRET not in repr(node)
+        for client in node._sentinel.sentinels:  # type: ignore[union-attr]
+            pool = client.connection_pool
+            assert issubclass(pool.connection_class, redis.connection.SSLConnection)
+            kwargs = pool.connection_kwargs
+            assert (kwargs["username"], kwargs["password"]) == ("watcher", SECRET + "s")
+            assert kwargs["ssl_ca_certs"] == "/etc/ca.pem"
+    finally:
+        node.close()

@@ -68,7 +68,8 @@ def sentinel_pool(
     }
     if params.ssl:
         asking.update(
-            {key: value for key, value in options.items() if key.startswith("ssl")},
+            {key: value for key, value in options.items() if key.startswith("ssl_")},
+            ssl=True,
         )
     manager = redis.sentinel.Sentinel(list(params.sentinels), sentinel_kwargs=asking)
     client = manager.master_for(params.service_name, **options)

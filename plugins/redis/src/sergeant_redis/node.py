@@ -13,6 +13,15 @@ is marked down and skipped by pushes, pops and reserves for a back-off
 (:data:`BACKOFF`: doubling from 0.25 to 5 seconds, see :mod:`sergeant.nodes`);
 the first call that reaches it again marks it up. Errors name the node by ``host:port``
 and its index in ``nodes``, never by its credentials.
+
+A Sentinel deployment (``params={'sentinel': ...}``) is one node whose
+connections come from redis-py's sentinel-managed pool
+(:mod:`sergeant_redis.sentinel`): each connects to the primary the sentinels
+name at that moment, so the retry after a failover reaches the new primary.
+It is labelled ``<service> via sentinel <host:port,...> (sentinel)``.
+
+With ``min_replicas``, writes are followed by ``WAIT`` in the same round trip
+(:mod:`sergeant_redis.replication`).
 """
 
 from __future__ import annotations
@@ -32,12 +41,21 @@ import redis
 import redis.backoff
 import redis.exceptions
 import redis.retry
+import redis.sentinel
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
 from sergeant.nodes import Backoff, Health
 
-from sergeant_redis.params import NodeParams
+from sergeant_redis.params import NodeParams, SentinelNodeParams
 from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
+from sergeant_redis.replication import (
+    ReplicationError,
+    command_writes,
+    pipeline_writes,
+    script_writes,
+    wait_command,
+)
 from sergeant_redis.scripts import Script
+from sergeant_redis.sentinel import sentinel_pool
 
 __all__ = ["BACKOFF", "Node", "NodeUnavailableError"]
 
@@ -72,6 +90,13 @@ class Connection(Protocol):
 
 def _pool(params: NodeParams) -> redis.ConnectionPool:
     """The pool whose connection class and kwargs every connection of the node uses."""
+    return _pool_and_sentinel(params)[0]
+
+
+def _pool_and_sentinel(
+    params: NodeParams,
+) -> tuple[redis.ConnectionPool, redis.sentinel.Sentinel | None]:
+    """:func:`_pool`, and the sentinel client behind it for a Sentinel deployment."""
     # Connecting (and the periodic health-check PING) retries once on a connection error.
     retry = redis.retry.Retry(
         redis.backoff.ExponentialBackoff(cap=0.05, base=0.01),
@@ -101,7 +126,9 @@ def _pool(params: NodeParams) -> redis.ConnectionPool:
             ssl_cert_reqs=params.ssl_cert_reqs,
             ssl_check_hostname=params.ssl_check_hostname,
         )
-    return redis.Redis(**options).connection_pool
+    if isinstance(params, SentinelNodeParams):
+        return sentinel_pool(params, options)
+    return redis.Redis(**options).connection_pool, None
 
 
 def _c_packer() -> Callable[[tuple[Any, ...]], bytes] | None:
@@ -149,8 +176,16 @@ class Node:
     def __init__(self, index: int, params: NodeParams) -> None:
         self.index = index
         self.params = params
-        self.label = f"{params.address} (nodes[{index}])"
-        self.pool = _pool(params)
+        #: How messages name the node's config: ``nodes[i]``, or ``sentinel``.
+        self.where = params.where.format(index)
+        self.label = f"{params.address} ({self.where})"
+        self.pool, self._sentinel = _pool_and_sentinel(params)
+        #: ``WAIT`` after writes, when ``min_replicas`` asks for it.
+        self._wait = (
+            wait_command(params.min_replicas, params.min_replicas_timeout)
+            if params.min_replicas
+            else None
+        )
         self._new_connection = cast(
             Callable[[], Connection],
             functools.partial(self.pool.connection_class, **self.pool.connection_kwargs),
@@ -167,6 +202,8 @@ class Node:
 
     def execute(self, *args: Any) -> Any:
         """Run one command; translate redis-py errors into sergeant's."""
+        if self._wait is not None and command_writes(args[0]):
+            return self._call(self._waited, args)
         return self._call(_command, args)
 
     def script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
@@ -190,13 +227,14 @@ class Node:
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        run = self._waited if self._wait is not None and script_writes(script) else _command
         try:
-            result = self._call(_command, command)
+            result = self._call(run, command)
         except StorageError as exc:
             if not isinstance(exc.__cause__, redis.exceptions.NoScriptError):
                 raise
             self.execute("SCRIPT", "LOAD", script.source)
-            result = self._call(_command, command)
+            result = self._call(run, command)
         self._scripts.add(script.sha)
         return result
 
@@ -256,7 +294,10 @@ class Node:
         ``NoScriptError``, left for the caller to load the script)."""
         if not self._permitted:
             self._check_permissions()
-        results = self._call(_pipeline, commands)
+        if self._wait is not None and pipeline_writes(commands):
+            results = self._call(self._waited_pipeline, commands)
+        else:
+            results = self._call(_pipeline, commands)
         return [
             r
             if not isinstance(r, redis.exceptions.RedisError)
@@ -272,6 +313,31 @@ class Node:
         for conn in opened:
             conn.disconnect()
         self.pool.disconnect()
+        if self._sentinel is not None:
+            self._sentinel.close()
+
+    def _waited(self, conn: Connection, args: Sequence[Any]) -> Any:
+        """Run one command and ``WAIT`` in one round trip (:mod:`~sergeant_redis.replication`)."""
+        result = self._waited_pipeline(conn, (args,))[0]
+        if isinstance(result, redis.exceptions.RedisError):
+            raise result
+        return result
+
+    def _waited_pipeline(self, conn: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """:func:`_pipeline` and ``WAIT``; raises ReplicationError when too few replicas acked."""
+        assert self._wait is not None
+        results = _pipeline(conn, (*commands, self._wait))
+        acknowledged = results.pop()
+        if isinstance(acknowledged, redis.exceptions.RedisError):
+            raise acknowledged
+        if int(acknowledged) < self.params.min_replicas:
+            raise ReplicationError(
+                self.label,
+                int(acknowledged),
+                self.params.min_replicas,
+                self.params.min_replicas_timeout,
+            )
+        return results
 
     def _connection(self) -> Connection:
         """This thread's connection; a new one in a new thread or process."""
@@ -316,15 +382,15 @@ class Node:
         ):
             return AuthenticationError(
                 f"redis node {self.label} refused the credentials; check "
-                f"nodes[{self.index}].username and nodes[{self.index}].password"
+                f"{self.where}.username and {self.where}.password"
             )
         if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             self.health.failed()
             reason = _reason(exc)
             if "certificate verify failed" in reason.lower():
                 reason += (
-                    f"; check nodes[{self.index}].ssl_ca_certs (the CA that signed the "
-                    f"server's certificate) and nodes[{self.index}].ssl_check_hostname"
+                    f"; check {self.where}.ssl_ca_certs (the CA that signed the "
+                    f"server's certificate) and {self.where}.ssl_check_hostname"
                 )
             return NodeUnavailableError(self, reason)
         return StorageError(f"redis node {self.label} failed: {_reason(exc)}")
@@ -332,8 +398,7 @@ class Node:
     def _refused(self, what: str, fix: str) -> StorageError:
         """The server's ACL refused this node's user: say what, and the fix."""
         return StorageError(
-            f"redis node {self.label}: the ACL user of nodes[{self.index}].username may "
-            f"not {what}; {fix}"
+            f"redis node {self.label}: the ACL user of {self.where}.username may not {what}; {fix}"
         )
 
 

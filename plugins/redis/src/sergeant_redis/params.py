@@ -15,6 +15,13 @@ a url, either as the whole entry (``'redis://:secret@host:6379/0'``) or as
 
 A bad entry fails with :class:`~sergeant.errors.ConfigError` naming the entry's
 index and field, e.g. ``nodes[1].port``; passwords are never shown.
+
+``sentinel`` (instead of ``nodes``) names a Redis Sentinel deployment: one
+logical node, whose primary the sentinels name (see :class:`SentinelParams`).
+
+``min_replicas`` (top level; a node entry may override it) makes every write
+wait (``WAIT``) until that many replicas have it, for at most
+``min_replicas_timeout`` seconds (see :mod:`sergeant_redis.replication`).
 """
 
 from __future__ import annotations
@@ -35,7 +42,15 @@ from sergeant.validation import (
     positive_number,
 )
 
-__all__ = ["NodeParams", "RedisParams", "check_params", "node_names", "parse_nodes"]
+__all__ = [
+    "NodeParams",
+    "RedisParams",
+    "SentinelNodeParams",
+    "SentinelParams",
+    "check_params",
+    "node_names",
+    "parse_nodes",
+]
 
 _SECRET = {"secret": True}
 _CERT_REQS = ("required", "optional", "none")
@@ -85,6 +100,15 @@ class NodeParams:
     #: What rendezvous hashing keys on; None names the node by its position
     #: (see :mod:`sergeant.nodes`).
     name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
+    #: Replicas that must have each write before it returns (0: do not wait).
+    min_replicas: int = attrs.field(default=0, validator=in_range(0, 1000))
+    #: Seconds a write waits for ``min_replicas`` replicas.
+    min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
+
+    @property
+    def where(self) -> str:
+        """How error messages name this node's config, with its index: ``nodes[{}]``."""
+        return "nodes[{}]"
 
     @property
     def address(self) -> str:
@@ -113,9 +137,139 @@ def _nodes_list(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> 
 @attrs.frozen
 class RedisParams:
     """Everything the ``redis`` connector takes: ``nodes`` (default: one redis-server
-    on localhost:6379, database 0, what ``--connector redis`` means)."""
+    on localhost:6379, database 0, what ``--connector redis`` means) or
+    ``sentinel``; ``min_replicas`` and ``min_replicas_timeout`` for every node."""
 
     nodes: Sequence[Any] = attrs.field(default=({},), validator=_nodes_list)
+    sentinel: Any = attrs.field(default=None)
+    min_replicas: int = attrs.field(default=0, validator=in_range(0, 1000))
+    min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
+
+
+def _sentinel_nodes(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
+        raise ConfigError(
+            "sentinel.nodes",
+            shown,
+            "pass a non-empty list of sentinels such as [{'host': '10.0.0.1', 'port': 26379}]",
+        )
+
+
+@attrs.frozen
+class SentinelParams:
+    """A Redis Sentinel deployment, as ``params={'sentinel': {...}}`` gives it.
+
+    ``nodes`` lists the sentinels (``{'host': ..., 'port': 26379}`` each);
+    ``service_name`` is the name the sentinels monitor the primary under.
+    ``username``/``password``/``database`` and the TLS and timeout options are
+    the data nodes' (the primary and its replicas); ``sentinel_username`` and
+    ``sentinel_password`` are the sentinels' own, when they ask for one
+    (``requirepass`` in sentinel.conf). TLS (``ssl`` and ``ssl_*``) applies to
+    both the sentinels and the data nodes.
+    """
+
+    nodes: Sequence[Any] = attrs.field(validator=_sentinel_nodes)
+    service_name: str = attrs.field(default="sergeant", validator=non_empty_str)
+    password: str | None = _optional_str(secret=True)
+    username: str | None = _optional_str()
+    sentinel_password: str | None = _optional_str(secret=True)
+    sentinel_username: str | None = _optional_str()
+    database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
+    ssl: bool = attrs.field(default=False, validator=instance_of(bool))
+    ssl_ca_certs: str | None = _optional_str()
+    ssl_certfile: str | None = _optional_str()
+    ssl_keyfile: str | None = _optional_str()
+    ssl_password: str | None = _optional_str(secret=True)
+    ssl_cert_reqs: str = attrs.field(default="required", validator=_cert_reqs)
+    ssl_check_hostname: bool = attrs.field(default=True, validator=instance_of(bool))
+    socket_timeout: float = attrs.field(default=10.0, validator=positive_number)
+    socket_connect_timeout: float = attrs.field(default=5.0, validator=positive_number)
+    name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
+
+
+@attrs.frozen
+class SentinelNodeParams(NodeParams):
+    """The one logical node of a Sentinel deployment: the primary the sentinels
+    name (``host``/``port`` are unused; the connection asks the sentinels)."""
+
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service_name: str = "sergeant"
+    sentinel_username: str | None = None
+    sentinel_password: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
+
+    @property
+    def where(self) -> str:
+        return "sentinel"
+
+    @property
+    def address(self) -> str:
+        """``service via sentinel host:port,host:port`` (never with credentials)."""
+        listed = ",".join(_host_port(host, port) for host, port in self.sentinels)
+        return f"{self.service_name} via sentinel {listed}"
+
+    @property
+    def identity(self) -> str:
+        return f"{self.address}/{self.database}"
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _sentinel_address(index: int, entry: Any) -> tuple[str, int]:
+    field = f"sentinel.nodes[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(
+            field,
+            type(entry).__name__,
+            "each sentinel is a mapping like {'host': ..., 'port': 26379}",
+        )
+    unknown = sorted(str(key) for key in entry if key not in ("host", "port"))
+    if unknown:
+        raise ConfigError(
+            f"{field}.{unknown[0]}",
+            "unknown field",
+            "a sentinel entry takes only host and port; credentials and TLS options go "
+            "in the sentinel mapping (password, sentinel_password, ssl, ...)",
+        )
+    host, port = entry.get("host", "localhost"), entry.get("port", 26379)
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"{field}.host", host, "expected a non-empty host name or address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"{field}.port", port, "expected a port number from 1 to 65535")
+    return host, port
+
+
+def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "sentinel",
+            type(value).__name__,
+            "pass a mapping like {'nodes': [{'host': '10.0.0.1', 'port': 26379}], "
+            "'service_name': 'sergeant', 'password': None}",
+        )
+    try:
+        checked = build_params(SentinelParams, value, where="sentinel")
+    except ConfigError as error:
+        if error.field == "sentinel" or error.field.startswith(("sentinel.", "sentinel[")):
+            raise
+        raise _prefixed("sentinel.", error) from None
+    sentinels = tuple(_sentinel_address(i, entry) for i, entry in enumerate(checked.nodes))
+    if len(set(sentinels)) != len(sentinels):
+        raise ConfigError(
+            "sentinel.nodes",
+            _Shown(", ".join(_host_port(*s) for s in sentinels)),
+            "a sentinel is listed twice; list each once",
+        )
+    fields = attrs.asdict(checked, recurse=False)
+    del fields["nodes"]
+    return SentinelNodeParams(
+        sentinels=sentinels,
+        min_replicas=top.min_replicas,
+        min_replicas_timeout=top.min_replicas_timeout,
+        **fields,
+    )
 
 
 class _Shown:
@@ -128,13 +282,23 @@ class _Shown:
         return self.text
 
 
-def _within(index: int, error: ConfigError) -> ConfigError:
-    """The same error, with its field named ``nodes[index].field``."""
+def _shown(error: ConfigError) -> _Shown:
+    """The value an error already shows (redacted or not), to carry into a new one."""
     message = str(error)
     head, tail = f"invalid {error.field}: ", f"; {error.fix}"
-    shown = message[len(head) : len(message) - len(tail)]
-    field = error.field if error.field.startswith("nodes[") else f"nodes[{index}].{error.field}"
-    return ConfigError(field, _Shown(shown), error.fix)
+    return _Shown(message[len(head) : len(message) - len(tail)])
+
+
+def _prefixed(prefix: str, error: ConfigError) -> ConfigError:
+    """The same error, with its field named ``<prefix><field>``."""
+    return ConfigError(prefix + error.field, _shown(error), error.fix)
+
+
+def _within(index: int, error: ConfigError) -> ConfigError:
+    """The same error, with its field named ``nodes[index].field``."""
+    if error.field.startswith("nodes["):
+        return error
+    return _prefixed(f"nodes[{index}].", error)
 
 
 def _from_url(index: int, url: str) -> dict[str, Any]:
@@ -175,7 +339,7 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     }
 
 
-def _node(index: int, entry: Any) -> NodeParams:
+def _node(index: int, entry: Any, top: RedisParams) -> NodeParams:
     if isinstance(entry, str):
         entry = {"url": entry}
     if not isinstance(entry, Mapping):
@@ -185,6 +349,8 @@ def _node(index: int, entry: Any) -> NodeParams:
             "each node is a mapping like {'host': 'localhost', 'port': 6379} or a redis:// url",
         )
     fields = dict(entry)
+    fields.setdefault("min_replicas", top.min_replicas)
+    fields.setdefault("min_replicas_timeout", top.min_replicas_timeout)
     try:
         url = fields.get("url")
         if url is not None:
@@ -209,9 +375,19 @@ def node_names(nodes: Sequence[NodeParams]) -> tuple[str, ...]:
 
 
 def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
-    """Validate the connector's ``params`` and return one :class:`NodeParams` per node."""
+    """Validate the connector's ``params`` and return one :class:`NodeParams` per node
+    (a Sentinel deployment is one node: a :class:`SentinelNodeParams`)."""
+    if isinstance(params, Mapping) and "sentinel" in params and "nodes" in params:
+        raise ConfigError(
+            "nodes",
+            _Shown("<given with sentinel>"),
+            "give either nodes (independent servers) or sentinel (one primary the "
+            "sentinels fail over), not both",
+        )
     checked = build_params(RedisParams, params, where="connector 'redis' params")
-    nodes = tuple(_node(index, entry) for index, entry in enumerate(checked.nodes))
+    if "sentinel" in params:
+        return (_sentinel(checked.sentinel, checked),)
+    nodes = tuple(_node(index, entry, checked) for index, entry in enumerate(checked.nodes))
     seen: dict[str, int] = {}
     for index, node in enumerate(nodes):
         if node.identity in seen:

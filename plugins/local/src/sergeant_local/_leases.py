@@ -15,7 +15,7 @@ import re
 import sqlite3
 import sys
 from array import array
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from sergeant.connector import Batch, Receipts, deliveries_of
@@ -145,8 +145,17 @@ def _expiries(row: Sequence[Any]) -> array[float]:
     return spread
 
 
-def _store(conn: sqlite3.Connection, lease_id: int, expiries: array[float]) -> None:
-    """Write a lease row's new expiries back (the row goes once nothing is held)."""
+def _store(
+    conn: sqlite3.Connection,
+    lease_id: int,
+    expiries: array[float],
+    indexes: list[int],
+    until: float,
+) -> None:
+    """Hold ``indexes`` until ``until`` (0.0: settled) and write the row back (it goes
+    once nothing is held; ``expiries`` is NULL again once all are held alike)."""
+    for index in indexes:
+        expiries[index] = until
     held = [at for at in expiries if at > 0]
     if not held:
         conn.execute(schema.LEASE_DELETE, (lease_id,))
@@ -181,19 +190,6 @@ def _put_back(
     )
 
 
-def _live(
-    conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float, sql: str
-) -> Iterator[tuple[Sequence[Any], array[float], list[int]]]:
-    """``(lease row, its expiries, indexes)`` of each row with receipts still held."""
-    for (lease_id, token), indexes in receipts.items():
-        row = conn.execute(sql, (lease_id, token, queue)).fetchone()
-        if row is not None:
-            expiries = _expiries(row)
-            live = sorted(i for i in indexes if i < len(expiries) and expiries[i] > now)
-            if live:
-                yield row, expiries, live
-
-
 def _settle(
     conn: sqlite3.Connection,
     queue: str,
@@ -206,13 +202,15 @@ def _settle(
     them back, ready at ``put_back_at``, if given; how many."""
     done = 0
     sql = schema.LEASE_STATE if put_back_at is None else schema.LEASE_FULL
-    for row, expiries, live in _live(conn, queue, receipts, now, sql):
-        if put_back_at is not None:
-            _put_back(conn, queue, row, [(index, put_back_at) for index in live])
-        for index in live:
-            expiries[index] = until
-        _store(conn, row[0], expiries)
-        done += len(live)
+    for (lease_id, token), indexes in receipts.items():
+        row = conn.execute(sql, (lease_id, token, queue)).fetchone()
+        expiries = array("d") if row is None else _expiries(row)
+        live = sorted(i for i in indexes if i < len(expiries) and expiries[i] > now)
+        if live:
+            if put_back_at is not None:
+                _put_back(conn, queue, row, [(index, put_back_at) for index in live])
+            _store(conn, lease_id, expiries, live, until)
+            done += len(live)
     return done
 
 
@@ -231,14 +229,15 @@ def ack(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float) -> in
 
 
 def release(
-    conn: sqlite3.Connection, queue: str, receipts: ByRow, visible_at: float, now: float
+    conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float, visible_at: float
 ) -> int:
     """Put live receipts' items back, ready at ``visible_at``; how many."""
     return _settle(conn, queue, receipts, now, put_back_at=visible_at)
 
 
-def extend(conn: sqlite3.Connection, queue: str, receipts: ByRow, until: float, now: float) -> int:
-    """Hold live receipts' items until ``until``; how many."""
+def extend(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float, lease: float) -> int:
+    """Hold live receipts' items for ``lease`` seconds from ``now``; how many."""
+    until = now + lease
     done = _settle(conn, queue, receipts, now, until)
     if done:
         found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
@@ -263,9 +262,7 @@ def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
         expiries = _expiries(row)
         expired = [(index, at) for index, at in enumerate(expiries) if 0 < at <= now]
         _put_back(conn, queue, row, expired)
-        for index, _ in expired:
-            expiries[index] = 0.0
-        _store(conn, row[0], expiries)
+        _store(conn, row[0], expiries, [index for index, _ in expired], 0.0)
     earliest = conn.execute(schema.LEASE_EARLIEST, (queue,)).fetchone()[0]
     if earliest is None:
         conn.execute(schema.EARLIEST_DELETE, (queue,))

@@ -33,8 +33,7 @@ from sergeant_local.params import LocalParams
 __all__ = ["LocalConnector"]
 
 _RANK = {"HIGH": schema.HIGH, "NORMAL": schema.NORMAL}
-#: What settles receipts inside a transaction: ``(connection, receipts, now) -> how many``.
-_Settle = Callable[[sqlite3.Connection, _leases.ByRow, float], int]
+_Settle = Callable[..., int]
 
 
 def _take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[list[Any], int]:
@@ -187,30 +186,23 @@ class LocalConnector(Connector):
         acked, rows, spans = self._db.write(run)
         return acked, _leases.batch(rows, spans)
 
-    def _settle(self, receipts: Receipts, settle: _Settle) -> int:
-        """``settle`` the well-formed ones of ``receipts`` in one transaction."""
+    def _settle(self, queue_name: str, receipts: Receipts, op: _Settle, *args: float) -> int:
+        """``op(connection, queue_name, receipts by row, now, *args)`` in one
+        transaction, unless no receipt is well-formed."""
         parsed = _leases.parse(receipts)
         if not parsed:
             return 0
         now = self._lease_now()
-        return self._db.write(lambda conn: settle(conn, parsed, now))
+        return self._db.write(lambda conn: op(conn, queue_name, parsed, now, *args))
 
     def do_ack(self, queue_name: str, receipts: Receipts) -> int:
-        return self._settle(
-            receipts, lambda c, by_row, now: _leases.ack(c, queue_name, by_row, now)
-        )
+        return self._settle(queue_name, receipts, _leases.ack)
 
     def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
-        at = self._ready_at(consumable_from)
-        return self._settle(
-            receipts, lambda c, by_row, now: _leases.release(c, queue_name, by_row, at, now)
-        )
+        return self._settle(queue_name, receipts, _leases.release, self._ready_at(consumable_from))
 
     def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
-        return self._settle(
-            receipts,
-            lambda c, by_row, now: _leases.extend(c, queue_name, by_row, now + lease_seconds, now),
-        )
+        return self._settle(queue_name, receipts, _leases.extend, lease_seconds)
 
     def do_stats(self, queue_name: str) -> list[NodeStats]:
         return [NodeStats(self.file_path, *self._counts(queue_name))]

@@ -1,33 +1,25 @@
 """SQLite connections of one connector (one per thread), with busy retries.
 
 Each thread that uses a connector gets its own connection, closed when the
-thread ends or the connector closes. Measured with four and eight threads
-pushing and popping one item at a time, that was ~1.3x faster than one shared
-connection behind a lock (30,000 vs 23,000 calls/s: threads wait inside SQLite,
-which releases the GIL, instead of handing a Python lock around); with one
-thread, or with batches of 100, the two were equal within noise.
+thread ends or the connector closes (with four to eight threads, ~1.3x faster
+than one connection behind a lock: threads wait inside SQLite, which releases
+the GIL).
 
-Every public call runs exactly one SQL statement in autocommit mode, or one
-``BEGIN IMMEDIATE`` transaction (``executemany``, or a function running several
-statements, see :meth:`Database.write`). A single write statement
-takes SQLite's write lock before it reads (its first opcode opens a write
-transaction), so it behaves like ``BEGIN IMMEDIATE`` + statement + ``COMMIT`` in
-one step: it never upgrades a stale read snapshot, the cause of ``database is
-locked`` errors that SQLite's busy handler cannot wait out.
-
-SQLite's busy handler waits for other processes' writes; whatever ``SQLITE_BUSY``
-still escapes is retried here with backoff until ``busy_timeout_seconds``. Other
-SQLite errors become :class:`~sergeant.errors.StorageError` naming the file.
+Every call runs one SQL statement in autocommit mode, or one ``BEGIN
+IMMEDIATE`` transaction (:meth:`Database.write`). A single write statement takes
+SQLite's write lock before it reads, so it never upgrades a stale read snapshot,
+the cause of ``database is locked`` errors that SQLite's busy handler cannot
+wait out. Whatever ``SQLITE_BUSY`` escapes the busy handler is retried here with
+backoff until ``busy_timeout_seconds``; other SQLite errors become
+:class:`~sergeant.errors.StorageError` naming the file.
 
 A file deleted (or replaced) under open connections is no error to SQLite: they
-go on reading and writing the unlinked file, while a process that opens the path
-afterwards gets a new, empty one, and the queue is split without a word. So the
-file's device and inode, taken when the connector opened it, are compared with
-the path's before a call at most every :data:`CHECK_FILE_EVERY` seconds, and
-after every write: a write that reached a deleted or replaced file raises
-rather than reporting success for data no process will see again. Once they
-differ every call raises StorageError. An ``os.stat`` costs ~3 us (about a
-tenth of pushing one item); reads are throttled by a ~0.1 us clock read.
+go on using the unlinked file while a process opening the path gets a new, empty
+one, and the queue is split without a word. So the file's device and inode,
+taken at open, are compared with the path's before a call at most every
+:data:`CHECK_FILE_EVERY` seconds, and after every write: a write that reached a
+deleted or replaced file raises rather than reporting success for data no
+process will see again (an ``os.stat`` costs ~3 us).
 """
 
 from __future__ import annotations

@@ -78,6 +78,11 @@ def insert(
 ) -> list[Span]:
     """Store taken rows ``(deliveries, item)``, the first ``high`` of them HIGH, as
     lease rows held until ``until``; ``deliveries`` already counts this hand-out."""
+    if len(rows) == 1:  # one task per transaction: keep it short
+        deliveries, item, token = rows[0][0], rows[0][1], random.getrandbits(63)
+        size = len(item).to_bytes(4, "little")
+        values = (queue, token, until, 1, 1, high, deliveries, size, item)
+        return [(cast(int, conn.execute(schema.LEASE_INSERT, values).lastrowid), token, 0, 1)]
     items = list(map(_ITEM_OF, rows))
     sizes = array(_SIZE, map(len, items))
     spans = []
@@ -120,8 +125,10 @@ def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
 def batch(rows: Sequence[Any], spans: Sequence[Span]) -> Batch:
     """The :class:`~sergeant.connector.Delivery` of each taken row, with receipts
     naming its lease row; the handle groups them by lease row, as :func:`parse` would."""
-    if not rows:
-        return Batch()
+    if len(rows) == 1:
+        ((lease_id, token, _, _),) = spans
+        delivery = (rows[0][1], f"{lease_id}.{token}.0", rows[0][0])
+        return Batch(deliveries_of([delivery]), {(lease_id, token): range(1)})
     out = Batch(
         handle={(lease_id, token): range(end - start) for lease_id, token, start, end in spans}
     )

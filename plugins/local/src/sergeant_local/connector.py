@@ -54,11 +54,8 @@ def _take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple
 class LocalConnector(Connector):
     """Every queue, key and lock in the SQLite file ``file_path``.
 
-    :param file_path: the database file (default: :func:`~sergeant_local.default_file_path`).
-    :param busy_timeout_seconds: how long to wait for other processes' writes (30).
-    :param synchronous: ``'NORMAL'`` (default) or ``'FULL'``.
-    :raises sergeant.errors.ConfigError: a param is unknown, missing or bad.
-    :raises sergeant.errors.StorageError: the file cannot be opened as a database.
+    Takes the params of :class:`~sergeant_local.LocalParams`; raises ConfigError
+    for a bad one, StorageError when the file cannot be opened as a database.
     """
 
     type_name: ClassVar[str] = "local"

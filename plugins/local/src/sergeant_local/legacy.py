@@ -53,17 +53,11 @@ _SAMPLE = "SELECT value FROM task_queue WHERE queue_name = ? LIMIT 1"
 _QUEUES = "SELECT DISTINCT queue_name FROM task_queue"
 _KEYS = "SELECT rowid, name, value FROM keys WHERE rowid > ? AND name GLOB ? ORDER BY rowid LIMIT ?"
 _KEY_DROP = "DELETE FROM keys WHERE rowid = ?"
-_KEY_INSERT = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?)"
 _LOCKS = "SELECT count(*) FROM locks WHERE expireAt > ?"
-
-
-def _tables(db: Database) -> set[str]:
-    rows = db.rows(
-        "SELECT name FROM sqlite_master WHERE type = 'table'"
-        " AND name IN ('task_queue', 'keys', 'locks')",
-        (),
-    )
-    return {str(row[0]) for row in rows}
+_TABLES = (
+    "SELECT name FROM sqlite_master"
+    " WHERE type = 'table' AND name IN ('task_queue', 'keys', 'locks')"
+)
 
 
 def migrate(
@@ -75,7 +69,7 @@ def migrate(
     progress: Callable[[int], None] | None,
 ) -> LegacyReport:
     """Move (or count, with ``dry_run``) Sergeant 0.27.0's queues and keys in ``db``."""
-    tables = _tables(db)
+    tables = {row[0] for row in db.rows(_TABLES, ())}
     moved: list[LegacyQueue] = []
     samples: list[bytes] = []
     refused: list[str] = []
@@ -164,7 +158,7 @@ def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[st
             count += ours is None
             if not dry_run:
                 if ours is None:
-                    conn.execute(_KEY_INSERT, (name, value))
+                    conn.execute(schema.KEY_SET, (name, value))
                 conn.execute(_KEY_DROP, (rowid,))
         return count, clashes, rows[-1][0] if len(rows) == BATCH else -2
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 
 from sergeant_local import schema
+from sergeant_local._database import Database
 
-__all__ = ["LeaseClock", "boot_id"]
+__all__ = ["boot_id", "lease_clock"]
 
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
@@ -38,26 +40,27 @@ def boot_id() -> str:
         return ""
 
 
-class LeaseClock:
-    """``now()`` on the lease clock of one file (see the module's docstring)."""
+def lease_clock(db: Database, may_write: bool) -> Callable[[], float] | None:
+    """The lease clock of the file ``db``: the anchor it holds for this boot,
+    written first if it holds none and ``may_write`` (else None)."""
+    boot = boot_id()
+    if not boot:
+        return lambda: time.time()  # looked up per call: tests step the wall clock
+    found = db.rows(schema.CLOCK_GET, ())
+    if found and found[0][0] == boot:
+        anchor = float(found[0][1])
+    elif not may_write:
+        return None
+    else:
+        anchor = db.write(lambda conn: _adopt(conn, boot))
+    return lambda: anchor + time.monotonic()
 
-    def __init__(self, anchor: float | None) -> None:
-        self.anchor = anchor
 
-    def now(self) -> float:
-        """Seconds on the lease clock."""
-        return time.time() if self.anchor is None else self.anchor + time.monotonic()
-
-    @classmethod
-    def adopt(cls, conn: sqlite3.Connection, boot: str) -> LeaseClock:
-        """The file's anchor for ``boot``, set first if the file has none for it
-        (inside the caller's write transaction)."""
-        if not boot:
-            return cls(None)
-        found = conn.execute(schema.CLOCK_GET).fetchone()
-        if found is not None and found[0] == boot:
-            return cls(float(found[1]))
-        anchor = time.time() - time.monotonic()
-        conn.execute(schema.CLOCK_CLEAR)
-        conn.execute(schema.CLOCK_SET, (boot, anchor))
-        return cls(anchor)
+def _adopt(conn: sqlite3.Connection, boot: str) -> float:
+    found = conn.execute(schema.CLOCK_GET).fetchone()
+    if found is not None and found[0] == boot:
+        return float(found[1])
+    anchor = time.time() - time.monotonic()
+    conn.execute(schema.CLOCK_CLEAR)
+    conn.execute(schema.CLOCK_SET, (boot, anchor))
+    return anchor

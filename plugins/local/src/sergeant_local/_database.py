@@ -1,33 +1,25 @@
 """SQLite connections of one connector (one per thread), with busy retries.
 
 Each thread that uses a connector gets its own connection, closed when the
-thread ends or the connector closes. Measured with four and eight threads
-pushing and popping one item at a time, that was ~1.3x faster than one shared
-connection behind a lock (30,000 vs 23,000 calls/s: threads wait inside SQLite,
-which releases the GIL, instead of handing a Python lock around); with one
-thread, or with batches of 100, the two were equal within noise.
+thread ends or the connector closes (with four to eight threads, ~1.3x faster
+than one connection behind a lock: threads wait inside SQLite, which releases
+the GIL).
 
-Every public call runs exactly one SQL statement in autocommit mode, or one
-``BEGIN IMMEDIATE`` transaction (``executemany``, or a function running several
-statements, see :meth:`Database.write`). A single write statement
-takes SQLite's write lock before it reads (its first opcode opens a write
-transaction), so it behaves like ``BEGIN IMMEDIATE`` + statement + ``COMMIT`` in
-one step: it never upgrades a stale read snapshot, the cause of ``database is
-locked`` errors that SQLite's busy handler cannot wait out.
-
-SQLite's busy handler waits for other processes' writes; whatever ``SQLITE_BUSY``
-still escapes is retried here with backoff until ``busy_timeout_seconds``. Other
-SQLite errors become :class:`~sergeant.errors.StorageError` naming the file.
+Every call runs one SQL statement in autocommit mode, or one ``BEGIN
+IMMEDIATE`` transaction (:meth:`Database.write`). A single write statement takes
+SQLite's write lock before it reads, so it never upgrades a stale read snapshot,
+the cause of ``database is locked`` errors that SQLite's busy handler cannot
+wait out. Whatever ``SQLITE_BUSY`` escapes the busy handler is retried here with
+backoff until ``busy_timeout_seconds``; other SQLite errors become
+:class:`~sergeant.errors.StorageError` naming the file.
 
 A file deleted (or replaced) under open connections is no error to SQLite: they
-go on reading and writing the unlinked file, while a process that opens the path
-afterwards gets a new, empty one, and the queue is split without a word. So the
-file's device and inode, taken when the connector opened it, are compared with
-the path's before a call at most every :data:`CHECK_FILE_EVERY` seconds, and
-after every write: a write that reached a deleted or replaced file raises
-rather than reporting success for data no process will see again. Once they
-differ every call raises StorageError. An ``os.stat`` costs ~3 us (about a
-tenth of pushing one item); reads are throttled by a ~0.1 us clock read.
+go on using the unlinked file while a process opening the path gets a new, empty
+one, and the queue is split without a word. So the file's device and inode,
+taken at open, are compared with the path's before a call at most every
+:data:`CHECK_FILE_EVERY` seconds, and after every write: a write that reached a
+deleted or replaced file raises rather than reporting success for data no
+process will see again (an ``os.stat`` costs ~3 us).
 """
 
 from __future__ import annotations
@@ -107,8 +99,9 @@ if hasattr(os, "register_at_fork"):
 
 def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
     """The absolute database path for the ``file_path`` param, or ConfigError saying why not."""
+    given = default_file_path() if file_path is None else os.fspath(file_path)
+    path = Path(os.path.abspath(os.path.expanduser(given)))
     if file_path is None:
-        path = Path(default_file_path())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -116,38 +109,22 @@ def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
                 f"cannot create the folder {path.parent} for the default sergeant-local "
                 f"database ({exc.strerror}); pass params={{'file_path': ...}}"
             ) from exc
-    else:
-        path = Path(os.path.expanduser(os.fspath(file_path)))
-    path = Path(os.path.abspath(path))
-    shown = os.fspath(file_path) if file_path is not None else str(path)
+    parent, problem = path.parent, None
     try:
-        _check_place(path, shown)
+        if path.is_dir():
+            problem = f"{path} is a folder; name a file inside it, e.g. {path / 'sergeant.sqlite3'}"
+        elif not parent.exists():
+            problem = (
+                f"the folder {parent} does not exist; create it (mkdir -p {parent}) "
+                "or choose another file_path"
+            )
+        elif not parent.is_dir():
+            problem = f"{parent} is a file, not a folder; choose a path inside a folder"
     except OSError as exc:  # e.g. a name too long for the filesystem
-        raise ConfigError(
-            "file_path", shown, f"cannot be used ({exc.strerror}); choose another file_path"
-        ) from exc
+        problem = f"cannot be used ({exc.strerror}); choose another file_path"
+    if problem:
+        raise ConfigError("file_path", given, problem)
     return str(path)
-
-
-def _check_place(path: Path, shown: str) -> None:
-    if path.is_dir():
-        raise ConfigError(
-            "file_path",
-            shown,
-            f"{path} is a folder; name a file inside it, e.g. {path / 'sergeant.sqlite3'}",
-        )
-    parent = path.parent
-    if not parent.exists():
-        raise ConfigError(
-            "file_path",
-            shown,
-            f"the folder {parent} does not exist; create it (mkdir -p {parent}) "
-            "or choose another file_path",
-        )
-    if not parent.is_dir():
-        raise ConfigError(
-            "file_path", shown, f"{parent} is a file, not a folder; choose a path inside a folder"
-        )
 
 
 def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -166,7 +143,7 @@ def _transaction(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]
 class Database:
     """Connections to one file, one per thread, so threads can share a connector."""
 
-    def __init__(self, path: str, *, busy_timeout: float, synchronous: str) -> None:
+    def __init__(self, path: str, busy_timeout: float, synchronous: str) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous
@@ -180,31 +157,13 @@ class Database:
         self._check_at = time.monotonic() + CHECK_FILE_EVERY
         _LIVE.add(self)
 
-    # The three ways to run SQL: keep them short, they are every call's hot path.
-
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """Run one statement; its result rows (all fetched, so it has committed)."""
-        if _monotonic() >= self._check_at:
-            self._check_file()
-        conn = self._local.conn or self._thread_connection()
-        with conn.in_use:
-            try:
-                return conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                return self._retry(exc, lambda c: c.execute(sql, params).fetchall(), conn)
+        return self._run(lambda conn: conn.execute(sql, params).fetchall(), wrote=False)
 
     def changes(self, sql: str, params: Sequence[Any]) -> int:
         """Run one write statement; how many rows it changed."""
-        if _monotonic() >= self._check_at:
-            self._check_file()
-        conn = self._local.conn or self._thread_connection()
-        with conn.in_use:
-            try:
-                changed = conn.execute(sql, params).rowcount
-            except sqlite3.Error as exc:
-                changed = self._retry(exc, lambda c: c.execute(sql, params).rowcount, conn)
-        self._check_file()  # a write that went to a deleted file must fail, not vanish
-        return changed
+        return self._run(lambda conn: conn.execute(sql, params).rowcount, wrote=True)
 
     def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """``op(connection)`` inside one ``BEGIN IMMEDIATE`` transaction; its result.
@@ -212,15 +171,20 @@ class Database:
         ``op`` may run again (after a rollback) while another process holds the
         write lock, so it must not change anything outside the database.
         """
+        return self._run(lambda conn: _transaction(conn, op), wrote=True)
+
+    def _run(self, op: Callable[[sqlite3.Connection], T], wrote: bool) -> T:
+        """Every call's hot path: ``op`` on this thread's connection, busy retried."""
         if _monotonic() >= self._check_at:
             self._check_file()
         conn = self._local.conn or self._thread_connection()
         with conn.in_use:
             try:
-                result = _transaction(conn, op)
+                result = op(conn)
             except sqlite3.Error as exc:
-                result = self._retry(exc, lambda c: _transaction(c, op), conn)
-        self._check_file()  # a write that went to a deleted file must fail, not vanish
+                result = self._retry(exc, op, conn)
+        if wrote:
+            self._check_file()  # a write that went to a deleted file must fail, not vanish
         return result
 
     def close(self) -> None:
@@ -232,8 +196,6 @@ class Database:
         for conn in conns:
             with conn.in_use, contextlib.suppress(sqlite3.Error):  # committed data is safe
                 conn.close()
-
-    # Internals -----------------------------------------------------------
 
     def _file_identity(self) -> tuple[int, int]:
         try:
@@ -278,22 +240,21 @@ class Database:
                 exc = again
 
     def _error(self, exc: sqlite3.Error) -> StorageError:
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        hint = _HINTS.get(code, f"failed (sqlite: {exc})")
-        if code in _HINTS:
-            hint += f" (sqlite: {exc})"
         if isinstance(exc, sqlite3.ProgrammingError) and self._closed:
-            return StorageError(
-                f"this sergeant-local connector for {self.path} is closed; create a new one"
-            )
+            return self._closed_error()
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        hint = f"{_HINTS[code]} (sqlite: {exc})" if code in _HINTS else f"failed (sqlite: {exc})"
         return StorageError(f"sergeant-local database {self.path} {hint}")
+
+    def _closed_error(self) -> StorageError:
+        return StorageError(
+            f"this sergeant-local connector for {self.path} is closed; create a new one"
+        )
 
     def _thread_connection(self) -> _Connection:
         with self._guard:
             if self._closed:
-                raise StorageError(
-                    f"this sergeant-local connector for {self.path} is closed; create a new one"
-                )
+                raise self._closed_error()
             conn = self._open()
             self._all.add(conn)
         self._local.conn = conn
@@ -335,26 +296,21 @@ class Database:
                 "put file_path on a local filesystem"
             )
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"sergeant-local database {self.path} has schema version {version}, newer "
-                    f"than this sergeant-local ({SCHEMA_VERSION}); upgrade sergeant-local"
-                )
-            script = SCHEMA + MIGRATIONS.get(version, "")
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            _transaction(conn, self._migrate)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the file to this schema version (read again under the write lock:
+        another process may have just done it)."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"sergeant-local database {self.path} has schema version {version}, newer "
+                f"than this sergeant-local ({SCHEMA_VERSION}); upgrade sergeant-local"
+            )
+        for statement in (SCHEMA + MIGRATIONS.get(version, "")).split(";"):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _forget_after_fork(self) -> None:
         _INHERITED.extend(self._all)

@@ -15,39 +15,25 @@ import re
 import sqlite3
 import sys
 from array import array
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from sergeant.connector import Batch, Receipts, deliveries_of
 
-from sergeant_local import _ready, schema
+from sergeant_local import schema
 
-__all__ = [
-    "ByRow",
-    "ack",
-    "batch",
-    "bound",
-    "expired_count",
-    "extend",
-    "insert",
-    "parse",
-    "reclaim",
-    "release",
-]
+__all__ = ["ByRow", "ack", "batch", "bound", "expired_count", "extend", "insert", "parse"]
 
 #: Distinct indexes per lease row: ``{(lease id, token): {index, ...}}``; a
 #: reserved batch's handle is its lease rows with ``range(items)`` each.
-ByRow = dict[tuple[int, int], Collection[int]]
+ByRow = Mapping[tuple[int, int], Collection[int]]
 #: Where a reserved batch went: ``(lease id, token, first row, end row)`` per lease row.
 Span = tuple[int, int, int, int]
 
 #: Canonical numbers only (no leading zero): one receipt, one spelling.
-_HEAD = re.compile(r"(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})")
+_RECEIPT = re.compile(r"(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,9})")
 _INT64 = 2**63
 _SUFFIXES = [str(index) for index in range(4096)]
-_INDEXES = {text: index for index, text in enumerate(_SUFFIXES)}
-_HEAD_OF = operator.itemgetter(0)
-_INDEX_OF = operator.itemgetter(2)
 _DELIVERIES_OF = operator.itemgetter(0)
 _ITEM_OF = operator.itemgetter(1)
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -73,63 +59,18 @@ def _unpack(typecode: str, packed: bytes) -> array[Any]:
     return values
 
 
-def _indexes(texts: Sequence[str]) -> set[int]:
-    found: set[int | None] = set(map(_INDEXES.get, texts))
-    if None in found:  # past the cache, or not a number at all
-        found.discard(None)
-        found.update(
-            int(text)
-            for text in texts
-            if text not in _INDEXES
-            and text.isascii()
-            and text.isdigit()
-            and len(text) <= 10
-            and text[0] != "0"  # "0" itself is cached: "00", "01"... are no aliases
-        )
-    return found  # type: ignore[return-value]  # None was discarded
-
-
-def _lease_key(head: str) -> tuple[int, int] | None:
-    match = _HEAD.fullmatch(head)
-    if match is None:
-        return None
-    lease_id, token = int(match[1]), int(match[2])
-    return (lease_id, token) if lease_id < _INT64 and token < _INT64 else None
-
-
 def parse(receipts: Receipts) -> ByRow:
-    """Group well-formed receipts by lease row; others can match nothing.
-
-    A whole batch's receipts carry it grouped already (its handle). Others run
-    per receipt only C-level loops in the usual case, receipts of one batch.
-    """
+    """Group well-formed receipts by lease row (a whole batch's handle is that
+    already); others can match nothing."""
     if receipts.handle is not None:
         return cast(ByRow, receipts.handle)
-    parts = list(map(str.rpartition, receipts, itertools.repeat(".")))
-    heads = set(map(_HEAD_OF, parts))
-    if len(heads) == 1:
-        key = _lease_key(heads.pop())
-        indexes = _indexes(list(map(_INDEX_OF, parts))) if key is not None else None
-        return {key: indexes} if key is not None and indexes else {}
-    by_head: dict[str, list[str]] = {}
-    for head, _, index in parts:
-        found = by_head.get(head)
-        if found is None:
-            by_head[head] = [index]
-        else:
-            found.append(index)
-    parsed: ByRow = {}
-    for head, texts in by_head.items():
-        key = _lease_key(head)
-        if key is not None and (indexes := _indexes(texts)):
-            parsed[key] = indexes
+    parsed: dict[tuple[int, int], set[int]] = {}
+    for match in map(_RECEIPT.fullmatch, receipts):
+        if match is not None:
+            lease_id, token, index = map(int, match.groups())
+            if lease_id < _INT64 and token < _INT64:
+                parsed.setdefault((lease_id, token), set()).add(index)
     return parsed
-
-
-def _suffixes(count: int) -> list[str]:
-    if count <= len(_SUFFIXES):
-        return _SUFFIXES[:count]
-    return _SUFFIXES + [str(index) for index in range(len(_SUFFIXES), count)]
 
 
 def insert(
@@ -138,56 +79,34 @@ def insert(
     """Store taken rows ``(deliveries, item)``, the first ``high`` of them HIGH, as
     lease rows held until ``until``; ``deliveries`` already counts this hand-out."""
     if len(rows) == 1:  # one task per transaction: keep it short
-        count, item = rows[0][0], rows[0][1]
-        token = _token()
+        deliveries, item, token = rows[0][0], rows[0][1], random.getrandbits(63)
         size = len(item).to_bytes(4, "little")
-        values = (queue, token, until, 1, 1, high, count, size, item)
-        lease_id = conn.execute(schema.LEASE_INSERT, values).lastrowid
-        assert lease_id is not None  # an INSERT into a rowid table always sets it
-        return [(lease_id, token, 0, 1)]
+        values = (queue, token, until, 1, 1, high, deliveries, size, item)
+        return [(cast(int, conn.execute(schema.LEASE_INSERT, values).lastrowid), token, 0, 1)]
     items = list(map(_ITEM_OF, rows))
-    counts = array("q", map(_DELIVERIES_OF, rows))
     sizes = array(_SIZE, map(len, items))
     spans = []
     for start, end in _chunks(sizes):
-        token = _token()
-        total = end - start
-        whole = total == len(rows)
-        lease_id = conn.execute(
-            schema.LEASE_INSERT,
-            (
-                queue,
-                token,
-                until,
-                total,
-                total,
-                min(max(high - start, 0), total),
-                _pack_counts(counts if whole else counts[start:end]),
-                _pack(sizes if whole else sizes[start:end]),
-                b"".join(items if whole else items[start:end]),
-            ),
-        ).lastrowid
-        assert lease_id is not None  # an INSERT into a rowid table always sets it
-        spans.append((lease_id, token, start, end))
+        whole = end - start == len(rows)
+        counts = array("q", map(_DELIVERIES_OF, rows if whole else rows[start:end]))
+        # Guards against lease ids reused after a delete, not against attackers; the
+        # random module reseeds in forked children, so processes draw different tokens.
+        token = random.getrandbits(63)
+        values = (
+            queue,
+            token,
+            until,
+            end - start,
+            end - start,
+            min(max(high - start, 0), end - start),
+            counts[0] if counts.count(counts[0]) == len(counts) else _pack(counts),
+            _pack(sizes if whole else sizes[start:end]),
+            b"".join(items if whole else items[start:end]),
+        )
+        spans.append(
+            (cast(int, conn.execute(schema.LEASE_INSERT, values).lastrowid), token, start, end)
+        )
     return spans
-
-
-def _token() -> int:
-    # Guards against lease ids reused after a delete, not against attackers; the
-    # random module reseeds in forked children, so processes draw different tokens.
-    return random.getrandbits(63)
-
-
-def _pack_counts(counts: array[int]) -> int | bytes:
-    """Delivery counts: one number when they are all the same (the usual case)."""
-    first = counts[0]
-    if counts.count(first) == len(counts):
-        return first
-    return _pack(counts)
-
-
-def _unpack_counts(packed: int | bytes, total: int) -> Sequence[int]:
-    return [packed] * total if isinstance(packed, int) else _unpack("q", packed)
 
 
 def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
@@ -206,169 +125,127 @@ def _chunks(sizes: array[int]) -> list[tuple[int, int]]:
 def batch(rows: Sequence[Any], spans: Sequence[Span]) -> Batch:
     """The :class:`~sergeant.connector.Delivery` of each taken row, with receipts
     naming its lease row; the handle groups them by lease row, as :func:`parse` would."""
-    if not rows:
-        return Batch()
+    if len(rows) == 1:
+        ((lease_id, token, _, _),) = spans
+        delivery = (rows[0][1], f"{lease_id}.{token}.0", rows[0][0])
+        return Batch(deliveries_of([delivery]), {(lease_id, token): range(1)})
     out = Batch(
         handle={(lease_id, token): range(end - start) for lease_id, token, start, end in spans}
     )
     for lease_id, token, start, end in spans:
         prefix = f"{lease_id}.{token}."
-        receipts = [prefix + suffix for suffix in _suffixes(end - start)]
+        suffixes = itertools.chain(_SUFFIXES[: end - start], map(str, range(4096, end - start)))
         part = rows if end - start == len(rows) else rows[start:end]
+        receipts = map(prefix.__add__, suffixes)
         out += deliveries_of(
             zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
         )
     return out
 
 
-class _Held:
-    """Which items of one lease row are still held, and until when."""
+def _expiries(row: Sequence[Any]) -> array[float]:
+    """Until when each item of lease row ``(id, expires_at, total, expiries, ...)``
+    is held; 0.0 for items settled (acked, released or reclaimed)."""
+    if row[3] is not None:
+        return _unpack("d", row[3])
+    spread: array[float] = array("d", [row[1]]) * row[2]  # each held until expires_at
+    return spread
 
-    __slots__ = ("expires_at", "expiries", "held", "total")
 
-    def __init__(self, expires_at: float, total: int, held: int, expiries: bytes | None) -> None:
-        self.expires_at = expires_at
-        self.total = total
-        self.held = held
-        self.expiries = None if expiries is None else _unpack("d", expiries)
-
-    def live(self, indexes: Collection[int], now: float) -> Collection[int]:
-        """Those of ``indexes`` still held under a lease that has not run out."""
-        total = self.total
-        if self.expiries is None:
-            if self.expires_at <= now:
-                return ()
-            return indexes if max(indexes) < total else [i for i in indexes if i < total]
-        expiries = self.expiries
-        return [index for index in indexes if index < total and expiries[index] > now]
-
-    def expired(self, now: float) -> list[tuple[int, float]]:
-        """``(index, expiry)`` of the held items whose lease has run out, in order."""
-        if self.expiries is None:
-            return [(index, self.expires_at) for index in range(self.total)]
-        return [(index, at) for index, at in enumerate(self.expiries) if 0 < at <= now]
-
-    def _spread(self) -> array[float]:
-        if self.expiries is None:
-            self.expiries = array("d", [self.expires_at]) * self.total
-        return self.expiries
-
-    def settle(self, indexes: Collection[int]) -> None:
-        """Mark held ``indexes`` acked, released or reclaimed."""
-        self.held -= len(indexes)
-        if self.held:
-            expiries = self._spread()
-            for index in indexes:
-                expiries[index] = 0.0
-            self.expires_at = min(at for at in expiries if at > 0)
-
-    def renew(self, indexes: Collection[int], until: float) -> None:
-        """Hold ``indexes`` until ``until``."""
-        if self.expiries is None and len(indexes) == self.total:
-            self.expires_at = until
-            return
-        expiries = self._spread()
-        for index in indexes:
-            expiries[index] = until
-        self.expires_at = min(at for at in expiries if at > 0)
-
-    def store(self, conn: sqlite3.Connection, lease_id: int) -> None:
-        """Write the new state back (the row goes once nothing is held)."""
-        if not self.held:
-            conn.execute(schema.LEASE_DELETE, (lease_id,))
-        elif self.expiries is None:
-            conn.execute(schema.LEASE_EXTEND_ALL, (self.expires_at, lease_id))
-        else:
-            conn.execute(
-                schema.LEASE_UPDATE,
-                (self.expires_at, self.held, _pack(self.expiries), lease_id),
-            )
+def _store(
+    conn: sqlite3.Connection,
+    lease_id: int,
+    expiries: array[float],
+    indexes: list[int],
+    until: float,
+) -> None:
+    """Hold ``indexes`` until ``until`` (0.0: settled) and write the row back (it goes
+    once nothing is held; ``expiries`` is NULL again once all are held alike)."""
+    for index in indexes:
+        expiries[index] = until
+    held = [at for at in expiries if at > 0]
+    if not held:
+        conn.execute(schema.LEASE_DELETE, (lease_id,))
+        return
+    first = min(held)
+    same = len(held) == len(expiries) and max(held) == first
+    conn.execute(
+        schema.LEASE_UPDATE, (first, len(held), None if same else _pack(expiries), lease_id)
+    )
 
 
 def _put_back(
     conn: sqlite3.Connection, queue: str, row: Sequence[Any], when: Sequence[tuple[int, float]]
 ) -> None:
     """Put items ``(index, ready from)`` of a full lease row back among the ready ones."""
-    high, total, packed = row[5], row[2], row[8]
-    counts, sizes = _unpack_counts(row[6], total), _unpack(_SIZE, row[7])
+    total, high, deliveries, sizes, items = row[2], row[4], row[5], row[6], row[7]
+    counts = [deliveries] * total if isinstance(deliveries, int) else _unpack("q", deliveries)
+    sizes = _unpack(_SIZE, sizes)
     ends = list(itertools.accumulate(sizes))
-    _ready.put(
-        conn,
-        queue,
+    conn.executemany(
+        schema.PUSH_ONE,
         [
             (
+                queue,
                 schema.HIGH if index < high else schema.NORMAL,
                 at,
                 counts[index],
-                packed[ends[index] - sizes[index] : ends[index]],
+                items[ends[index] - sizes[index] : ends[index]],
             )
             for index, at in when
         ],
     )
 
 
-def ack(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float) -> int:
-    """Settle live receipts for good; how many."""
+def _settle(
+    conn: sqlite3.Connection,
+    queue: str,
+    receipts: ByRow,
+    now: float,
+    until: float = 0.0,
+    put_back_at: float | None = None,
+) -> int:
+    """Hold live receipts' items until ``until`` (0.0: settle them), first putting
+    them back, ready at ``put_back_at``, if given; how many."""
     done = 0
+    sql = schema.LEASE_STATE if put_back_at is None else schema.LEASE_FULL
     for (lease_id, token), indexes in receipts.items():
-        count = len(indexes)
-        if isinstance(indexes, range) or max(indexes) == count - 1:  # 0..count-1: the whole row?
-            key = (lease_id, token, queue, now, count)
-            if conn.execute(schema.LEASE_ACK_ALL, key).rowcount:
-                done += count
-                continue
-        held, live = _live_items(conn, queue, lease_id, token, indexes, now)
-        if held is not None and live:
-            held.settle(live)
-            held.store(conn, lease_id)
+        row = conn.execute(sql, (lease_id, token, queue)).fetchone()
+        expiries = array("d") if row is None else _expiries(row)
+        live = sorted(i for i in indexes if i < len(expiries) and expiries[i] > now)
+        if live:
+            if put_back_at is not None:
+                _put_back(conn, queue, row, [(index, put_back_at) for index in live])
+            _store(conn, lease_id, expiries, live, until)
             done += len(live)
     return done
 
 
-def _live_items(
-    conn: sqlite3.Connection,
-    queue: str,
-    lease_id: int,
-    token: int,
-    indexes: Collection[int],
-    now: float,
-) -> tuple[_Held | None, Collection[int]]:
-    """A lease row's state and which of ``indexes`` it still holds (None, () if it is gone)."""
-    found = conn.execute(schema.LEASE_STATE, (lease_id, token, queue)).fetchone()
-    if found is None:
-        return None, ()
-    held = _Held(*found)
-    return held, held.live(indexes, now)
+def ack(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float) -> int:
+    """Settle live receipts for good; how many."""
+    done, rest = 0, {}
+    for (lease_id, token), indexes in receipts.items():
+        count = len(indexes)
+        whole = isinstance(indexes, range) or max(indexes) == count - 1  # 0..count-1
+        key = (lease_id, token, queue, now, count)
+        if whole and conn.execute(schema.LEASE_ACK_ALL, key).rowcount:
+            done += count
+        else:
+            rest[lease_id, token] = indexes
+    return done + _settle(conn, queue, rest, now)
 
 
 def release(
-    conn: sqlite3.Connection, queue: str, receipts: ByRow, visible_at: float, now: float
+    conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float, visible_at: float
 ) -> int:
     """Put live receipts' items back, ready at ``visible_at``; how many."""
-    done = 0
-    for (lease_id, token), indexes in receipts.items():
-        row = conn.execute(schema.LEASE_FULL, (lease_id, token, queue)).fetchone()
-        if row is None:
-            continue
-        held = _Held(*row[1:5])
-        live = sorted(held.live(indexes, now))
-        if live:
-            _put_back(conn, queue, row, [(index, visible_at) for index in live])
-            held.settle(live)
-            held.store(conn, lease_id)
-            done += len(live)
-    return done
+    return _settle(conn, queue, receipts, now, put_back_at=visible_at)
 
 
-def extend(conn: sqlite3.Connection, queue: str, receipts: ByRow, until: float, now: float) -> int:
-    """Hold live receipts' items until ``until``; how many."""
-    done = 0
-    for (lease_id, token), indexes in receipts.items():
-        held, live = _live_items(conn, queue, lease_id, token, indexes, now)
-        if held is not None and live:
-            held.renew(live, until)
-            held.store(conn, lease_id)
-            done += len(live)
+def extend(conn: sqlite3.Connection, queue: str, receipts: ByRow, now: float, lease: float) -> int:
+    """Hold live receipts' items for ``lease`` seconds from ``now``; how many."""
+    until = now + lease
+    done = _settle(conn, queue, receipts, now, until)
     if done:
         found = conn.execute(schema.EARLIEST, (queue,)).fetchone()
         bound(conn, queue, until, None if found is None else found[0])
@@ -389,12 +266,10 @@ def reclaim(conn: sqlite3.Connection, queue: str, now: float) -> float | None:
     if found is None or found[0] > now:
         return None if found is None else float(found[0])
     for row in conn.execute(schema.LEASE_EXPIRED, (queue, now)).fetchall():
-        held = _Held(*row[1:5])
-        expired = held.expired(now)
-        if expired:
-            _put_back(conn, queue, row, expired)
-            held.settle([index for index, _ in expired])
-            held.store(conn, row[0])
+        expiries = _expiries(row)
+        expired = [(index, at) for index, at in enumerate(expiries) if 0 < at <= now]
+        _put_back(conn, queue, row, expired)
+        _store(conn, row[0], expiries, [index for index, _ in expired], 0.0)
     earliest = conn.execute(schema.LEASE_EARLIEST, (queue,)).fetchone()[0]
     if earliest is None:
         conn.execute(schema.EARLIEST_DELETE, (queue,))

@@ -3,8 +3,6 @@
 Several processes may open the same file at once, and threads may share one
 connector object. Items survive ``kill -9`` of any process (WAL, committed per
 call). See :mod:`sergeant_local.schema` for how rows encode readiness and leases.
-:class:`~sergeant.connector.Connector` checks every argument and calls the
-``do_*`` primitives below with clean values.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from sergeant.connector import (
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import build_params
 
-from sergeant_local import _clock, _leases, _ready, legacy, schema
+from sergeant_local import _clock, _leases, legacy, schema
 from sergeant_local._database import Database, resolve_path
 from sergeant_local.lock import LocalLock
 from sergeant_local.params import LocalParams
@@ -35,24 +33,29 @@ from sergeant_local.params import LocalParams
 __all__ = ["LocalConnector"]
 
 _RANK = {"HIGH": schema.HIGH, "NORMAL": schema.NORMAL}
+_Settle = Callable[..., int]
 
 
-def _counts(rows: list[Any], now: float) -> tuple[list[Any], int]:
-    """Split a count statement's rows: the ready-table row, and the held items
-    whose lease ran out (counted as ready)."""
-    main = next(row for row in rows if row[0] == 0)
-    expired = sum(_leases.expired_count(row[1], row[2], now) for row in rows if row[0] == 1)
-    return main, expired
+def _take(conn: sqlite3.Connection, queue: str, now: float, count: int) -> tuple[list[Any], int]:
+    """Remove the next ``count`` ready items: their ``(deliveries, item)`` rows in
+    hand-out order, ``deliveries`` counting this hand-out, and how many (the first
+    ones) are HIGH."""
+    rows = conn.execute(schema.PICK, (queue, now, count)).fetchall()
+    if not rows:
+        return rows, 0
+    last = conn.execute(schema.PICK_LAST, (queue, now, len(rows) - 1)).fetchone()
+    high = len(rows)
+    if last[0] == schema.NORMAL:
+        high = conn.execute(schema.TAKE_HIGH, (queue, now)).rowcount
+    conn.execute(schema.TAKE_UPTO, (queue, *last))
+    return rows, high
 
 
 class LocalConnector(Connector):
     """Every queue, key and lock in the SQLite file ``file_path``.
 
-    :param file_path: the database file (default: :func:`~sergeant_local.default_file_path`).
-    :param busy_timeout_seconds: how long to wait for other processes' writes (30).
-    :param synchronous: ``'NORMAL'`` (default) or ``'FULL'``.
-    :raises sergeant.errors.ConfigError: a param is unknown, missing or bad.
-    :raises sergeant.errors.StorageError: the file cannot be opened as a database.
+    Takes the params of :class:`~sergeant_local.LocalParams`; raises ConfigError
+    for a bad one, StorageError when the file cannot be opened as a database.
     """
 
     type_name: ClassVar[str] = "local"
@@ -62,64 +65,65 @@ class LocalConnector(Connector):
         self.params = build_params(LocalParams, params, where="connector 'local' params")
         self.file_path = resolve_path(self.params.file_path)
         self._db = Database(
-            self.file_path,
-            busy_timeout=self.params.busy_timeout_seconds,
-            synchronous=self.params.synchronous,
+            self.file_path, self.params.busy_timeout_seconds, self.params.synchronous
         )
-        self._clock: _clock.LeaseClock | None = None
+        self._clock: Callable[[], float] | None = None
 
     def __repr__(self) -> str:
         return f"LocalConnector(file_path={self.file_path!r})"
 
     def _lease_now(self, reading: bool = False) -> float:
-        """Now on the file's lease clock (see :mod:`sergeant_local._clock`).
-
-        :param reading: for a call that may not write: a file with no anchor for
-            this boot yet is not written (readers never wait for writers); the
-            anchor it would get serves meanwhile.
-        """
-        clock = self._clock
-        if clock is None:
-            boot = _clock.boot_id()
-            found = self._db.rows(schema.CLOCK_GET, ()) if boot else []
-            if not boot or (found and found[0][0] == boot):
-                clock = _clock.LeaseClock(float(found[0][1]) if boot else None)
-            elif reading:
-                return _clock.LeaseClock(time.time() - time.monotonic()).now()
-            else:
-                clock = self._db.write(lambda c: _clock.LeaseClock.adopt(c, boot))
-            self._clock = clock
-        return clock.now()
+        """Now on the file's lease clock (see :mod:`sergeant_local._clock`). A call
+        only ``reading`` does not write the file's anchor for this boot (readers
+        never wait for writers): until someone does, the wall clock serves."""
+        if self._clock is None:
+            self._clock = _clock.lease_clock(self._db, may_write=not reading)
+            if self._clock is None:
+                return time.time()
+        return self._clock()
 
     def _ready_at(self, consumable_from: float | None) -> float:
-        """When an item pushed now becomes ready, on the lease clock: at once, or
-        after the delay ``consumable_from`` (a wall-clock date) asks for. Ready
-        times follow the lease clock like leases do, so a step of the wall clock
-        neither holds back what was pushed before it nor lets delays run early."""
+        """When an item pushed now becomes ready, on the lease clock: a delay that
+        ``consumable_from`` (a wall-clock date) asks for is kept as a duration."""
         now = self._lease_now()
         return now if consumable_from is None else now + (consumable_from - time.time())
+
+    def _counts(self, queue_name: str) -> tuple[int, int, int]:
+        """``(ready, delayed, held)`` in one snapshot; held items whose lease ran
+        out count as ready."""
+        now = self._lease_now(reading=True)
+        rows = self._db.rows(schema.STATS, (queue_name, now))
+        _, ready, delayed, held = next(row for row in rows if row[0] == 0)
+        expired = sum(_leases.expired_count(row[1], row[2], now) for row in rows if row[0] == 1)
+        return ready + expired, delayed, held - expired
 
     # Queues ----------------------------------------------------------------
 
     def do_push(
         self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
     ) -> None:
-        rank, visible_at = _RANK[priority], self._ready_at(consumable_from)
+        key = (queue_name, _RANK[priority], self._ready_at(consumable_from))
         if len(items) == 1:
-            self._db.changes(schema.PUSH_ONE, (queue_name, rank, visible_at, items[0]))
-        else:  # all in one transaction
-            self._db.write(lambda c: _ready.push_many(c, queue_name, rank, visible_at, items))
+            self._db.changes(schema.PUSH_ONE, (*key, 0, items[0]))
+            return
+
+        def push(conn: sqlite3.Connection) -> None:  # all in one transaction
+            last = conn.execute(schema.SEQ_LAST, key).fetchone()[0]
+            rows = [(*key, seq, item) for seq, item in enumerate(items, last + 1)]
+            conn.executemany(schema.PUSH, rows)
+
+        self._db.write(push)
 
     def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         now = self._lease_now(reading=True)
         if count == 1:  # one statement, unless a lease of the queue may have run out
-            found = self._db.rows(schema.POP_ONE_FAST, (queue_name, now))
+            found = self._db.rows(schema.TAKE_ONE, (queue_name, now))
             if found:
-                return [found[0][0]]
+                return [found[0][1]]
 
         def pop(conn: sqlite3.Connection) -> list[Any]:
             _leases.reclaim(conn, queue_name, now)
-            return _ready.take(conn, queue_name, now, count)[0]
+            return _take(conn, queue_name, now, count)[0]
 
         return [row[1] for row in self._db.write(pop)]
 
@@ -134,10 +138,8 @@ class LocalConnector(Connector):
         return [row[0] for row in self._db.rows(schema.PEEK, (queue_name, now, count))]
 
     def do_length(self, queue_name: str, include_delayed: bool) -> int:
-        now = self._lease_now(reading=True)
-        sql = schema.LENGTH_ALL if include_delayed else schema.LENGTH_READY
-        main, expired = _counts(self._db.rows(sql, (queue_name, now)), now)
-        return int(main[1]) + expired
+        ready, delayed, _ = self._counts(queue_name)
+        return ready + delayed if include_delayed else ready
 
     def do_delete(self, queue_name: str) -> bool:
         def delete(conn: sqlite3.Connection) -> int:
@@ -166,14 +168,14 @@ class LocalConnector(Connector):
 
         def run(conn: sqlite3.Connection) -> tuple[int, list[Any], list[_leases.Span]]:
             acked = _leases.ack(conn, queue_name, parsed, now) if parsed else 0
-            first = _ready.take_first(conn, queue_name, now) if count == 1 else None
-            if first is not None and first[0]:
-                rows, high, earliest = first
+            rows = conn.execute(schema.TAKE_ONE, (queue_name, now)).fetchall() if count == 1 else []
+            if rows:
+                high, earliest = int(rows[0][2] == schema.HIGH), rows[0][3]
             else:
                 earliest = _leases.reclaim(conn, queue_name, now)
-                rows, high = _ready.take(conn, queue_name, now, count)
-            if not rows:
-                return acked, rows, []
+                rows, high = _take(conn, queue_name, now, count)
+                if not rows:
+                    return acked, rows, []
             spans = _leases.insert(conn, queue_name, rows, high, until)
             _leases.bound(conn, queue_name, until, earliest)
             return acked, rows, spans
@@ -181,34 +183,26 @@ class LocalConnector(Connector):
         acked, rows, spans = self._db.write(run)
         return acked, _leases.batch(rows, spans)
 
-    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
+    def _settle(self, queue_name: str, receipts: Receipts, op: _Settle, *args: float) -> int:
+        """``op(connection, queue_name, receipts by row, now, *args)`` in one
+        transaction, unless no receipt is well-formed."""
         parsed = _leases.parse(receipts)
         if not parsed:
             return 0
         now = self._lease_now()
-        return self._db.write(lambda c: _leases.ack(c, queue_name, parsed, now))
+        return self._db.write(lambda conn: op(conn, queue_name, parsed, now, *args))
+
+    def do_ack(self, queue_name: str, receipts: Receipts) -> int:
+        return self._settle(queue_name, receipts, _leases.ack)
 
     def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
-        parsed = _leases.parse(receipts)
-        if not parsed:
-            return 0
-        now, visible_at = self._lease_now(), self._ready_at(consumable_from)
-        return self._db.write(lambda c: _leases.release(c, queue_name, parsed, visible_at, now))
+        return self._settle(queue_name, receipts, _leases.release, self._ready_at(consumable_from))
 
     def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
-        parsed = _leases.parse(receipts)
-        if not parsed:
-            return 0
-        now = self._lease_now()
-        return self._db.write(
-            lambda c: _leases.extend(c, queue_name, parsed, now + lease_seconds, now)
-        )
+        return self._settle(queue_name, receipts, _leases.extend, lease_seconds)
 
     def do_stats(self, queue_name: str) -> list[NodeStats]:
-        now = self._lease_now(reading=True)
-        main, expired = _counts(self._db.rows(schema.STATS, (queue_name, now)), now)
-        ready, delayed, held = int(main[1]) + expired, int(main[2]), int(main[3]) - expired
-        return [NodeStats(self.file_path, ready, delayed, held)]
+        return [NodeStats(self.file_path, *self._counts(queue_name))]
 
     def do_queue_names(self) -> list[str]:
         return [row[0] for row in self._db.rows(schema.QUEUE_NAMES, ())]
@@ -240,11 +234,8 @@ class LocalConnector(Connector):
         dry_run: bool,
         progress: Callable[[int], None] | None,
     ) -> LegacyReport:
-        """Sergeant 0.27.0's queues and keys in this file (see :mod:`sergeant_local.legacy`);
-        ``keys=True`` moves all of its keys."""
-        return legacy.migrate(self._db, queues, keys, dry_run, progress)
-
-    # Lifecycle ---------------------------------------------------------------
+        """Sergeant 0.27.0's queues and keys in this file (see :mod:`sergeant_local.legacy`)."""
+        return legacy.migrate(self._db, self._lease_now, queues, keys, dry_run, progress)
 
     def close(self) -> None:
         """Close the file. Calling it twice is harmless; later calls raise StorageError."""

@@ -19,6 +19,7 @@ is reported. Locks are counted, not moved: each frees itself.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from sergeant.legacy import (
     usable_queue_names,
 )
 
-from sergeant_local import _ready, schema
+from sergeant_local import schema
 from sergeant_local._database import Database
 
 __all__ = ["BATCH", "migrate"]
@@ -52,28 +53,23 @@ _SAMPLE = "SELECT value FROM task_queue WHERE queue_name = ? LIMIT 1"
 _QUEUES = "SELECT DISTINCT queue_name FROM task_queue"
 _KEYS = "SELECT rowid, name, value FROM keys WHERE rowid > ? AND name GLOB ? ORDER BY rowid LIMIT ?"
 _KEY_DROP = "DELETE FROM keys WHERE rowid = ?"
-_KEY_INSERT = "INSERT INTO sergeant_keys (key, value) VALUES (?, ?)"
 _LOCKS = "SELECT count(*) FROM locks WHERE expireAt > ?"
-
-
-def _tables(db: Database) -> set[str]:
-    rows = db.rows(
-        "SELECT name FROM sqlite_master WHERE type = 'table'"
-        " AND name IN ('task_queue', 'keys', 'locks')",
-        (),
-    )
-    return {str(row[0]) for row in rows}
+_TABLES = (
+    "SELECT name FROM sqlite_master"
+    " WHERE type = 'table' AND name IN ('task_queue', 'keys', 'locks')"
+)
 
 
 def migrate(
     db: Database,
+    lease_now: Callable[[], float],
     queues: Sequence[str] | None,
     keys: str | bool,
     dry_run: bool,
     progress: Callable[[int], None] | None,
 ) -> LegacyReport:
     """Move (or count, with ``dry_run``) Sergeant 0.27.0's queues and keys in ``db``."""
-    tables = _tables(db)
+    tables = {row[0] for row in db.rows(_TABLES, ())}
     moved: list[LegacyQueue] = []
     samples: list[bytes] = []
     refused: list[str] = []
@@ -90,7 +86,7 @@ def migrate(
             if dry_run:
                 found = LegacyQueue(name, high + normal, high, delayed)
             else:
-                found = _move_queue(db, name, high + normal + delayed, done, progress)
+                found = _move_queue(db, lease_now, name, high + normal + delayed, done, progress)
             if found.total:
                 moved.append(found)
                 done += found.total
@@ -110,31 +106,20 @@ def migrate(
 
 
 def _move_queue(
-    db: Database, name: str, bound: int, done: int, progress: Callable[[int], None] | None
+    db: Database,
+    lease_now: Callable[[], float],
+    name: str,
+    bound: int,
+    done: int,
+    progress: Callable[[int], None] | None,
 ) -> LegacyQueue:
     """Move batches until the old queue is empty or ``bound`` items (what it held
-    at the start) have moved, so a busy old producer cannot keep one run going."""
+    at the start) have moved, so a busy old producer cannot keep one run going.
+    Ready times are on the lease clock (a delayed item keeps its wall-clock delay)."""
     total = LegacyQueue(name)
     while total.total < bound:
-
-        def batch(conn: sqlite3.Connection) -> LegacyQueue:
-            rows = sorted(conn.execute(_TAKE, (name, BATCH)).fetchall(), key=lambda r: r[:2])
-            now = time.time()
-            entries: list[_ready.Entry] = []
-            high = normal = delayed = 0
-            for _, priority, value in rows:
-                if priority == 0.0:
-                    entries.append((schema.HIGH, now, 0, bytes(value)))
-                    high += 1
-                elif priority == 1.0:
-                    entries.append((schema.NORMAL, now, 0, bytes(value)))
-                    normal += 1
-                else:
-                    entries.append((schema.NORMAL, float(priority), 0, bytes(value)))
-                    delayed += 1
-            _ready.put(conn, name, entries)
-            return LegacyQueue(name, high + normal, high, delayed)
-
+        now = lease_now()
+        batch = functools.partial(_move_batch, name, now, now - time.time())
         got = db.write(batch)
         total = total + got
         if progress is not None and got.total:
@@ -142,6 +127,20 @@ def _move_queue(
         if got.total < BATCH:
             break
     return total
+
+
+def _move_batch(name: str, now: float, shift: float, conn: sqlite3.Connection) -> LegacyQueue:
+    """Move up to :data:`BATCH` items: HIGH and NORMAL ready ``now``, delayed ones at
+    their due time moved by ``shift`` onto the lease clock."""
+    rows = sorted(conn.execute(_TAKE, (name, BATCH)).fetchall(), key=lambda r: r[:2])
+    entries = []
+    for _, at, item in rows:  # ``at``: 0.0 HIGH, 1.0 NORMAL, else a due time
+        due = now if at in (0.0, 1.0) else at + shift
+        entries.append((name, schema.HIGH if at == 0.0 else schema.NORMAL, due, 0, item))
+    conn.executemany(schema.PUSH_ONE, entries)
+    high = sum(at == 0.0 for _, at, _ in rows)
+    delayed = sum(at not in (0.0, 1.0) for _, at, _ in rows)
+    return LegacyQueue(name, len(rows) - delayed, high, delayed)
 
 
 def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[str, ...]]:
@@ -159,7 +158,7 @@ def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[st
             count += ours is None
             if not dry_run:
                 if ours is None:
-                    conn.execute(_KEY_INSERT, (name, value))
+                    conn.execute(schema.KEY_SET, (name, value))
                 conn.execute(_KEY_DROP, (rowid,))
         return count, clashes, rows[-1][0] if len(rows) == BATCH else -2
 

@@ -39,18 +39,14 @@ class LocalLock(TokenLock):
 
     def extend(self, token: str, seconds: int) -> bool:
         now = time.time()
-        changed = self._database.changes(
-            schema.LOCK_SET_TTL, (now + seconds, self.name, token, now)
+        return (
+            self._database.changes(schema.LOCK_SET_TTL, (now + seconds, self.name, token, now)) == 1
         )
-        return changed == 1
 
     def seconds_left(self) -> int | None:
         now = time.time()
         found = self._database.rows(schema.LOCK_GET_EXPIRY, (self.name, now))
-        if not found:
-            return None
-        expires_at: float = found[0][0]
-        return max(1, math.ceil(expires_at - now))
+        return max(1, math.ceil(found[0][0] - now)) if found else None
 
     def token_releaser(self) -> Callable[[str], bool]:
         return functools.partial(_release, self._database, self.name)

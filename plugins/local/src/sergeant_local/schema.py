@@ -105,7 +105,6 @@ MIGRATIONS = {1: _FROM_1 + _FROM_2, 2: _FROM_2}
 _READY = "FROM sergeant_ready WHERE queue = ?1 AND priority IN (0, 1) AND visible_at <= ?2"
 _ORDER = "ORDER BY priority, visible_at, seq"
 PICK = f"SELECT deliveries + 1, item {_READY} {_ORDER} LIMIT ?3"
-# What a pop would take, left in place.
 PEEK = f"SELECT item {_READY} {_ORDER} LIMIT ?3"
 # The key of the last row PICK read (the ?3-th, counting from 0).
 PICK_LAST = f"SELECT priority, visible_at, seq {_READY} {_ORDER} LIMIT 1 OFFSET ?3"
@@ -116,39 +115,31 @@ TAKE_HIGH = "DELETE FROM sergeant_ready WHERE queue = ? AND priority = 0 AND vis
 TAKE_UPTO = (
     "DELETE FROM sergeant_ready WHERE queue = ? AND priority = ? AND (visible_at, seq) <= (?, ?)"
 )
-_FIRST = f"(SELECT queue, priority, visible_at, seq {_READY} {_ORDER} LIMIT 1)"
+# Takes the first ready item, unless a lease of the queue may have run out (the
+# caller then reclaims first and takes with PICK): the usual pop or reserve of
+# one item is this one statement. Also returns the queue's bound on lease expiries.
 TAKE_ONE = (
-    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
-    " RETURNING deliveries + 1, item, priority"
-)
-# A pop of one item (POP_ONE_FAST) and TAKE_ONE (TAKE_ONE_FAST) taking nothing while
-# a lease of the queue may have run out (the caller then reclaims first): the usual
-# pop or reserve of one item skips the statement that looks for expired leases.
-# TAKE_ONE_FAST also returns the bound.
-_NONE_EXPIRED = (
+    "DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) ="  # noqa: S608
+    f" (SELECT queue, priority, visible_at, seq {_READY} {_ORDER} LIMIT 1)"
     " AND NOT EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1 AND earliest <= ?2)"
-)
-POP_ONE_FAST = (
-    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
-    f"{_NONE_EXPIRED} RETURNING item"
-)
-TAKE_ONE_FAST = (
-    f"DELETE FROM sergeant_ready WHERE (queue, priority, visible_at, seq) = {_FIRST}"  # noqa: S608
-    f"{_NONE_EXPIRED} RETURNING deliveries + 1, item, priority,"
+    " RETURNING deliveries + 1, item, priority,"
     " (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1)"
 )
+# One item (?4 deliveries so far) after every item of its queue, priority and ready time.
 PUSH_ONE = (
     "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"
     " VALUES (?1, ?2, ?3, (SELECT coalesce(max(seq), 0) + 1 FROM sergeant_ready"
-    " WHERE queue = ?1 AND priority = ?2 AND visible_at = ?3), 0, ?4)"
+    " WHERE queue = ?1 AND priority = ?2 AND visible_at = ?3), ?4, ?5)"
 )
+# Many items at once: SEQ_LAST once, then PUSH with the following seqs (faster per
+# item than PUSH_ONE's lookup each).
 SEQ_LAST = (
     "SELECT coalesce(max(seq), 0) FROM sergeant_ready"
     " WHERE queue = ? AND priority = ? AND visible_at = ?"
 )
 PUSH = (
     "INSERT INTO sergeant_ready (queue, priority, visible_at, seq, deliveries, item)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, 0, ?)"
 )
 ITEMS_DELETE = "DELETE FROM sergeant_ready WHERE queue = ?"
 LEASES_DELETE = "DELETE FROM sergeant_leases WHERE queue = ?"
@@ -165,16 +156,13 @@ LEASE_INSERT = (
     " (queue, token, expires_at, total, held, high, deliveries, sizes, items)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# What acks and extends need (no item bytes); LEASE_FULL also the items, to put back.
-LEASE_STATE = (
-    "SELECT expires_at, total, held, expiries FROM sergeant_leases"
-    " WHERE id = ? AND token = ? AND queue = ?"
-)
-_FULL = "id, expires_at, total, held, expiries, high, deliveries, sizes, items"
+# A lease row's state (what acks and extends need), and with LEASE_FULL its items too.
+_STATE = "id, expires_at, total, expiries"
+_FULL = f"{_STATE}, high, deliveries, sizes, items"
+LEASE_STATE = f"SELECT {_STATE} FROM sergeant_leases WHERE id = ? AND token = ? AND queue = ?"  # noqa: S608
 LEASE_FULL = f"SELECT {_FULL} FROM sergeant_leases WHERE id = ? AND token = ? AND queue = ?"  # noqa: S608
 LEASE_EXPIRED = f"SELECT {_FULL} FROM sergeant_leases WHERE queue = ? AND expires_at <= ?"  # noqa: S608
 LEASE_UPDATE = "UPDATE sergeant_leases SET expires_at = ?, held = ?, expiries = ? WHERE id = ?"
-LEASE_EXTEND_ALL = "UPDATE sergeant_leases SET expires_at = ? WHERE id = ?"
 LEASE_DELETE = "DELETE FROM sergeant_leases WHERE id = ?"
 # Acking every item of a row no part of which was settled or renewed: one statement.
 LEASE_ACK_ALL = (
@@ -192,8 +180,6 @@ _EXPIRED = (
     " WHERE (SELECT earliest FROM sergeant_lease_queues WHERE queue = ?1) <= ?2"
     " AND queue = ?1 AND expires_at <= ?2"
 )
-LENGTH_READY = f"SELECT 0, count(*), NULL, NULL {_READY}{_EXPIRED}"
-LENGTH_ALL = f"SELECT 0, count(*), NULL, NULL FROM sergeant_ready WHERE queue = ?1{_EXPIRED}"  # noqa: S608
 STATS = (
     "SELECT 0, coalesce(sum(visible_at <= ?2), 0), coalesce(sum(visible_at > ?2), 0),"  # noqa: S608
     " CASE WHEN EXISTS (SELECT 1 FROM sergeant_lease_queues WHERE queue = ?1)"

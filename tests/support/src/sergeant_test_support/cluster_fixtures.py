@@ -18,6 +18,7 @@ Fixtures (registered through the ``pytest11`` entry point):
     cluster.primaries()         # the servers that serve slots now
     cluster.primary_of_slot(s)  # the server serving slot s now
     cluster.kill(server)        # SIGKILL one server, like a crash
+    cluster.reshard(a, b, n)    # redis-cli --cluster reshard: n slots from a to b
     cluster.wait_ok()           # until every live node says cluster_state:ok
     cluster.stop()
 
@@ -213,7 +214,7 @@ class RedisCluster:
     def primary_of_slot(self, slot: int) -> RedisServer:
         """The server that serves ``slot`` now, as the live primaries see it."""
         for server in self.primaries():
-            owned = _slot_ranges(command(server, "CLUSTER", "NODES"))
+            owned = self.slots_of(server)
             if any(low <= slot <= high for low, high in owned):
                 return server
         raise LookupError(f"no live primary serves slot {slot}")
@@ -223,18 +224,55 @@ class RedisCluster:
         reply = command(self.live()[0], "CLUSTER", "KEYSLOT", key)
         return int(reply.lstrip(b":"))
 
+    def node_id(self, server: RedisServer) -> str:
+        """``CLUSTER MYID``."""
+        return command(server, "CLUSTER", "MYID").decode()
+
+    def reshard(self, source: RedisServer, target: RedisServer, slots: int) -> None:
+        """Move ``slots`` slots (the lowest ``source`` serves) and their keys to
+        ``target`` with ``redis-cli --cluster reshard``, the operator's tool."""
+        done = subprocess.run(
+            [
+                redis_cli_executable(),
+                "--cluster",
+                "reshard",
+                source.address,
+                "--cluster-from",
+                self.node_id(source),
+                "--cluster-to",
+                self.node_id(target),
+                "--cluster-slots",
+                str(slots),
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            timeout=FORM_TIMEOUT * 5,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RedisServerError(
+                f"redis-cli --cluster reshard failed: {done.stdout[-2000:]!r} "
+                f"{done.stderr[-2000:]!r}"
+            )
+
+    def slots_of(self, server: RedisServer) -> list[tuple[int, int]]:
+        """The slot ranges ``server`` serves, as it says itself."""
+        return _slot_ranges(command(server, "CLUSTER", "NODES"))
+
     # Waiting --------------------------------------------------------------
 
     def wait_ok(self, timeout: float = FORM_TIMEOUT, primaries: int | None = None) -> None:
         """Until every live server says ``cluster_state:ok`` and knows all 16384
         slots assigned (and, when given, ``primaries`` live primaries serve them)."""
         self.wait_until(
-            lambda: all(
-                (info := self.info(s)).get("cluster_state") == "ok"
-                and info.get("cluster_slots_assigned") == "16384"
-                for s in self.live()
-            )
-            and (primaries is None or len(self.primaries()) == primaries),
+            lambda: (
+                all(
+                    (info := self.info(s)).get("cluster_state") == "ok"
+                    and info.get("cluster_slots_assigned") == "16384"
+                    for s in self.live()
+                )
+                and (primaries is None or len(self.primaries()) == primaries)
+            ),
             timeout,
             "the cluster to say cluster_state:ok on every live node",
         )

@@ -128,6 +128,8 @@ class RedisCluster:
                     # a shard whose primary and replica are both gone must not stop the others
                     "cluster-require-full-coverage no",
                     "cluster-allow-replica-migration no",
+                    # replicas sync at once (a replica never synced cannot take over)
+                    "repl-diskless-sync-delay 0",
                 ],
             )
             for i in range(primaries * (1 + replicas))
@@ -263,19 +265,32 @@ class RedisCluster:
 
     def wait_ok(self, timeout: float = FORM_TIMEOUT, primaries: int | None = None) -> None:
         """Until every live server says ``cluster_state:ok`` and knows all 16384
-        slots assigned (and, when given, ``primaries`` live primaries serve them)."""
-        self.wait_until(
-            lambda: (
-                all(
-                    (info := self.info(s)).get("cluster_state") == "ok"
-                    and info.get("cluster_slots_assigned") == "16384"
-                    for s in self.live()
-                )
-                and (primaries is None or len(self.primaries()) == primaries)
-            ),
-            timeout,
-            "the cluster to say cluster_state:ok on every live node",
-        )
+        slots assigned, every live replica's link to its primary is up (a
+        replica never synced cannot take over), and, when given, ``primaries``
+        live primaries serve the slots."""
+
+        def whole() -> bool:
+            for server in self.live():
+                info = self.info(server)
+                if (
+                    info.get("cluster_state") != "ok"
+                    or info.get("cluster_slots_assigned") != "16384"
+                ):
+                    return False
+                replication = _fields(command(server, "INFO", "replication"))
+                if (
+                    replication.get("role") == "slave"
+                    and self._primary_alive(replication)
+                    and replication.get("master_link_status") != "up"
+                ):
+                    return False
+            return primaries is None or len(self.primaries()) == primaries
+
+        self.wait_until(whole, timeout, "the cluster to be whole (cluster_state:ok everywhere)")
+
+    def _primary_alive(self, replication: dict[str, str]) -> bool:
+        address = f"{replication.get('master_host')}:{replication.get('master_port')}"
+        return any(server.address == address for server in self.live())
 
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll ``condition`` (server errors count as not yet) until true or ``timeout``."""

@@ -168,3 +168,21 @@ def test_a_killed_primary_fails_over_and_the_connector_keeps_going(
         f"{len(load.errors)} sergeant errors in the window "
         f"({whole_at - killed_at:.1f} s to a whole cluster)"
     )
+
+
+def test_an_unreachable_cluster_raises_sergeants_error_naming_the_nodes() -> None:
+    from sergeant.errors import ConnectorUnavailableError
+    from sergeant_test_support.redis_fixtures import free_port
+
+    port = free_port()
+    params = {"cluster": {"nodes": [{"host": "127.0.0.1", "port": port}]}}
+    with pytest.raises(ConnectorUnavailableError, match=f"127.0.0.1:{port}"):
+        sergeant.connect(sergeant.config.Connector(type="redis", params=params))
+
+
+def test_a_plain_server_is_not_taken_for_a_cluster(redis_server: object) -> None:
+    from sergeant.errors import ConnectorUnavailableError
+
+    params = {"cluster": {"nodes": [{"host": "127.0.0.1", "port": redis_server.port}]}}  # type: ignore[attr-defined]
+    with pytest.raises(ConnectorUnavailableError, match="not enabled"):
+        sergeant.connect(sergeant.config.Connector(type="redis", params=params))

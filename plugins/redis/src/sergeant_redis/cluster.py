@@ -78,6 +78,8 @@ _UNAVAILABLE = (
     redis.exceptions.ReadOnlyError,
     redis.exceptions.RedisClusterException,
 )
+#: What the cluster client raises (RedisClusterException, SlotNotCoveredError: not RedisErrors).
+_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 _PARTS = tuple(f":{part}" for part in scripts.KEY_PARTS)
 
 
@@ -197,7 +199,7 @@ class _Cluster:
                 ),
                 **options,
             )
-        except redis.exceptions.RedisError as exc:
+        except _ERRORS as exc:
             raise self.translate(exc, None) from exc
         self._permitted = False
         self._permission_guard = threading.Lock()
@@ -210,7 +212,7 @@ class _Cluster:
         """``host:port`` of the primary that serves ``key``'s slot now."""
         try:
             node = self.client.get_node_from_key(key)
-        except (redis.exceptions.RedisError, IndexError):
+        except (*_ERRORS, IndexError):
             return "no primary"
         return "no primary" if node is None else f"{node.host}:{node.port}"
 
@@ -232,14 +234,9 @@ class _Cluster:
                 )
             self._permitted = True
 
-    def translate(
-        self, exc: redis.exceptions.RedisError, shard: ClusterShard | None
-    ) -> StorageError:
+    def translate(self, exc: Exception, shard: ClusterShard | None) -> StorageError:
         reason = (str(exc) or type(exc).__name__).splitlines()[0][:300]
-        if isinstance(exc, redis.exceptions.AuthenticationError) or (
-            isinstance(exc, redis.exceptions.ResponseError)
-            and str(exc).startswith(("WRONGPASS", "NOAUTH"))
-        ):
+        if _refused_credentials(exc):
             return AuthenticationError(
                 "redis cluster refused the credentials; check cluster.username and cluster.password"
             )
@@ -258,6 +255,20 @@ class _Cluster:
             return NodeUnavailableError(cast(Node, shard), reason)
         where = "redis cluster" if shard is None else f"redis cluster {shard.label}"
         return StorageError(f"{where} failed: {reason}")
+
+
+def _refused_credentials(exc: BaseException | None) -> bool:
+    """The server refused the credentials (redis-py may wrap that while connecting)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        text = str(exc)
+        if isinstance(exc, redis.exceptions.AuthenticationError) or any(
+            marker in text
+            for marker in ("WRONGPASS", "NOAUTH", "invalid username-password", "Authentication")
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class ClusterShard:
@@ -306,7 +317,7 @@ class ClusterShard:
         sent = self._args(args)
         try:
             reply = self._cluster.client.execute_command(*sent)
-        except redis.exceptions.RedisError as exc:
+        except _ERRORS as exc:
             raise self._cluster.translate(exc, self) from exc
         self.health.succeeded()
         return self._reply(args, reply)
@@ -325,7 +336,7 @@ class ClusterShard:
                 result = client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
                 result = client.execute_command("EVAL", script.source, len(keys), *keys, *args)
-        except redis.exceptions.RedisError as exc:
+        except _ERRORS as exc:
             raise self._cluster.translate(exc, self) from exc
         self.health.succeeded()
         return result
@@ -348,7 +359,7 @@ class ClusterShard:
             pipe.execute_command(*self._args(command))
         try:
             results = pipe.execute(raise_on_error=False)
-        except redis.exceptions.RedisError as exc:
+        except _ERRORS as exc:
             raise self._cluster.translate(exc, self) from exc
         finally:
             pipe.reset()
@@ -357,7 +368,7 @@ class ClusterShard:
         for command, result in zip(commands, results, strict=True):
             if isinstance(result, redis.exceptions.NoScriptError):
                 out.append(result)
-            elif isinstance(result, redis.exceptions.RedisError):
+            elif isinstance(result, _ERRORS):
                 out.append(self._cluster.translate(result, self))
             else:
                 out.append(self._reply(command, result))
@@ -420,7 +431,7 @@ class ClusterConnector(RedisConnector):
                 name = _queue_name(bytes(key))
                 if name is not None:
                     names.add(name)
-        except redis.exceptions.RedisError as exc:
+        except _ERRORS as exc:
             raise self._cluster.translate(exc, None) from exc
         return names
 

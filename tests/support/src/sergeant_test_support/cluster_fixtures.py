@@ -33,7 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class RedisCluster:
     :param replicas: replicas per primary.
     :param node_timeout_ms: ``cluster-node-timeout``: how long a primary may be
         silent before its replica takes over (low, so failover tests are quick).
+    :param extra_config: more ``redis.conf`` lines for every server (ACL users...;
+        the default user must stay usable: ``redis-cli`` forms the cluster with it).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class RedisCluster:
         primaries: int = 3,
         replicas: int = 1,
         node_timeout_ms: int = 2000,
+        extra_config: Sequence[str] = (),
     ) -> None:
         self.directory = Path(directory)
         self.node_timeout_ms = node_timeout_ms
@@ -130,6 +133,7 @@ class RedisCluster:
                     "cluster-allow-replica-migration no",
                     # replicas sync at once (a replica never synced cannot take over)
                     "repl-diskless-sync-delay 0",
+                    *extra_config,
                 ],
             )
             for i in range(primaries * (1 + replicas))

@@ -40,6 +40,7 @@ Stats
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +84,7 @@ _ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 _PARTS = tuple(f":{part}" for part in scripts.KEY_PARTS)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def shard_tags(name: str, shards: int) -> tuple[str, ...]:
     """The hash tag of each shard of queue ``name`` (see the module docstring)."""
     tags: list[str | None] = [None] * shards

@@ -40,6 +40,8 @@ def cluster(redis_cluster_factory: Callable[..., RedisCluster]) -> RedisCluster:
 def test_the_readme_acl_user_runs_every_call(cluster: RedisCluster) -> None:
     params = cluster.params(username="sergeant-app", password=PASSWORD)
     with sergeant.connect(sergeant.config.Connector(type="redis", params=params)) as connector:
+        assert PASSWORD not in repr(connector)
+        assert PASSWORD not in repr(connector.cluster_params)  # type: ignore[attr-defined]
         for _ in range(6):
             connector.queue_push_bulk("acl", [b"a", b"b"])
         connector.queue_push("acl", b"later", consumable_from=time.time() + 600)

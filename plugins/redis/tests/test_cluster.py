@@ -185,3 +185,27 @@ def test_a_reserve_batch_from_every_shard_is_acked_on_its_shard(connector: Conne
     assert connector.queue_ack(name, batch.receipts()) == 30
     assert connector.queue_length(name, include_delayed=True) == 0
     assert sum(entry.in_flight for entry in connector.queue_stats(name)) == 0
+
+
+def test_queue_names_with_tag_characters_round_trip(
+    connector: Connector, redis_cluster: RedisCluster, raw: redis.cluster.RedisCluster
+) -> None:
+    base = unique("odd")
+    names = [f"{base}#1", f"{base}:x:high", f"{base}{{in}}", f"{base}}}b", f"{{{base}"]
+    for name in names:
+        push_in_turns(connector, name, items(30))
+    listed = set(connector.queue_names())
+    assert set(names) <= listed
+
+    def slots_of(name: str) -> set[int]:
+        keys = [k for group in shard_keys(raw, name).values() for k in group]
+        assert keys
+        return {redis_cluster.keyslot(key) for key in keys}
+
+    assert len(slots_of(f"{base}#1")) == 3
+    # a '}' in the name cuts the hash tag short (Redis's rule): its shards share one slot
+    assert len(slots_of(f"{base}}}b")) == 1
+    for name in names:
+        assert connector.queue_length(name) == 30
+        assert len(connector.queue_pop_bulk(name, 100)) == 30
+    assert not set(names) & set(connector.queue_names())

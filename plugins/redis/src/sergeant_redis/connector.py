@@ -124,6 +124,14 @@ class RedisConnector(Connector):
         MIGRATE_LEGACY,
     }
 
+    def __new__(cls, **params: Any) -> RedisConnector:
+        # params={'cluster': {...}}: a Redis Cluster (sergeant_redis.cluster)
+        if cls is RedisConnector and "cluster" in params:
+            from sergeant_redis.cluster import ClusterConnector
+
+            return super().__new__(ClusterConnector)
+        return super().__new__(cls)
+
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
         self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]

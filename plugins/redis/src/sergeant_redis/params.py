@@ -404,4 +404,7 @@ def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
 def check_params(params: Mapping[str, Any]) -> None:
     """The ``sergeant.connector_params`` entry point: validate ``params`` as the
     connector would, importing no driver (``sergeant.config.Connector`` calls it)."""
-    parse_nodes(params)
+    from sergeant_redis.cluster_params import check_cluster  # imports this module
+
+    if not check_cluster(params):
+        parse_nodes(params)

@@ -1,4 +1,4 @@
-"""Scenario 14: a Redis Cluster primary is SIGKILLed under a worker and a producer.
+"""Scenario 16: a Redis Cluster primary is SIGKILLed under a worker and a producer.
 
 A 3-primary cluster (a replica each, ``cluster-node-timeout`` 2 s, no AOF)
 takes tasks from a producer thread in this process (``push_tasks``, 10 tasks
@@ -156,7 +156,7 @@ def test_cluster_primary_failover_under_a_worker(
     verdict = alive and emptied and not producer.errors and lost_after == 0 and pushed
     record(
         Outcome(
-            scenario="14. redis cluster primary failover under a worker",
+            scenario="16. redis cluster primary failover under a worker",
             backend="redis cluster (3 primaries, 1 replica each, no AOF)",
             load=f"{len(pushed):,} tasks pushed {PER_PUSH} per call (at most one call per "
             f"{PACE * 1000:.0f} ms) while 1 unsupervised worker process (work_loop, prefetching "

@@ -71,6 +71,8 @@ def sentinel_pool(
             {key: value for key, value in options.items() if key.startswith("ssl_")},
             ssl=True,
         )
-    manager = redis.sentinel.Sentinel(list(params.sentinels), sentinel_kwargs=asking)
+    # Typed as Any: redis-py annotates these in some releases and not in others.
+    sentinel_class: Any = redis.sentinel.Sentinel
+    manager = sentinel_class(list(params.sentinels), sentinel_kwargs=asking)
     client = manager.master_for(params.service_name, **options)
     return client.connection_pool, manager

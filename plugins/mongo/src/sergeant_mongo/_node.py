@@ -26,7 +26,7 @@ from sergeant.errors import (
 from sergeant.nodes import Backoff, Health
 from sergeant.redaction import redact
 
-from sergeant_mongo._params import MongoParams
+from sergeant_mongo._params import ENCODE, MongoParams
 from sergeant_mongo._replica import ensure_replica_set
 
 __all__ = ["Node"]
@@ -40,9 +40,6 @@ READY_INDEX = "sergeant_ready"
 #: The TTL index that drops expired locks (reads also check expiry: the TTL monitor is slow).
 LOCK_EXPIRY_INDEX = "sergeant_lock_expiry"
 _AUTH_FAILED = frozenset({18, 13})  # AuthenticationFailed, Unauthorized
-_FIX_URI = (
-    "percent-encode special characters in the user name and password (urllib.parse.quote_plus)"
-)
 
 
 class Node:
@@ -55,23 +52,14 @@ class Node:
         self._settings = params
         self._client_options = client_options
         self._guard = threading.Lock()
-        self._client: MongoClient[dict[str, Any]] | None = None
         self._db: Db | None = None
         self._closed = False
-        first = params.retry_down_after
-        self.health = Health(Backoff(first=first, limit=first * 10))
-
-    def __repr__(self) -> str:
-        return f"Node(index={self.index}, label={self.label!r})"
+        self.health = Health(Backoff(params.retry_down_after, params.retry_down_after * 10))
 
     def run(self, operation: Callable[[Db], T]) -> T:
-        """Run ``operation`` on this node's database, translating driver errors.
-
-        :raises ConnectorUnavailableError: the server cannot be reached (the node is
-            marked down).
-        :raises AuthenticationError: the server refused the credentials.
-        :raises StorageError: the server refused the operation.
-        """
+        """Run ``operation`` on this node's database, translating driver errors: the
+        server cannot be reached (ConnectorUnavailableError, and the node is marked
+        down), refused the credentials (AuthenticationError) or the operation (StorageError)."""
         node = f"mongo node {self.label}"
         try:
             result = operation(self._db if self._db is not None else self._setup())
@@ -114,7 +102,7 @@ class Node:
                 except BaseException:
                     client.close()
                     raise
-                self._client, self._db = client, db
+                self._db = db
             return self._db
 
     def _connect(self) -> MongoClient[dict[str, Any]]:
@@ -170,13 +158,13 @@ class Node:
         except (ConfigurationError, ValueError) as exc:  # a bad port in a uri: ValueError
             # pymongo's message may quote part of the uri (a port made of a password
             # cut at an unencoded '/', '#' or '@'): for a uri it is never shown.
-            fix = f"pymongo cannot parse the uri; {_FIX_URI}" if p.uri else redact(str(exc))
+            fix = f"pymongo cannot parse the uri; {ENCODE}" if p.uri else redact(str(exc))
             raise ConfigError(f"nodes[{self.index}]", "<redacted>", fix, show_value=False) from None
 
     def close(self) -> None:
         """Close the client; the node refuses further work."""
         with self._guard:
             self._closed = True
-            client, self._client, self._db = self._client, None, None
-        if client is not None:
-            client.close()
+            db, self._db = self._db, None
+        if db is not None:
+            db.client.close()

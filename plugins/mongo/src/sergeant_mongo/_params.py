@@ -18,13 +18,12 @@ from sergeant.node_params import build_nodes
 from sergeant.redaction import redact
 from sergeant.validation import build_params, in_range, instance_of, non_empty_str, positive_number
 
-__all__ = ["MongoParams", "NodeParams", "check_params"]
+__all__ = ["ENCODE", "MongoParams", "NodeParams", "check_params"]
 
 #: Fields a uri gives itself: a node with a uri may not give them too.
 _IN_URI = frozenset({"host", "port", "replica_set", "username", "password"})
-_ENCODE = (
-    "percent-encode special characters in the user name and password (urllib.parse.quote_plus)"
-)
+#: How to fix a uri pymongo misreads or refuses.
+ENCODE = "percent-encode special characters in the user name and password (urllib.parse.quote_plus)"
 
 
 def _text(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -129,7 +128,7 @@ def _read_uri(uri: str) -> dict[str, Any]:
     if "@" in rest[len(hosts) :]:
         fix = (
             "an '@' comes after a '/' or '?', so pymongo would take what precedes that "
-            f"'/' or '?' (part of the password?) for a host, and look it up; {_ENCODE}"
+            f"'/' or '?' (part of the password?) for a host, and look it up; {ENCODE}"
         )
         raise ConfigError("uri", "<redacted>", fix, show_value=False)
     from pymongo.errors import PyMongoError
@@ -145,7 +144,7 @@ def _read_uri(uri: str) -> dict[str, Any]:
     except (PyMongoError, ValueError):  # a bad port is a ValueError
         fix = (
             "pymongo cannot parse the uri (its message is not shown: it may quote the "
-            f"password); check the uri's options, and {_ENCODE}"
+            f"password); check the uri's options, and {ENCODE}"
         )
         raise ConfigError("uri", "<redacted>", fix, show_value=False) from None
 

@@ -66,7 +66,7 @@ class Queue:
 
     col: Collection[Document]
     name: str
-    node: int = 0
+    node: int
 
     def _ready(self, now: float) -> Document:
         return {"q": self.name, "at": {"$lte": now}}
@@ -191,11 +191,8 @@ class Queue:
     def count(self, include_delayed: bool) -> int:
         """Ready items (expired leases included); with ``include_delayed``, delayed ones too."""
         now = time.time()
-        if not include_delayed:
-            return self.col.count_documents(self._ready(now))
-        return self.col.count_documents(
-            {"q": self.name, "$or": [{"at": {"$lte": now}}, {"r": {"$exists": False}}]}
-        )
+        unleased = {"q": self.name, "$or": [{"at": {"$lte": now}}, {"r": {"$exists": False}}]}
+        return self.col.count_documents(unleased if include_delayed else self._ready(now))
 
     def stats(self) -> tuple[int, int, int]:
         """(ready, delayed, in flight) in one aggregation."""

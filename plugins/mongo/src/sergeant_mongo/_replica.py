@@ -27,12 +27,9 @@ _POLL_SECONDS = 0.2
 def ensure_replica_set(
     client: MongoClient[Any], *, field: str, address: str, name: str, timeout: float
 ) -> None:
-    """Make sure the server at ``address`` (``client``: a direct connection) is in
-    replica set ``name``, initiating a one-member set if it has none yet.
-
-    :raises ConfigError: the server is standalone or belongs to another replica set.
-    :raises StorageError: a new set did not elect its primary within ``timeout`` seconds.
-    """
+    """Make the server at ``address`` (``client``: a direct connection) a member of
+    replica set ``name``, or raise ConfigError (standalone, or in another set) or
+    StorageError (no primary elected within ``timeout`` seconds)."""
     hello = client.admin.command("hello")
     start = f"start it with 'mongod --replSet {name}'"
     if hello.get("setName"):

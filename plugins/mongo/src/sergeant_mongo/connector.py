@@ -43,13 +43,11 @@ MAX_ITEM_BYTES = 16 * 1024 * 1024 - 16 * 1024
 
 def _unreachable(failures: list[ConnectorUnavailableError]) -> ConnectorUnavailableError:
     """The error when no node answered: a refusal of the credentials, if any, else all failures."""
-    refused = [exc for exc in failures if isinstance(exc, AuthenticationError)]
-    reasons = "; ".join(str(exc) for exc in failures) or "no node was tried"
-    return (
-        refused[0]
-        if refused
-        else ConnectorUnavailableError(f"no mongo node could be reached: {reasons}")
-    )
+    for exc in failures:
+        if isinstance(exc, AuthenticationError):
+            return exc
+    reasons = "; ".join(str(exc) for exc in failures)
+    return ConnectorUnavailableError(f"no mongo node could be reached: {reasons}")
 
 
 def _check_sizes(items: list[bytes], field: str) -> None:
@@ -124,21 +122,14 @@ class MongoConnector(Connector):
     def _settle(
         self, queue_name: str, receipts: Receipts, operation: Callable[[Queue, Claims], int]
     ) -> int:
-        """``operation`` on each node the receipts name, with that node's claims; the sum."""
+        """``operation`` on each node the receipts name, with that node's claims; the sum
+        (:func:`sergeant.nodes.gather`: nodes that cannot answer left out if one does)."""
         grouped = group_receipts(receipts, len(self._nodes))
-        total, failures = 0, []
-        for index, claims in grouped.items():
-
-            def on_node(db: Db, index: int = index, claims: Claims = claims) -> int:
-                return operation(Queue(db.queues, queue_name, index), claims)
-
-            try:
-                total += self._nodes[index].run(on_node)
-            except ConnectorUnavailableError as exc:
-                failures.append(exc)
-        if failures and len(failures) == len(grouped):
-            raise _unreachable(failures)
-        return total
+        if not grouped:
+            return 0
+        call = self._on(queue_name, lambda queue: operation(queue, grouped[queue.node]))
+        found = gather([self._nodes[index] for index in grouped], call, error=_unreachable)
+        return sum(count for _, count in found)
 
     # Queues ----------------------------------------------------------------
 
@@ -199,15 +190,11 @@ class MongoConnector(Connector):
 
         def upsert(db: Db) -> bool:
             try:
-                return (
-                    db.keys.update_one(
-                        {"_id": key}, {"$set": {"v": value}}, upsert=True
-                    ).upserted_id
-                    is not None
-                )
+                result = db.keys.update_one({"_id": key}, {"$set": {"v": value}}, upsert=True)
             except DuplicateKeyError:  # a concurrent upsert inserted it first: overwrite
                 db.keys.update_one({"_id": key}, {"$set": {"v": value}})
                 return False
+            return result.upserted_id is not None
 
         return self._owner(key).run(upsert)
 

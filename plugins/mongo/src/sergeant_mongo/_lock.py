@@ -15,12 +15,11 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 from sergeant.connector import TokenLock
 
-from sergeant_mongo._node import Collections
+from sergeant_mongo._node import Db, Node
 
 __all__ = ["MongoLock"]
 
@@ -29,73 +28,49 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-Run = Callable[[Callable[[Collections], Any]], Any]
-
-
-def _release(run: Run, name: str, token: str) -> bool:
+def _release(node: Node, name: str, token: str) -> bool:
     """Free lock ``name`` if ``token`` still holds it (and it has not expired)."""
-    deleted: int = run(
-        lambda cols: (
-            cols.locks.delete_one({"_id": name, "t": token, "exp": {"$gt": _now()}}).deleted_count
-        )
-    )
-    return deleted == 1
+    held = {"_id": name, "t": token, "exp": {"$gt": _now()}}
+    return node.run(lambda db: db.locks.delete_one(held).deleted_count == 1)
 
 
 class MongoLock(TokenLock):
-    """A lock on the node its name hashes to, shared by every process using that node."""
+    """A lock on ``node`` (the one its name hashes to), shared by every process using it."""
 
-    def __init__(self, name: str, run: Run) -> None:
+    def __init__(self, name: str, node: Node) -> None:
         super().__init__(name)
-        self._run = run
+        self._node = node
 
     def try_acquire(self, token: str, seconds: int) -> bool:
-        def take(cols: Collections) -> bool:
+        def take(db: Db) -> bool:
             now = _now()
+            # "name" too: Sergeant 0.27.0 made locks.name a unique index in the
+            # same default database; one document per name keeps it satisfied.
+            hold = {"name": self.name, "t": token, "exp": now + dt.timedelta(seconds=seconds)}
             try:
-                cols.locks.update_one(
-                    {"_id": self.name, "exp": {"$lte": now}},
-                    # "name" too: Sergeant 0.27.0 made locks.name a unique index in the
-                    # same default database; one document per name keeps it satisfied.
-                    {
-                        "$set": {
-                            "name": self.name,
-                            "t": token,
-                            "exp": now + dt.timedelta(seconds=seconds),
-                        }
-                    },
-                    upsert=True,
+                db.locks.update_one(
+                    {"_id": self.name, "exp": {"$lte": now}}, {"$set": hold}, upsert=True
                 )
             except DuplicateKeyError:
                 return False
             return True
 
-        taken: bool = self._run(take)
-        return taken
+        return self._node.run(take)
 
     def extend(self, token: str, seconds: int) -> bool:
-        def renew(cols: Collections) -> bool:
+        def renew(db: Db) -> bool:
             now = _now()
-            result = cols.locks.update_one(
-                {"_id": self.name, "t": token, "exp": {"$gt": now}},
-                {"$set": {"exp": now + dt.timedelta(seconds=seconds)}},
-            )
-            return result.matched_count == 1
+            held = {"_id": self.name, "t": token, "exp": {"$gt": now}}
+            until = {"$set": {"exp": now + dt.timedelta(seconds=seconds)}}
+            return db.locks.update_one(held, until).matched_count == 1
 
-        renewed: bool = self._run(renew)
-        return renewed
+        return self._node.run(renew)
 
     def seconds_left(self) -> int | None:
         now = _now()
-        found = self._run(
-            lambda cols: cols.locks.find_one({"_id": self.name, "exp": {"$gt": now}}, {"exp": 1})
-        )
-        if found is None:
-            return None
-        expiry: dt.datetime = found["exp"]
-        if expiry.tzinfo is None:
-            expiry = expiry.replace(tzinfo=dt.UTC)
-        return max(1, math.ceil((expiry - now).total_seconds()))
+        live = {"_id": self.name, "exp": {"$gt": now}}
+        found = self._node.run(lambda db: db.locks.find_one(live, {"exp": 1}))
+        return None if found is None else max(1, math.ceil((found["exp"] - now).total_seconds()))
 
     def token_releaser(self) -> Callable[[str], bool]:
-        return functools.partial(_release, self._run, self.name)
+        return functools.partial(_release, self._node, self.name)

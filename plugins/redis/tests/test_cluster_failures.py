@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 import sergeant
 from sergeant.connector import Connector
 from sergeant.errors import SergeantError
@@ -186,3 +187,47 @@ def test_a_plain_server_is_not_taken_for_a_cluster(redis_server: object) -> None
     params = {"cluster": {"nodes": [{"host": "127.0.0.1", "port": redis_server.port}]}}  # type: ignore[attr-defined]
     with pytest.raises(ConnectorUnavailableError, match="not enabled"):
         sergeant.connect(sergeant.config.Connector(type="redis", params=params))
+
+
+def test_a_half_migrated_slot_never_drops_an_expired_lease(cluster: RedisCluster) -> None:
+    """The scripts reach a lease's group key without declaring it. When a slot
+    is half migrated and that key has already moved, Redis aborts the script
+    ('non local key') before it writes anything for the group, so reclaiming
+    the expired lease fails for now instead of dropping its items; once the
+    slot has moved, the item is handed out again."""
+    params = cluster.params(shards=1)
+    connector = sergeant.connect(sergeant.config.Connector(type="redis", params=params))
+    assert isinstance(connector, ClusterConnector)
+    try:
+        connector.queue_push("half", b"the item")
+        (first,) = connector.queue_reserve("half", 1, 0.2)
+        leases = connector.shards[0].key("sergeant:queue:half:leases")
+        slot = cluster.keyslot(leases)
+        source = cluster.primary_of_slot(slot)
+        target = next(s for s in cluster.primaries() if s is not source)
+        on_source = redis.Redis(host="127.0.0.1", port=source.port)
+        on_target = redis.Redis(host="127.0.0.1", port=target.port)
+        ((token, expiry),) = on_source.zrange(leases, 0, -1, withscores=True)
+        group = f"{leases}:{token.decode()}"
+        assert on_source.exists(group)
+        wait_for(lambda: float(on_source.time()[0]) > expiry + 0.05, "the lease to run out")
+
+        source_id, target_id = cluster.node_id(source), cluster.node_id(target)
+        on_target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        on_source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        address = ("127.0.0.1", target.port, "", 0, 5000)
+        on_source.execute_command("MIGRATE", *address, "KEYS", group)  # only the group moves
+        with pytest.raises(SergeantError):
+            connector.queue_reserve("half", 1, 5.0)
+
+        rest = on_source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        on_source.execute_command("MIGRATE", *address, "KEYS", *rest)
+        for server in cluster.primaries():
+            client = redis.Redis(host="127.0.0.1", port=server.port)
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        got: list[object] = []
+        wait_for(lambda: got.extend(connector.queue_reserve("half", 1, 5.0)) or bool(got), "it")
+        (again,) = got
+        assert (again.item, again.deliveries) == (first.item, 2)  # type: ignore[attr-defined]
+    finally:
+        connector.close()

@@ -44,6 +44,7 @@ def test_builds_each_entry_in_order() -> None:
     [
         ("localhost", r"invalid nodes: 'str'; pass a list of nodes like \[\{'host'"),
         ({"host": "a"}, r"invalid nodes: 'dict'; pass a list"),
+        (frozenset({"a"}), r"invalid nodes: 'frozenset'; pass a list"),
         (5, r"invalid nodes: 'int'; pass a list"),
         ([], r"invalid nodes: \[\]; give at least one node"),
         ([{"host": "a"}, "b"], r"invalid nodes\[1\]: 'str'; each node is a mapping like \{'host'"),

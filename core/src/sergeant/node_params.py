@@ -21,7 +21,7 @@ error's field inside an entry, for backends that check more on their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any, Protocol, TypeVar
 
 from sergeant.errors import ConfigError
@@ -80,7 +80,8 @@ def build_nodes(
         which is named within the entry like the build's own.
     :raises ConfigError: naming ``nodes``, ``nodes[i]`` or ``nodes[i].field``.
     """
-    if isinstance(value, Mapping | str | bytes) or not isinstance(value, Iterable):
+    # A set has no order, and a node's default name is its position: refused too.
+    if isinstance(value, Mapping | Set | str | bytes) or not isinstance(value, Iterable):
         raise ConfigError("nodes", type(value).__name__, f"pass a list of nodes like [{example}]")
     nodes: list[N] = []
     seen: dict[str, int] = {}

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 from sergeant.errors import ConfigError
+from sergeant.node_params import build_nodes, within
 from sergeant.nodes import node_names as _node_names
 from sergeant.redaction import redact
 from sergeant.validation import (
@@ -123,24 +124,13 @@ class NodeParams:
         return f"{self.address}/{self.database}"
 
 
-def _nodes_list(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
-        raise ConfigError(
-            "nodes",
-            shown,
-            "pass a non-empty list such as "
-            "[{'host': 'localhost', 'port': 6379, 'password': None, 'database': 0}]",
-        )
-
-
 @attrs.frozen
 class RedisParams:
     """Everything the ``redis`` connector takes: ``nodes`` (default: one redis-server
     on localhost:6379, database 0, what ``--connector redis`` means) or
     ``sentinel``; ``min_replicas`` and ``min_replicas_timeout`` for every node."""
 
-    nodes: Sequence[Any] = attrs.field(default=({},), validator=_nodes_list)
+    nodes: Any = attrs.field(default=({},))
     sentinel: Any = attrs.field(default=None)
     min_replicas: int = attrs.field(default=0, validator=in_range(0, 1000))
     min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
@@ -252,9 +242,7 @@ def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
     try:
         checked = build_params(SentinelParams, value, where="sentinel")
     except ConfigError as error:
-        if error.field == "sentinel" or error.field.startswith(("sentinel.", "sentinel[")):
-            raise
-        raise _prefixed("sentinel.", error) from None
+        raise within("sentinel", error) from None
     sentinels = tuple(_sentinel_address(i, entry) for i, entry in enumerate(checked.nodes))
     if len(set(sentinels)) != len(sentinels):
         raise ConfigError(
@@ -280,25 +268,6 @@ class _Shown:
 
     def __repr__(self) -> str:
         return self.text
-
-
-def _shown(error: ConfigError) -> _Shown:
-    """The value an error already shows (redacted or not), to carry into a new one."""
-    message = str(error)
-    head, tail = f"invalid {error.field}: ", f"; {error.fix}"
-    return _Shown(message[len(head) : len(message) - len(tail)])
-
-
-def _prefixed(prefix: str, error: ConfigError) -> ConfigError:
-    """The same error, with its field named ``<prefix><field>``."""
-    return ConfigError(prefix + error.field, _shown(error), error.fix)
-
-
-def _within(index: int, error: ConfigError) -> ConfigError:
-    """The same error, with its field named ``nodes[index].field``."""
-    if error.field.startswith("nodes["):
-        return error
-    return _prefixed(f"nodes[{index}].", error)
 
 
 def _from_url(index: int, url: str) -> dict[str, Any]:
@@ -339,19 +308,22 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     }
 
 
-def _node(index: int, entry: Any, top: RedisParams) -> NodeParams:
-    if isinstance(entry, str):
-        entry = {"url": entry}
-    if not isinstance(entry, Mapping):
-        raise ConfigError(
-            f"nodes[{index}]",
-            type(entry).__name__,
-            "each node is a mapping like {'host': 'localhost', 'port': 6379} or a redis:// url",
-        )
-    fields = dict(entry)
-    fields.setdefault("min_replicas", top.min_replicas)
-    fields.setdefault("min_replicas_timeout", top.min_replicas_timeout)
-    try:
+def _entry(top: RedisParams) -> Any:
+    """``prepare`` for :func:`~sergeant.node_params.build_nodes`: an entry (a url
+    or a mapping) as the fields of a :class:`NodeParams`, with ``top``'s defaults."""
+
+    def prepare(index: int, entry: Any) -> Any:
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, Mapping):
+            raise ConfigError(
+                f"nodes[{index}]",
+                type(entry).__name__,
+                "each node is a mapping like {'host': 'localhost', 'port': 6379} or a redis:// url",
+            )
+        fields = dict(entry)
+        fields.setdefault("min_replicas", top.min_replicas)
+        fields.setdefault("min_replicas_timeout", top.min_replicas_timeout)
         url = fields.get("url")
         if url is not None:
             clashing = [name for name in _URL_FIELDS if name in fields]
@@ -364,9 +336,9 @@ def _node(index: int, entry: Any, top: RedisParams) -> NodeParams:
             if not isinstance(url, str):
                 raise ConfigError("url", type(url).__name__, "expected a redis:// url string")
             fields.update(_from_url(index, url))
-        return build_params(NodeParams, fields, where=f"nodes[{index}]")
-    except ConfigError as error:
-        raise _within(index, error) from None
+        return fields
+
+    return prepare
 
 
 def node_names(nodes: Sequence[NodeParams]) -> tuple[str, ...]:
@@ -387,18 +359,13 @@ def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
     checked = build_params(RedisParams, params, where="connector 'redis' params")
     if "sentinel" in params:
         return (_sentinel(checked.sentinel, checked),)
-    nodes = tuple(_node(index, entry, checked) for index, entry in enumerate(checked.nodes))
-    seen: dict[str, int] = {}
-    for index, node in enumerate(nodes):
-        if node.identity in seen:
-            raise ConfigError(
-                f"nodes[{index}]",
-                _Shown(node.identity),
-                f"the same server and database as nodes[{seen[node.identity]}]; list each once",
-            )
-        seen[node.identity] = index
-    node_names(nodes)  # distinct, or ConfigError
-    return nodes
+    return build_nodes(
+        NodeParams,
+        checked.nodes,
+        example="{'host': 'localhost', 'port': 6379}",
+        identity=lambda node: node.identity,
+        prepare=_entry(checked),
+    )
 
 
 def check_params(params: Mapping[str, Any]) -> None:

@@ -27,7 +27,7 @@ wait (``WAIT``) until that many replicas have it, for at most
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -308,7 +308,7 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     }
 
 
-def _entry(top: RedisParams) -> Any:
+def _entry(top: RedisParams) -> Callable[[int, Any], Any]:
     """``prepare`` for :func:`~sergeant.node_params.build_nodes`: an entry (a url
     or a mapping) as the fields of a :class:`NodeParams`, with ``top``'s defaults."""
 

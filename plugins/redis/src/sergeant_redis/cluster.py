@@ -310,6 +310,8 @@ class _Cluster:
                 )
             return results
         assert failure is not None
+        if isinstance(failure, redis.exceptions.AskError):  # MOVED too: the slot kept moving
+            raise redis.exceptions.ClusterError(f"the slot of {key!r} kept moving: {failure}")
         raise failure
 
     def _reread_slots(self) -> None:

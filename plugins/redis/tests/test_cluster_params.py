@@ -26,6 +26,19 @@ def test_the_issue_example_is_valid_config() -> None:
     parsed = parse_cluster({"cluster": cluster})
     assert [node.address for node in parsed.startup] == ["10.0.0.1:7000", "10.0.0.2:7000"]
     assert parsed.shards is None
+    assert (parsed.min_replicas, parsed.min_replicas_timeout) == (0, 1.0)
+
+
+def test_min_replicas_is_accepted_and_a_bad_one_names_value_and_fix() -> None:
+    parsed = parse_cluster(
+        {"cluster": {"nodes": [NODE], "min_replicas": 2, "min_replicas_timeout": 0.5}}
+    )
+    assert (parsed.min_replicas, parsed.min_replicas_timeout) == (2, 0.5)
+    with pytest.raises(ConfigError) as caught:
+        config({"nodes": [NODE], "min_replicas": -3})
+    assert caught.value.field == "cluster.min_replicas"
+    assert "-3" in str(caught.value)
+    assert caught.value.fix
 
 
 @pytest.mark.parametrize(
@@ -43,6 +56,9 @@ def test_the_issue_example_is_valid_config() -> None:
         ({"nodes": [NODE], "shards": True}, "cluster.shards"),
         ({"nodes": [NODE], "shards": 2.5}, "cluster.shards"),
         ({"nodes": [NODE], "ssl": "yes"}, "cluster.ssl"),
+        ({"nodes": [NODE], "min_replicas": -1}, "cluster.min_replicas"),
+        ({"nodes": [NODE], "min_replicas": "1"}, "cluster.min_replicas"),
+        ({"nodes": [NODE], "min_replicas_timeout": 0}, "cluster.min_replicas_timeout"),
         ({"nodes": [NODE], "ssl_cert_reqs": "maybe"}, "cluster.ssl_cert_reqs"),
         ({"nodes": [NODE], "socket_timeout": 0}, "cluster.socket_timeout"),
         ({"nodes": [NODE], "database": 1}, "cluster['database']"),

@@ -33,6 +33,21 @@ Cluster protocol
     :class:`~sergeant_redis.node.NodeUnavailableError` for that shard, which
     the connector handles as a node that is down.
 
+``min_replicas``
+    As on a node (:mod:`sergeant_redis.replication`; the same calls are waited
+    for): a write goes, with ``WAIT`` after it in the same round trip, to the
+    primary that owns its slot (:meth:`RedisCluster.get_node_from_key`, then a
+    non-transactional pipeline on :meth:`RedisCluster.get_redis_connection`),
+    so ``WAIT`` counts that primary's replicas and this connection's write.
+    A ``MOVED`` reply, a connection error, ``TRYAGAIN``/``CLUSTERDOWN`` or a
+    read-only (demoted) primary make the cluster client re-read its slot map
+    and the pair is sent again to the primary that owns the slot now; an
+    ``ASK`` reply sends it, after ``ASKING``, to the node the slot is migrating
+    to. (``WAIT`` sent later on another connection would count none of this
+    write, so the pair is never split.) A ``MOVED``/``ASK`` write was refused,
+    so sending it again is safe; after a connection error it may be stored
+    twice, as with any retry.
+
 Stats
     ``queue_stats`` answers one line per shard, labelled with the primary that
     serves its slot now (``shard 0 @ 10.0.0.1:7000``).
@@ -40,9 +55,11 @@ Stats
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Protocol, cast
 
@@ -60,6 +77,13 @@ from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
 from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError
 from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
+from sergeant_redis.replication import (
+    ReplicationError,
+    command_writes,
+    pipeline_writes,
+    script_writes,
+    wait_command,
+)
 
 __all__ = ["ClusterConnector", "ClusterShard", "shard_tags"]
 
@@ -82,6 +106,18 @@ _UNAVAILABLE = (
 #: What the cluster client raises (RedisClusterException, SlotNotCoveredError: not RedisErrors).
 _ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 _PARTS = tuple(f":{part}" for part in scripts.KEY_PARTS)
+#: Times a waited write is sent before its failure is raised (the cluster client's own count + 1).
+_WAIT_ATTEMPTS = 4
+#: Failures after which the slot map is re-read and a waited write sent again.
+_REROUTE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.MovedError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -162,6 +198,11 @@ class _Client(Protocol):
     def pipeline(self, transaction: bool = ...) -> Any: ...
     def get_primaries(self) -> list[Any]: ...
     def get_node_from_key(self, key: str) -> Any: ...
+    def get_node(self, host: str | None = ..., port: int | None = ...) -> Any: ...
+    def get_redis_connection(self, node: Any) -> Any: ...
+
+    nodes_manager: Any
+
     def scan_iter(self, match: str, count: int, **kwargs: Any) -> Iterator[Any]: ...
     def close(self) -> None: ...
 
@@ -205,6 +246,78 @@ class _Cluster:
             raise self.translate(exc, None) from exc
         self._permitted = False
         self._permission_guard = threading.Lock()
+        #: ``WAIT`` after writes, when ``min_replicas`` asks for it.
+        self.wait = (
+            wait_command(params.min_replicas, params.min_replicas_timeout)
+            if params.min_replicas
+            else None
+        )
+        self._backoff = redis.backoff.ExponentialBackoff(cap=0.5, base=0.05)
+
+    def waited(self, shard: ClusterShard, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """``commands`` (in the shard's spelling, on one slot) and ``WAIT`` in
+        one round trip on the primary owning the slot (see the module
+        docstring); each command's reply or error. Raises
+        :class:`ReplicationError` when too few replicas acknowledged, and the
+        last redis-py error when the slot's primary never answered."""
+        assert self.wait is not None
+        key = _slot_key(commands[0])
+        asking: Any = None
+        failure: BaseException | None = None
+        for attempt in range(_WAIT_ATTEMPTS):
+            if attempt and asking is None:
+                time.sleep(self._backoff.compute(attempt))
+            try:
+                node = asking if asking is not None else self.client.get_node_from_key(key)
+                if node is None:
+                    raise redis.exceptions.SlotNotCoveredError(f"no primary serves {key!r}")
+                pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
+                if asking is not None:
+                    pipe.execute_command("ASKING")
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute_command(*self.wait)
+                results = list(pipe.execute(raise_on_error=False))
+            except _REROUTE as exc:
+                failure, asking = exc, None
+                self._reread_slots()
+                continue
+            if asking is not None:
+                results.pop(0)
+            asking = None
+            # MOVED is a kind of ASK in redis-py: MOVED is looked for first.
+            redirect = next((r for r in results if isinstance(r, _REROUTE)), None)
+            if redirect is not None:
+                failure = redirect
+                self._reread_slots()
+                continue
+            ask = next((r for r in results if isinstance(r, redis.exceptions.AskError)), None)
+            if ask is not None:
+                failure = ask
+                asking = self.client.get_node(host=ask.host, port=ask.port)
+                if asking is None:
+                    self._reread_slots()
+                continue
+            acknowledged = results.pop()
+            if isinstance(acknowledged, Exception):
+                raise acknowledged
+            if int(acknowledged) < self.params.min_replicas:
+                raise ReplicationError(
+                    f"{shard.label} @ {node.host}:{node.port}",
+                    int(acknowledged),
+                    self.params.min_replicas,
+                    self.params.min_replicas_timeout,
+                )
+            return results
+        assert failure is not None
+        if isinstance(failure, redis.exceptions.AskError):  # MOVED too: the slot kept moving
+            raise redis.exceptions.ClusterError(f"the slot of {key!r} kept moving: {failure}")
+        raise failure
+
+    def _reread_slots(self) -> None:
+        """The cluster client re-reads its slot map (a failure leaves it as it was)."""
+        with contextlib.suppress(*_ERRORS):
+            self.client.nodes_manager.initialize()
 
     def primaries(self) -> int:
         """How many primaries serve slots now."""
@@ -318,7 +431,10 @@ class ClusterShard:
         """Run one command (its key routes it); translate redis-py errors into sergeant's."""
         sent = self._args(args)
         try:
-            reply = self._cluster.client.execute_command(*sent)
+            if self._cluster.wait is not None and command_writes(args[0]):
+                reply = self._waited_one(sent)
+            else:
+                reply = self._cluster.client.execute_command(*sent)
         except _ERRORS as exc:
             raise self._cluster.translate(exc, self) from exc
         self.health.succeeded()
@@ -332,12 +448,16 @@ class ClusterShard:
 
     def run_script(self, script: scripts.Script, keys: Sequence[str], *args: Any) -> Any:
         """:meth:`script` on keys already in this shard's spelling."""
-        client = self._cluster.client
+        run = (
+            self._waited_one
+            if self._cluster.wait is not None and script_writes(script)
+            else lambda command: self._cluster.client.execute_command(*command)
+        )
         try:
             try:
-                result = client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                result = run(("EVALSHA", script.sha, len(keys), *keys, *args))
             except redis.exceptions.NoScriptError:
-                result = client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                result = run(("EVAL", script.source, len(keys), *keys, *args))
         except _ERRORS as exc:
             raise self._cluster.translate(exc, self) from exc
         self.health.succeeded()
@@ -356,15 +476,21 @@ class ClusterShard:
         a transaction; a failed command's result is its exception, translated
         (except ``NoScriptError``, left for the caller)."""
         self._cluster.check_permissions(self)
-        pipe = self._cluster.client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*self._args(command))
-        try:
-            results = pipe.execute(raise_on_error=False)
-        except _ERRORS as exc:
-            raise self._cluster.translate(exc, self) from exc
-        finally:
-            pipe.reset()
+        if self._cluster.wait is not None and pipeline_writes(commands):
+            try:
+                results = self._cluster.waited(self, [self._args(c) for c in commands])
+            except _ERRORS as exc:
+                raise self._cluster.translate(exc, self) from exc
+        else:
+            pipe = self._cluster.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*self._args(command))
+            try:
+                results = pipe.execute(raise_on_error=False)
+            except _ERRORS as exc:
+                raise self._cluster.translate(exc, self) from exc
+            finally:
+                pipe.reset()
         self.health.succeeded()
         out: list[Any] = []
         for command, result in zip(commands, results, strict=True):
@@ -375,6 +501,13 @@ class ClusterShard:
             else:
                 out.append(self._reply(command, result))
         return out
+
+    def _waited_one(self, command: Sequence[Any]) -> Any:
+        """One write (in this shard's spelling) and ``WAIT`` (:meth:`_Cluster.waited`)."""
+        result = self._cluster.waited(self, (command,))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def close(self) -> None:
         """Nothing of its own: the connector closes the shared client."""
@@ -439,6 +572,13 @@ class ClusterConnector(RedisConnector):
 
     def close(self) -> None:
         self._cluster.client.close()
+
+
+def _slot_key(command: Sequence[Any]) -> Any:
+    """The key that routes ``command`` (a script's first key, else its first argument)."""
+    if str(command[0]).upper() in ("EVALSHA", "EVAL") and int(command[2]):
+        return command[3]
+    return command[1]
 
 
 _ITEM_PARTS = tuple(part.encode() for part in _PARTS[:6])

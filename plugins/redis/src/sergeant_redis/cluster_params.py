@@ -16,7 +16,10 @@ every member: ``password``, ``username``, ``ssl``, ``ssl_ca_certs``,
 the meaning they have for a node (:mod:`sergeant_redis.params`). ``shards``
 is how many shards each queue is split into (see
 :mod:`sergeant_redis.cluster`); ``None`` means the number of primaries serving
-slots when the connector connects.
+slots when the connector connects. ``min_replicas`` and
+``min_replicas_timeout`` mean what they mean for a node
+(:mod:`sergeant_redis.replication`): each write waits, on the primary that
+owns its slot, for that many of that primary's replicas.
 
 A bad value fails with :class:`~sergeant.errors.ConfigError` naming the field
 as ``cluster.nodes[1].port``, ``cluster.shards``...; passwords are never shown.
@@ -102,6 +105,10 @@ class ClusterParams:
     socket_connect_timeout: float = attrs.field(default=5.0, validator=positive_number)
     #: Shards per queue; None: the number of primaries at connect time.
     shards: int | None = attrs.field(default=None, validator=_shards)
+    #: Replicas that must have each write (``WAIT``, :mod:`sergeant_redis.replication`); 0: none.
+    min_replicas: int = attrs.field(default=0, validator=in_range(0, 1000))
+    #: Seconds a write waits for ``min_replicas`` replicas.
+    min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
 
     @property
     def startup(self) -> tuple[ClusterNode, ...]:

@@ -212,24 +212,7 @@ class _Cluster:
 
     def __init__(self, params: ClusterParams) -> None:
         self.params = params
-        options: dict[str, Any] = {
-            "username": params.username,
-            "password": params.password,
-            "socket_timeout": params.socket_timeout,
-            "socket_connect_timeout": params.socket_connect_timeout,
-            "socket_keepalive": True,
-            "client_name": "sergeant",
-        }
-        if params.ssl:
-            options.update(
-                ssl=True,
-                ssl_ca_certs=params.ssl_ca_certs,
-                ssl_certfile=params.ssl_certfile,
-                ssl_keyfile=params.ssl_keyfile,
-                ssl_password=params.ssl_password,
-                ssl_cert_reqs=params.ssl_cert_reqs,
-                ssl_check_hostname=params.ssl_check_hostname,
-            )
+        options = params.driver_options()
         node_class = cast(Callable[[str, int], Any], redis.cluster.ClusterNode)
         startup = [node_class(node.host, node.port) for node in params.startup]
         try:

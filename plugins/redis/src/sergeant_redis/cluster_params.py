@@ -36,12 +36,11 @@ from sergeant.errors import ConfigError
 from sergeant.validation import (
     build_params,
     in_range,
-    instance_of,
     non_empty_str,
     positive_number,
 )
 
-from sergeant_redis.params import _cert_reqs, _optional_str, _Shown
+from sergeant_redis.params import ConnectionOptions, _Shown
 
 __all__ = ["MAX_SHARDS", "ClusterNode", "ClusterParams", "check_cluster", "parse_cluster"]
 
@@ -86,23 +85,10 @@ def _shards(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 
 @attrs.frozen
-class ClusterParams:
+class ClusterParams(ConnectionOptions):
     """Everything ``cluster`` takes; only ``nodes`` is required."""
 
     nodes: Sequence[Any] = attrs.field(validator=_nodes_list)
-    password: str | None = _optional_str(secret=True)
-    username: str | None = _optional_str()
-    ssl: bool = attrs.field(default=False, validator=instance_of(bool))
-    ssl_ca_certs: str | None = _optional_str()
-    ssl_certfile: str | None = _optional_str()
-    ssl_keyfile: str | None = _optional_str()
-    ssl_password: str | None = _optional_str(secret=True)
-    ssl_cert_reqs: str = attrs.field(default="required", validator=_cert_reqs)
-    ssl_check_hostname: bool = attrs.field(default=True, validator=instance_of(bool))
-    #: Seconds to wait for a reply; past it the shard counts as down for a while.
-    socket_timeout: float = attrs.field(default=10.0, validator=positive_number)
-    #: Seconds to wait for a TCP connection.
-    socket_connect_timeout: float = attrs.field(default=5.0, validator=positive_number)
     #: Shards per queue; None: the number of primaries at connect time.
     shards: int | None = attrs.field(default=None, validator=_shards)
     #: Replicas that must have each write (``WAIT``, :mod:`sergeant_redis.replication`); 0: none.

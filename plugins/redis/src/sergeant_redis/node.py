@@ -107,25 +107,10 @@ def _pool_and_sentinel(
         "host": params.host,
         "port": params.port,
         "db": params.database,
-        "username": params.username,
-        "password": params.password,
-        "socket_timeout": params.socket_timeout,
-        "socket_connect_timeout": params.socket_connect_timeout,
-        "socket_keepalive": True,
+        **params.driver_options(),
         "retry": retry,
         "health_check_interval": 30,
-        "client_name": "sergeant",
     }
-    if params.ssl:
-        options.update(
-            ssl=True,
-            ssl_ca_certs=params.ssl_ca_certs,
-            ssl_certfile=params.ssl_certfile,
-            ssl_keyfile=params.ssl_keyfile,
-            ssl_password=params.ssl_password,
-            ssl_cert_reqs=params.ssl_cert_reqs,
-            ssl_check_hostname=params.ssl_check_hostname,
-        )
     if isinstance(params, SentinelNodeParams):
         return sentinel_pool(params, options)
     return redis.Redis(**options).connection_pool, None

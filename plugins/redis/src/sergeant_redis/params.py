@@ -44,6 +44,7 @@ from sergeant.validation import (
 )
 
 __all__ = [
+    "ConnectionOptions",
     "NodeParams",
     "RedisParams",
     "SentinelNodeParams",
@@ -73,14 +74,12 @@ def _optional_str(secret: bool = False) -> Any:
     )
 
 
-@attrs.frozen
-class NodeParams:
-    """One redis-server. Defaults match redis-server's own (localhost:6379, database 0)."""
+@attrs.frozen(kw_only=True)
+class ConnectionOptions:
+    """Credentials, TLS options and timeouts, taken alike by a node, a Sentinel
+    deployment's data nodes and a cluster's members (redis-py's names)."""
 
-    host: str = attrs.field(default="localhost", validator=non_empty_str)
-    port: int = attrs.field(default=6379, validator=in_range(1, 65535))
     password: str | None = _optional_str(secret=True)
-    database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
     username: str | None = _optional_str()
     ssl: bool = attrs.field(default=False, validator=instance_of(bool))
     ssl_ca_certs: str | None = _optional_str()
@@ -93,6 +92,37 @@ class NodeParams:
     socket_timeout: float = attrs.field(default=10.0, validator=positive_number)
     #: Seconds to wait for a TCP connection.
     socket_connect_timeout: float = attrs.field(default=5.0, validator=positive_number)
+
+    def driver_options(self) -> dict[str, Any]:
+        """These options as redis-py's clients take them (the TLS ones only with ``ssl``)."""
+        options: dict[str, Any] = {
+            "username": self.username,
+            "password": self.password,
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_keepalive": True,
+            "client_name": "sergeant",
+        }
+        if self.ssl:
+            options.update(
+                ssl=True,
+                ssl_ca_certs=self.ssl_ca_certs,
+                ssl_certfile=self.ssl_certfile,
+                ssl_keyfile=self.ssl_keyfile,
+                ssl_password=self.ssl_password,
+                ssl_cert_reqs=self.ssl_cert_reqs,
+                ssl_check_hostname=self.ssl_check_hostname,
+            )
+        return options
+
+
+@attrs.frozen
+class NodeParams(ConnectionOptions):
+    """One redis-server. Defaults match redis-server's own (localhost:6379, database 0)."""
+
+    host: str = attrs.field(default="localhost", validator=non_empty_str)
+    port: int = attrs.field(default=6379, validator=in_range(1, 65535))
+    database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
     url: str | None = attrs.field(
         default=None,
         validator=instance_of(str, allow_none=True),
@@ -147,7 +177,7 @@ def _sentinel_nodes(_inst: object, _attribute: attrs.Attribute[Any], value: Any)
 
 
 @attrs.frozen
-class SentinelParams:
+class SentinelParams(ConnectionOptions):
     """A Redis Sentinel deployment, as ``params={'sentinel': {...}}`` gives it.
 
     ``nodes`` lists the sentinels (``{'host': ..., 'port': 26379}`` each);
@@ -161,20 +191,9 @@ class SentinelParams:
 
     nodes: Sequence[Any] = attrs.field(validator=_sentinel_nodes)
     service_name: str = attrs.field(default="sergeant", validator=non_empty_str)
-    password: str | None = _optional_str(secret=True)
-    username: str | None = _optional_str()
     sentinel_password: str | None = _optional_str(secret=True)
     sentinel_username: str | None = _optional_str()
     database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
-    ssl: bool = attrs.field(default=False, validator=instance_of(bool))
-    ssl_ca_certs: str | None = _optional_str()
-    ssl_certfile: str | None = _optional_str()
-    ssl_keyfile: str | None = _optional_str()
-    ssl_password: str | None = _optional_str(secret=True)
-    ssl_cert_reqs: str = attrs.field(default="required", validator=_cert_reqs)
-    ssl_check_hostname: bool = attrs.field(default=True, validator=instance_of(bool))
-    socket_timeout: float = attrs.field(default=10.0, validator=positive_number)
-    socket_connect_timeout: float = attrs.field(default=5.0, validator=positive_number)
     name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
 
 

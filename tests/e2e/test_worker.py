@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -512,6 +513,21 @@ def test_respawn_ends_the_loop(build: Any) -> None:
     assert summary["respawn"] is True
     assert worker.number_of_enqueued_tasks() == 2
     assert in_flight(worker) == 0
+
+
+def test_the_heap_is_frozen_for_the_collector_only_while_the_loop_runs(build: Any) -> None:
+    seen: list[int] = []
+
+    def note(self: Recording, task: sergeant.Task) -> None:
+        seen.append(gc.get_freeze_count())
+
+    worker = build(note, max_tasks_per_run=2)
+    worker.push_tasks(kwargs_list=[{"n": 1}, {"n": 2}])
+    assert gc.get_freeze_count() == 0
+    worker.work_loop()
+    assert len(seen) == 2
+    assert min(seen) > 0, "objects alive at the start were not frozen while tasks ran"
+    assert gc.get_freeze_count() == 0, "the loop left objects frozen"
 
 
 def test_starvation_calls_on_starvation(build: Any) -> None:

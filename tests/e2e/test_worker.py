@@ -369,6 +369,43 @@ def test_prefetch_sends_the_next_reserve_before_the_batch_runs(build: Any) -> No
     assert worker.number_of_enqueued_tasks(include_delayed=True) == 0
 
 
+def test_quick_small_batches_share_a_call_and_calls_ack_an_earlier_call_whole(
+    build: Any,
+) -> None:
+    events: list[Any] = []
+    handles: list[tuple[object, object]] = []
+
+    def work(self: Recording, task: sergeant.Task) -> None:
+        events.append(("work", task.kwargs["n"]))
+
+    worker = build(work, max_tasks_per_run=60, tasks_per_transaction=1)
+    calls = record_fetches(worker, events, handles)
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(60)])
+    worker.work_loop()
+    assert [e[1] for e in events if e[0] == "work"] == list(range(60)), "each task ran once"
+    assert sum(handed for _, handed in calls) == 60
+    if PREFETCH not in worker.broker.connector.capabilities:
+        assert {handed for _, handed in calls} == {1}  # one batch per call, made at once
+        return
+    # Several one-task batches per call made ahead: fewer calls than tasks.
+    assert max(handed for _, handed in calls) > 1
+    assert len(calls) < 60
+    # Never more than two calls' worth held: read and not run, plus one on its way.
+    held = 0
+    for kind, n in events:
+        if kind == "finish":
+            held += n
+        elif kind == "work":
+            held -= 1
+        assert held <= 4, events
+    # A call made ahead carries the acks of the tasks run since the call before it
+    # went out: those of the call before that, whole, by its handle.
+    ahead = [i for i in range(2, len(calls)) if calls[i][0] and calls[i][0] == calls[i - 2][1]]
+    assert len(ahead) >= len(calls) // 2, calls
+    assert all(handles[i][0] is handles[i - 2][1] for i in ahead), (calls, handles)
+    assert in_flight(worker) == 0
+
+
 def test_stopping_puts_prefetched_batches_back_unchanged(build: Any) -> None:
     ran: list[int] = []
 

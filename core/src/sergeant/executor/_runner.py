@@ -12,10 +12,16 @@ destructive pop; tasks popped but not started are pushed back with HIGH priority
 
 Prefetch (at-least-once, one thread, a connector that declares
 ``'prefetch'``): while batches run in under ``prefetch_under``
-seconds, the next batches' reserves are started before a batch is decoded and
-run, and finished after it, so the storage's round trip and work overlap with
-the worker's. Prefetched batches go back unchanged when the worker stops, and
-when they waited past half their lease.
+seconds, the next reserve is started before a batch is decoded and run, and
+finished after it, so the storage's round trip and work overlap with the
+worker's. That one call asks for up to ``_depth`` batches (more while the
+worker still waits on the storage: up to 4, or 8 tasks when batches are
+smaller than 2), run one by one, so small batches share a round trip and
+the storage's fixed cost per call; it carries the acks of the tasks run
+since the call before it went out: a whole earlier call's, the cheapest acks.
+The worker thus holds at most two calls' worth: one read and one on its way.
+Prefetched batches go back unchanged when the worker stops, and when they
+waited past half their lease.
 
 Tasks handed out before (``deliveries`` > 1: a worker may have died running
 them) run one at a time, each settled before the next, the new tasks of their
@@ -134,13 +140,16 @@ class Runner:
         prefetching = self.reliable and not self._threaded and PREFETCH in capabilities
         self._prefetch_under = config.prefetch_under if prefetching else 0.0
         self._batch_seconds = _NO_BATCH_YET
-        # Batches on their way: finish, the receipts their call acks, how many
-        # asked, when it was begun.
+        # The call on its way (at most one): finish, the receipts it acks, how
+        # many it asked, when it was begun.
         self._ahead: collections.deque[tuple[Callable[[], Fetched], list[str], int, float]] = (
             collections.deque()
         )
+        # Batches read from a call made ahead and not run yet, with when it was begun.
+        self._ready: collections.deque[tuple[Fetched, float]] = collections.deque()
+        # Batches the next call made ahead asks for: up to 2; up to 4 while
+        # they hold 8 tasks or fewer.
         self._depth = 1
-        # Up to 2 batches ahead; up to 4 while they hold 8 tasks or fewer.
         self._max_depth = max(2, min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction))
 
     # Lifecycle ------------------------------------------------------------
@@ -248,10 +257,10 @@ class Runner:
                 self._batch_seconds < self._prefetch_under
                 and max(map(_deliveries_of, fetched)) == 1
             ):
-                # The next batches' requests go out first, so the storage works on
-                # them while this batch is decoded and run; one more goes ahead
-                # while the worker still waits on the storage for a noticeable
-                # part of a batch's run.
+                # The next call goes out first, so the storage works on it while
+                # this batch is decoded and run; it asks for one more batch while
+                # the worker still waits on the storage for a noticeable part of a
+                # batch's run.
                 if waited > self._batch_seconds / 8 and self._depth < self._max_depth:
                     self._depth += 1
                 self._prefetch(tasks_left)
@@ -285,14 +294,22 @@ class Runner:
                 self._acks[:0] = receipts
 
     def _next_batch(self, wanted: int) -> Fetched:
-        """The oldest prefetched batch if any is on its way, else ``wanted`` fetched now."""
-        while self._ahead:
-            finish, receipts, _, begun = self._ahead.popleft()
-            try:
-                fetched = finish()
-            except SergeantError:
-                self._restore_acks(receipts)
-                raise
+        """The oldest batch fetched ahead (read, or still on its way), else
+        ``wanted`` fetched now."""
+        tpt = self.worker.config.tasks_per_transaction
+        while self._ready or self._ahead:
+            if self._ready:
+                fetched, begun = self._ready.popleft()
+            else:
+                finish, receipts, _, begun = self._ahead.popleft()
+                try:
+                    got = finish()
+                except SergeantError:
+                    self._restore_acks(receipts)
+                    raise
+                fetched = got[:tpt] if len(got) > tpt else got
+                for start in range(tpt, len(got), tpt):
+                    self._ready.append((got[start : start + tpt], begun))
             waited = time.monotonic() - begun
             if waited < self.worker.config.lease_seconds / 2:
                 return fetched
@@ -312,26 +329,28 @@ class Runner:
             raise
 
     def _prefetch(self, tasks_left: int | None) -> None:
-        """Start reserving batches (the first with the acks so far) until ``_depth``
-        are on their way, within the task budget."""
-        tpt = self.worker.config.tasks_per_transaction
-        asked = sum(wanted for _, _, wanted, _ in self._ahead)
-        while len(self._ahead) < self._depth:
-            wanted = tpt if tasks_left is None else min(tpt, tasks_left - asked)
-            if wanted <= 0:
-                return
-            receipts = self._take_acks()
-            try:
-                finish = self._begin_fetch(wanted, receipts)
-            except SergeantError as exc:  # the next batch is fetched the usual way
-                self._restore_acks(receipts)
-                self.worker.logger.error("could not fetch tasks: %s", exc)
-                return
-            self._ahead.append((finish, receipts, wanted, time.monotonic()))
-            asked += wanted
+        """Unless a call is on its way, start one reserving ``_depth`` batches
+        (with the acks so far), within the task budget."""
+        if self._ahead:
+            return
+        wanted = self._depth * self.worker.config.tasks_per_transaction
+        if tasks_left is not None:
+            wanted = min(wanted, tasks_left - sum(len(batch) for batch, _ in self._ready))
+        if wanted <= 0:
+            return
+        receipts = self._take_acks()
+        try:
+            finish = self._begin_fetch(wanted, receipts)
+        except SergeantError as exc:  # the next batch is fetched the usual way
+            self._restore_acks(receipts)
+            self.worker.logger.error("could not fetch tasks: %s", exc)
+            return
+        self._ahead.append((finish, receipts, wanted, time.monotonic()))
 
     def _drop_prefetched(self) -> None:
         """Release the prefetched batches the loop will not run (never started)."""
+        while self._ready:
+            self._release_fetched(self._ready.popleft()[0])
         while self._ahead:
             finish, receipts, _, _ = self._ahead.popleft()
             try:

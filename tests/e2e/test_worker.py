@@ -397,12 +397,44 @@ def test_quick_small_batches_share_a_call_and_calls_ack_an_earlier_call_whole(
             held += n
         elif kind == "work":
             held -= 1
-        assert held <= 4, events
+        assert held <= 8, events
     # A call made ahead carries the acks of the tasks run since the call before it
     # went out: those of the call before that, whole, by its handle.
     ahead = [i for i in range(2, len(calls)) if calls[i][0] and calls[i][0] == calls[i - 2][1]]
     assert len(ahead) >= len(calls) // 2, calls
     assert all(handles[i][0] is handles[i - 2][1] for i in ahead), (calls, handles)
+    assert in_flight(worker) == 0
+
+
+def test_a_call_made_ahead_asks_for_no_more_than_50_ms_of_work(build: Any) -> None:
+    events: list[tuple[str, int]] = []
+
+    def work(self: Recording, task: sergeant.Task) -> None:
+        n = task.kwargs["n"]
+        events.append(("work", n))
+        if n >= 40:
+            time.sleep(0.02)  # the task's own run time: 2 of these fit in 50 ms
+
+    worker = build(work, max_tasks_per_run=70, tasks_per_transaction=1)
+    begin = worker.broker.ack_and_reserve_begin
+
+    def recording_begin(queue: str, receipts: Any, number: int, lease: float) -> Any:
+        events.append(("ask", number))
+        return begin(queue, receipts, number, lease)
+
+    worker.broker.ack_and_reserve_begin = recording_begin  # type: ignore[method-assign]
+    worker.push_tasks(kwargs_list=[{"n": i} for i in range(70)])
+    worker.work_loop()
+    assert [n for kind, n in events if kind == "work"] == list(range(70))
+    if PREFETCH not in worker.broker.connector.capabilities:
+        return
+    asked = [n for kind, n in events if kind == "ask"]
+    assert max(asked) > 2, "quick tasks: calls ask for several batches"
+    # Once a slow task has run, a call asks for what runs in 50 ms at its pace.
+    slow_ran = events.index(("work", 41))
+    late = [n for kind, n in events[slow_ran:] if kind == "ask"]
+    assert late, events
+    assert max(late) <= 2, events
     assert in_flight(worker) == 0
 
 

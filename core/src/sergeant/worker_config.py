@@ -172,7 +172,8 @@ class WorkerConfig:
         less than this many seconds, the next batch is reserved while the current
         one runs (its lease renewed meanwhile), so the storage's round trip and
         server time overlap with work; quick batches are reserved several to a call
-        (up to 2; up to 4 while they hold 8 tasks or fewer), run one by one. Slower batches are never prefetched, so a
+        (up to 2; up to 8 while they hold 16 tasks or fewer and run in under
+        50 ms together), run one by one. Slower batches are never prefetched, so a
         long task never holds another batch back from other workers. 0 turns it off.
     :param max_payload_bytes: the largest task payload decoded, before and after
         decompression (64 MiB by default); a larger one, such as a decompression

@@ -14,10 +14,11 @@ Prefetch (at-least-once, one thread, a connector that declares
 ``'prefetch'``): while batches run in under ``prefetch_under``
 seconds, the next reserve is started before a batch is decoded and run, and
 finished after it, so the storage's round trip and work overlap with the
-worker's. That one call asks for up to ``_depth`` batches (more while the
-worker still waits on the storage: up to 4, or 8 tasks when batches are
-smaller than 2), run one by one, so small batches share a round trip and
-the storage's fixed cost per call; it carries the acks of the tasks run
+worker's. That one call asks for up to ``_depth`` batches, run one by one
+(one more while the worker still waits on the storage: up to 2; up to 8 while
+they hold 16 tasks or fewer; never more than run in 50 ms at the last batch's
+pace), so small quick batches share a round trip and the storage's fixed
+cost per call; it carries the acks of the tasks run
 since the call before it went out: a whole earlier call's, the cheapest acks.
 The worker thus holds at most two calls' worth: one read and one on its way.
 Prefetched batches go back unchanged when the worker stops, and when they
@@ -73,8 +74,11 @@ _PUBLISH_EVERY = 0.1
 _IDLE_SLEEP_MIN = 0.05
 _IDLE_SLEEP_MAX = 1.0
 _NO_BATCH_YET = float("inf")
-_MAX_AHEAD = 4
-_SMALL_AHEAD = 8
+_MAX_AHEAD = 8
+_SMALL_AHEAD = 16
+#: A call made ahead asks for more than one batch only while they would run in
+#: under this many seconds together, at the last batch's pace.
+_AHEAD_WORK = 0.05
 _receipt_of = operator.itemgetter(1)
 _deliveries_of = operator.itemgetter(2)
 #: What ``work`` may raise and the worker handles (anything else propagates).
@@ -147,8 +151,8 @@ class Runner:
         )
         # Batches read from a call made ahead and not run yet, with when it was begun.
         self._ready: collections.deque[tuple[Fetched, float]] = collections.deque()
-        # Batches the next call made ahead asks for: up to 2; up to 4 while
-        # they hold 8 tasks or fewer.
+        # Batches the next call made ahead asks for: up to 2; up to 8 while
+        # they hold 16 tasks or fewer.
         self._depth = 1
         self._max_depth = max(2, min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction))
 
@@ -330,10 +334,12 @@ class Runner:
 
     def _prefetch(self, tasks_left: int | None) -> None:
         """Unless a call is on its way, start one reserving ``_depth`` batches
-        (with the acks so far), within the task budget."""
+        (fewer when they would take over ``_AHEAD_WORK`` to run), with the acks
+        so far, within the task budget."""
         if self._ahead:
             return
-        wanted = self._depth * self.worker.config.tasks_per_transaction
+        batches = min(self._depth, max(1, int(_AHEAD_WORK / max(self._batch_seconds, 1e-6))))
+        wanted = batches * self.worker.config.tasks_per_transaction
         if tasks_left is not None:
             wanted = min(wanted, tasks_left - sum(len(batch) for batch, _ in self._ready))
         if wanted <= 0:

@@ -23,6 +23,7 @@ from sergeant.connector import Connector
 from sergeant.testing import ConnectorConformance
 from sergeant_redis.cluster import ClusterConnector
 from sergeant_test_support.cluster_fixtures import RedisCluster, command
+from sergeant_test_support.redis_fixtures import free_cluster_port
 
 
 def connect(cluster: RedisCluster, **options: object) -> Connector:
@@ -209,3 +210,14 @@ def test_queue_names_with_tag_characters_round_trip(
         assert connector.queue_length(name) == 30
         assert len(connector.queue_pop_bulk(name, 100)) == 30
     assert not set(names) & set(connector.queue_names())
+
+
+def test_cluster_nodes_get_ports_whose_bus_port_redis_accepts() -> None:
+    # Redis refuses a cluster port over 55535 (its bus listens 10,000 higher);
+    # the kernel's ephemeral ports reach 60999, often several high ones in a row.
+    ports = [free_cluster_port() for _ in range(50)]
+    assert all(20000 <= port <= 55535 for port in ports), ports
+
+
+def test_the_cluster_fixture_listens_on_such_ports(redis_cluster: RedisCluster) -> None:
+    assert all(server.port <= 55535 for server in redis_cluster.servers), redis_cluster

@@ -39,7 +39,12 @@ from typing import Any
 
 import pytest
 
-from sergeant_test_support.redis_fixtures import RedisServer, RedisServerError, _encode
+from sergeant_test_support.redis_fixtures import (
+    RedisServer,
+    RedisServerError,
+    _encode,
+    free_cluster_port,
+)
 
 __all__ = [
     "FORM_TIMEOUT",
@@ -135,6 +140,7 @@ class RedisCluster:
                     "repl-diskless-sync-delay 0",
                     *extra_config,
                 ],
+                pick_port=free_cluster_port,
             )
             for i in range(primaries * (1 + replicas))
         ]

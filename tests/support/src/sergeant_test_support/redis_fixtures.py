@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -82,6 +83,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port for a cluster node, with its bus port (10,000 higher) free too.
+
+    Redis refuses a cluster port over 55535, and the kernel's ephemeral ports
+    (what :func:`free_port` gets) reach 60999, often several high ones in a row.
+    """
+    picker = random.Random()
+    for _ in range(500):
+        port = picker.randint(20000, 55535)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RedisServerError("no free port with a free bus port (port + 10,000) for a cluster node")
+
+
 @dataclass(frozen=True)
 class RedisTLS:
     """Certificate files for a TLS-only server (clients are not asked for a certificate).
@@ -123,6 +147,8 @@ class RedisServer:
         SIGKILL loses nothing that was acknowledged.
     :param extra_config: more ``redis.conf`` lines, e.g. ACL ``user`` lines.
     :param tls: serve TLS only, with these certificate files.
+    :param pick_port: picks the free port when none is fixed (cluster nodes use
+        :func:`free_cluster_port`).
     """
 
     def __init__(
@@ -134,9 +160,11 @@ class RedisServer:
         appendonly: bool = False,
         extra_config: Sequence[str] = (),
         tls: RedisTLS | None = None,
+        pick_port: Callable[[], int] = free_port,
     ) -> None:
         self.directory = Path(directory)
         self.port = port or 0
+        self._pick_port = pick_port
         self.password = password
         self.appendonly = appendonly
         self.extra_config = tuple(extra_config)
@@ -188,7 +216,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         attempts = 1 if self.port else 5
         for _ in range(attempts):
-            port = self.port or free_port()
+            port = self.port or self._pick_port()
             config = self._write_config(port)
             log = (self.directory / "redis.log").open("ab")
             try:

@@ -40,7 +40,7 @@ from sergeant.validation import (
     positive_number,
 )
 
-from sergeant_redis.params import ConnectionOptions, _Shown
+from sergeant_redis.params import ConnectionOptions, _Shown, non_empty_list
 
 __all__ = ["MAX_SHARDS", "ClusterNode", "ClusterParams", "check_cluster", "parse_cluster"]
 
@@ -63,16 +63,6 @@ class ClusterNode:
         return f"{host}:{self.port}"
 
 
-def _nodes_list(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
-        raise ConfigError(
-            "cluster.nodes",
-            shown,
-            "pass a non-empty list of startup nodes such as [{'host': '10.0.0.1', 'port': 7000}]",
-        )
-
-
 def _shards(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
@@ -88,7 +78,12 @@ def _shards(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
 class ClusterParams(ConnectionOptions):
     """Everything ``cluster`` takes; only ``nodes`` is required."""
 
-    nodes: Sequence[Any] = attrs.field(validator=_nodes_list)
+    nodes: Sequence[Any] = attrs.field(
+        validator=non_empty_list(
+            "cluster.nodes",
+            "pass a non-empty list of startup nodes such as [{'host': '10.0.0.1', 'port': 7000}]",
+        )
+    )
     #: Shards per queue; None: the number of primaries at connect time.
     shards: int | None = attrs.field(default=None, validator=_shards)
     #: Replicas that must have each write (``WAIT``, :mod:`sergeant_redis.replication`); 0: none.

@@ -166,14 +166,15 @@ class RedisParams:
     min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
 
 
-def _sentinel_nodes(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
-        raise ConfigError(
-            "sentinel.nodes",
-            shown,
-            "pass a non-empty list of sentinels such as [{'host': '10.0.0.1', 'port': 26379}]",
-        )
+def non_empty_list(field: str, fix: str) -> Callable[[object, Any, Any], None]:
+    """An attrs validator: ``field`` must be a non-empty list (``fix`` says how)."""
+
+    def check(_inst: object, _attribute: Any, value: Any) -> None:
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+            shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
+            raise ConfigError(field, shown, fix)
+
+    return check
 
 
 @attrs.frozen
@@ -189,7 +190,12 @@ class SentinelParams(ConnectionOptions):
     both the sentinels and the data nodes.
     """
 
-    nodes: Sequence[Any] = attrs.field(validator=_sentinel_nodes)
+    nodes: Sequence[Any] = attrs.field(
+        validator=non_empty_list(
+            "sentinel.nodes",
+            "pass a non-empty list of sentinels such as [{'host': '10.0.0.1', 'port': 26379}]",
+        )
+    )
     service_name: str = attrs.field(default="sergeant", validator=non_empty_str)
     sentinel_password: str | None = _optional_str(secret=True)
     sentinel_username: str | None = _optional_str()

@@ -168,10 +168,11 @@ class WorkerConfig:
         kills its process: at 3 or more (default 5) only the killer is dead-lettered.
     :param lease_seconds: how long a reserved task stays invisible to other workers
         before it is handed out again; renewed while the task runs.
-    :param prefetch_under: at-least-once on one thread, when the last batch took
-        less than this many seconds, the next batch is reserved while the current
-        one runs (its lease renewed meanwhile), so the storage's round trip and
-        server time overlap with work; quick batches are reserved several to a call
+    :param prefetch_under: at-least-once on one thread, on a backend that acks
+        and reserves in one call, when the last batch took less than this many
+        seconds, the next batch is reserved before the current one runs (its lease
+        renewed meanwhile; on Redis the round trip and server time overlap with
+        work); quick batches are reserved several to a call
         (up to 2; up to 8 while they hold 16 tasks or fewer and run in under
         50 ms together), run one by one. Slower batches are never prefetched, so a
         long task never holds another batch back from other workers. 0 turns it off.

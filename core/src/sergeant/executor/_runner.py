@@ -11,15 +11,17 @@ when the worker stops are released unchanged. At-most-once: Sergeant's
 destructive pop; tasks popped but not started are pushed back with HIGH priority.
 
 Prefetch (at-least-once, one thread, a connector that declares
-``'prefetch'``): while batches run in under ``prefetch_under``
-seconds, the next reserve is started before a batch is decoded and run, and
-finished after it, so the storage's round trip and work overlap with the
-worker's. That one call asks for up to ``_depth`` batches, run one by one
-(one more while the worker still waits on the storage: up to 2; up to 8 while
-they hold 16 tasks or fewer; never more than run in 50 ms at the last batch's
-pace), so small quick batches share a round trip and the storage's fixed
-cost per call; it carries the acks of the tasks run
-since the call before it went out: a whole earlier call's, the cheapest acks.
+``'prefetch'`` or ``'ack_and_reserve'``): while batches run in under
+``prefetch_under`` seconds, the next reserve is started before a batch is
+decoded and run, and finished after it, so the storage's round trip and work
+overlap with the worker's (with ``'prefetch'``; otherwise the call is made at
+once and only the sharing below applies). That one call asks for up to
+``_depth`` batches, run one by one (one more while the worker still waits on
+the storage: up to 2; up to 8 while they hold 16 tasks or fewer; never more
+than run in 50 ms at the last batch's pace), so small quick batches share a
+round trip and the storage's fixed cost per call; it carries the acks of the
+tasks run since the call before it went out: a whole earlier call's, the
+cheapest acks.
 The worker thus holds at most two calls' worth: one read and one on its way.
 Prefetched batches go back unchanged when the worker stops, and when they
 waited past half their lease.
@@ -141,7 +143,11 @@ class Runner:
         self._slots = threading.Semaphore(config.number_of_threads)
         # Prefetching: serial at-least-once, on a connector that can overlap a
         # reserve with work, and only after a quick batch.
-        prefetching = self.reliable and not self._threaded and PREFETCH in capabilities
+        prefetching = (
+            self.reliable
+            and not self._threaded
+            and (PREFETCH in capabilities or ACK_AND_RESERVE in capabilities)
+        )
         self._prefetch_under = config.prefetch_under if prefetching else 0.0
         self._batch_seconds = _NO_BATCH_YET
         # The call on its way (at most one): finish, the receipts it acks, how
@@ -154,6 +160,9 @@ class Runner:
         # Batches the next call made ahead asks for: up to 2; up to 8 while
         # they hold 16 tasks or fewer.
         self._depth = 1
+        # Time spent starting the call made ahead (all of it when the backend
+        # cannot send a call ahead): waiting on the storage too.
+        self._begin_seconds = 0.0
         self._max_depth = max(2, min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction))
 
     # Lifecycle ------------------------------------------------------------
@@ -232,7 +241,8 @@ class Runner:
                 self.worker.logger.error("could not fetch tasks: %s", exc)
                 time.sleep(_IDLE_SLEEP_MAX)
                 continue
-            waited = monotonic() - asked_at
+            waited = monotonic() - asked_at + self._begin_seconds
+            self._begin_seconds = 0.0
             if not fetched:
                 self._batch_seconds, self._depth = _NO_BATCH_YET, 1
                 self.flush_acks()
@@ -345,13 +355,16 @@ class Runner:
         if wanted <= 0:
             return
         receipts = self._take_acks()
+        begun = time.monotonic()
         try:
             finish = self._begin_fetch(wanted, receipts)
         except SergeantError as exc:  # the next batch is fetched the usual way
             self._restore_acks(receipts)
             self.worker.logger.error("could not fetch tasks: %s", exc)
             return
-        self._ahead.append((finish, receipts, wanted, time.monotonic()))
+        now = time.monotonic()
+        self._begin_seconds = now - begun  # all of a call that is made at once
+        self._ahead.append((finish, receipts, wanted, now))
 
     def _drop_prefetched(self) -> None:
         """Release the prefetched batches the loop will not run (never started)."""

@@ -15,7 +15,7 @@ Prefetch (at-least-once, one thread, a connector that declares
 ``prefetch_under`` seconds, the next reserve is started before a batch is
 decoded and run, and finished after it, so the storage's round trip and work
 overlap with the worker's (with ``'prefetch'``; otherwise the call is made at
-once and only the sharing below applies). That one call asks for up to
+once, only for batches of 8 tasks or fewer, for the sharing below). That one call asks for up to
 ``_depth`` batches, run one by one (one more while the worker still waits on
 the storage: up to 2; up to 8 while they hold 16 tasks or fewer; never more
 than run in 50 ms at the last batch's pace), so small quick batches share a
@@ -141,12 +141,21 @@ class Runner:
         self.watchdog: Watchdog | None = None
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots = threading.Semaphore(config.number_of_threads)
+        # Batches a call made ahead may ask for: up to 2; up to 8 while they
+        # hold 16 tasks or fewer. A backend that cannot send a call ahead gains
+        # only from small batches sharing a call, so it needs room for two.
+        shared = min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction)
+        self._max_depth = max(2, shared) if PREFETCH in capabilities else shared
         # Prefetching: serial at-least-once, on a connector that can overlap a
-        # reserve with work, and only after a quick batch.
+        # reserve with work or ack and reserve in one call, and only after a
+        # quick batch.
         prefetching = (
             self.reliable
             and not self._threaded
-            and (PREFETCH in capabilities or ACK_AND_RESERVE in capabilities)
+            and (
+                PREFETCH in capabilities
+                or (ACK_AND_RESERVE in capabilities and self._max_depth >= 2)
+            )
         )
         self._prefetch_under = config.prefetch_under if prefetching else 0.0
         self._batch_seconds = _NO_BATCH_YET
@@ -157,13 +166,11 @@ class Runner:
         )
         # Batches read from a call made ahead and not run yet, with when it was begun.
         self._ready: collections.deque[tuple[Fetched, float]] = collections.deque()
-        # Batches the next call made ahead asks for: up to 2; up to 8 while
-        # they hold 16 tasks or fewer.
+        # Batches the next call made ahead asks for (up to _max_depth).
         self._depth = 1
         # Time spent starting the call made ahead (all of it when the backend
         # cannot send a call ahead): waiting on the storage too.
         self._begin_seconds = 0.0
-        self._max_depth = max(2, min(_MAX_AHEAD, _SMALL_AHEAD // config.tasks_per_transaction))
 
     # Lifecycle ------------------------------------------------------------
 

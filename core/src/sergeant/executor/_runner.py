@@ -15,16 +15,15 @@ Prefetch (at-least-once, one thread, a connector that declares
 ``prefetch_under`` seconds, the next reserve is started before a batch is
 decoded and run, and finished after it, so the storage's round trip and work
 overlap with the worker's (with ``'prefetch'``; otherwise the call is made at
-once, only for batches of 8 tasks or fewer, for the sharing below). That one call asks for up to
-``_depth`` batches, run one by one (one more while the worker still waits on
-the storage: up to 2; up to 8 while they hold 16 tasks or fewer; never more
-than run in 50 ms at the last batch's pace), so small quick batches share a
-round trip and the storage's fixed cost per call; it carries the acks of the
-tasks run since the call before it went out: a whole earlier call's, the
-cheapest acks.
-The worker thus holds at most two calls' worth: one read and one on its way.
-Prefetched batches go back unchanged when the worker stops, and when they
-waited past half their lease.
+once, only for batches of 8 tasks or fewer, for the sharing below). That one
+call asks for up to ``_depth`` batches, run one by one (one more while the
+worker still waits on the storage: up to 2; up to 8 while they hold 16 tasks or
+fewer; never more than run in 50 ms at the last batch's pace), so small quick
+batches share a round trip and the storage's fixed cost per call; it carries
+the acks of the tasks run since the call before it went out: a whole earlier
+call's, the cheapest acks. The worker thus holds at most two calls' worth: one
+read and one on its way. Prefetched batches go back unchanged when the worker
+stops, and when they waited past half their lease.
 
 Tasks handed out before (``deliveries`` > 1: a worker may have died running
 them) run one at a time, each settled before the next, the new tasks of their

@@ -1,0 +1,179 @@
+"""What handing out 1,000 items costs redis-server: the floor under issue 12's last target.
+
+Run by hand: ``.venv/bin/python bench/reserve_floor.py [--runs 3] [--load busy]``.
+Starts its own redis-server; 100-byte items; each case takes ``--rounds`` batches
+of 1,000 off a queue filled beforehand, the previous batch acked in the same
+round trip where the case has acks, and reads the server's CPU time (``INFO
+cpu``, user + system) around the batches only: server µs per item, the measure
+of what one redis-server can serve to many workers.
+
+Cases (the sides take turns within a run):
+
+``lpop``
+    ``LPOP <list> 1000``: Sergeant 0.27.0's worker call at 1,000 per
+    transaction. No lease: an item popped by a worker that dies is lost.
+``ours``
+    :meth:`queue_ack_and_reserve` of sergeant-redis, the worker's call: a lease
+    per call, the items popped into Lua, written into the lease list and
+    returned.
+``sort_store``
+    A script copies the items natively (``SORT <list> BY nosort LIMIT 0 1000
+    STORE <lease list>`` + ``LTRIM``) and records the lease (``TIME``,
+    ``ZADD``); the items are read back by a pipelined ``LRANGE``, so they never
+    pass through Lua. Needs ``SORT``, an ACL ``@dangerous`` command.
+``segment``
+    The queue kept as lists of 1,000 (segments) with an index list of their
+    names: a script claims the head segment whole as the lease (``RENAME``,
+    O(1)) and records it (``TIME``, ``ZADD``); ``LRANGE`` reads it back. A
+    storage layout sergeant-redis does not have (pushes would write segments).
+``segment_no_lease``
+    ``RENAME`` + ``LRANGE`` with no script and no lease record: not
+    at-least-once; the floor of any list-based design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ITEM = b"x" * 100
+BATCH = 1000
+CASES = ("lpop", "ours", "sort_store", "segment", "segment_no_lease")
+
+SORT_STORE = """
+local n = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1], 'STORE', KEYS[2])
+redis.call('LTRIM', KEYS[1], ARGV[1], -1)
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[3], now[1] + 60, KEYS[2])
+return n
+"""
+
+CLAIM_SEGMENT = """
+local segment = redis.call('LPOP', KEYS[1])
+if not segment then return 0 end
+redis.call('RENAME', segment, KEYS[2])
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[3], now[1] + 60, KEYS[2])
+return 1
+"""
+
+
+def server_cpu(client: Any) -> float:
+    """The server's CPU seconds so far (user + system)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def fill(client: Any, case: str, rounds: int) -> None:
+    """Store ``rounds`` batches the way ``case`` reads them."""
+    client.flushall()
+    if case.startswith("segment"):
+        for k in range(rounds):
+            client.rpush(f"seg:{k}", *([ITEM] * BATCH))
+        client.rpush("segments", *[f"seg:{k}" for k in range(rounds)])
+    elif case != "ours":
+        for _ in range(rounds):
+            client.rpush("queue", *([ITEM] * BATCH))
+
+
+def taker(client: Any, case: str, port: int, rounds: int) -> Callable[[int], int]:
+    """A function taking batch ``k`` (and acking batch ``k - 1``); returns the items read."""
+    if case == "ours":
+        from sergeant_redis import RedisConnector
+
+        connector = RedisConnector(nodes=[{"host": "127.0.0.1", "port": port}])
+        for _ in range(rounds):
+            connector.queue_push_bulk("floor", [ITEM] * BATCH)
+        receipts: list[str] = []
+
+        def take_ours(k: int) -> int:
+            nonlocal receipts
+            _, batch = connector.queue_ack_and_reserve("floor", receipts, BATCH, 60)
+            receipts = batch.receipts()
+            return len(batch)
+
+        return take_ours
+
+    if case == "lpop":
+        return lambda k: len(client.lpop("queue", BATCH))
+
+    sort_sha = client.script_load(SORT_STORE)
+    claim_sha = client.script_load(CLAIM_SEGMENT)
+
+    def take(k: int) -> int:
+        pipe = client.pipeline(transaction=False)
+        if case == "sort_store":
+            pipe.execute_command("EVALSHA", sort_sha, 3, "queue", f"lease:{k}", "leases", BATCH)
+        elif case == "segment":
+            pipe.execute_command("EVALSHA", claim_sha, 3, "segments", f"lease:{k}", "leases")
+        else:
+            pipe.rename(f"seg:{k}", f"lease:{k}")
+        pipe.lrange(f"lease:{k}", 0, -1)
+        if k:
+            pipe.delete(f"lease:{k - 1}")
+        return len(pipe.execute()[1])
+
+    return take
+
+
+def measure(client: Any, port: int, case: str, rounds: int) -> float:
+    """Server µs per item of ``rounds`` batches of ``case``."""
+    fill(client, case, rounds)
+    take = taker(client, case, port, rounds)
+    before = server_cpu(client)
+    for k in range(rounds):
+        if take(k) != BATCH:
+            raise SystemExit(f"{case}: batch {k} came short; the queue was not filled right")
+    return (server_cpu(client) - before) * 1e6 / (rounds * BATCH)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=200, help="batches of 1,000 per case")
+    parser.add_argument("--load", choices=("idle", "busy"), default="idle")
+    parser.add_argument("--json", action="store_true", help="print the medians as JSON")
+    args = parser.parse_args()
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path[:0] = [str(root / "bench"), str(root / "tests" / "support" / "src")]
+    import redis
+    from sergeant_test_support.redis_fixtures import RedisServer
+    from worker_bench import cpu_hogs
+
+    server = RedisServer(tempfile.mkdtemp(prefix="reserve-floor-")).start()
+    results: dict[str, list[float]] = {case: [] for case in CASES}
+    try:
+        client = redis.Redis(port=server.port)
+        hogs = (os.cpu_count() or 1) if args.load == "busy" else 0
+        with cpu_hogs(hogs):
+            for run in range(args.runs):
+                turn = run % len(CASES)
+                for case in CASES[turn:] + CASES[:turn]:
+                    results[case].append(measure(client, server.port, case, args.rounds))
+                    took = results[case][-1]
+                    print(f"run {run + 1} {case:17s} {took:.3f} µs/item", file=sys.stderr)
+    finally:
+        server.stop()
+    medians = {case: statistics.median(values) for case, values in results.items()}
+    if args.json:
+        print(json.dumps({"load": args.load, "runs": args.runs, "server_us_per_item": medians}))
+        return
+    print(
+        f"\nredis-server CPU per item, batches of {BATCH:,}, "
+        f"medians of {args.runs} runs, {args.load}"
+    )
+    print("\n| case | server µs/item | vs `LPOP` |\n|---|---:|---:|")
+    for case in CASES:
+        print(f"| {case} | {medians[case]:.3f} | {medians[case] / medians['lpop']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

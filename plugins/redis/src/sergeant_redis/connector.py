@@ -88,6 +88,10 @@ _PIPELINED_POP = 32
 _QUEUE_CACHE_SIZE = 4096
 #: Seconds a node found empty for a queue is visited after the others.
 EMPTY_HINT = 0.05
+#: Seconds a bulk pop may skip MAINTAIN on a node after it said nothing falls
+#: due sooner; a delayed item stored meanwhile by another client and due within
+#: them is popped at most this late.
+MAINTAIN_SKIP = 0.05
 #: ``queue_ack_and_reserve`` sends its acks and reserve together to the node
 #: the receipts came from, unless another node has not been asked for items of
 #: the queue for this long (so no node's items wait on a busy one's).
@@ -97,15 +101,17 @@ T = TypeVar("T")
 
 
 class _Queue:
-    """What the connector keeps per queue: its keys, and on several nodes when
-    each node was last found empty and last visited (monotonic seconds)."""
+    """What the connector keeps per queue: its keys, and per node when it was
+    last found empty, last visited, and until when a bulk pop need not move due
+    items there first (monotonic seconds)."""
 
-    __slots__ = ("empty_until", "keys", "visited")
+    __slots__ = ("empty_until", "keys", "maintained_until", "visited")
 
     def __init__(self, keys: tuple[str, ...], nodes: int) -> None:
         self.keys = keys
         self.empty_until = [0.0] * nodes
         self.visited = [0.0] * nodes
+        self.maintained_until = [0.0] * nodes
 
     def saw(self, node: Node, asked: int, got: int, now: float) -> None:
         """Record a visit to ``node`` that asked for ``asked`` items and got ``got``."""
@@ -205,6 +211,7 @@ class RedisConnector(Connector):
                 else:
                     due = repr(consumable_from)
                     done = node.script(scripts.PUSH_DELAYED, keys, due, letter, *chunk)
+                    queue.maintained_until[node.index] = 0.0  # ours may fall due soon
                 # not empty any more: our own pops should not put it last
                 queue.empty_until[node.index] = 0.0
                 return done
@@ -233,7 +240,7 @@ class RedisConnector(Connector):
             if need < _PIPELINED_POP:
                 out.extend(node.script(scripts.POP, keys, need))
             else:
-                self._pop_from(node, keys, count, out)
+                self._pop_from(node, queue, count, out)
             return need
 
         for node, asked in self._visit("pop", pop, self._rotation(queue)):
@@ -271,20 +278,31 @@ class RedisConnector(Connector):
                 return bytes(got)
         return None
 
-    def _pop_from(self, node: Node, keys: tuple[str, ...], count: int, out: list[bytes]) -> None:
+    def _pop_from(self, node: Node, queue: _Queue, count: int, out: list[bytes]) -> None:
         """Large pops: MAINTAIN plus a native LMPOP per round trip, so the items
-        never pass through Lua (which halves throughput). LMPOP takes from the
-        first non-empty list only, so repeat while the node still gives items."""
+        never pass through Lua (which halves throughput); MAINTAIN is left out
+        while the node's last answer says nothing falls due (for at most
+        :data:`MAINTAIN_SKIP`). LMPOP takes from the first non-empty list only,
+        so repeat while the node still gives items."""
+        keys = queue.keys
         while len(out) < count:
             need = count - len(out)
-            maintained, got = node.pipeline(
-                ("EVALSHA", scripts.MAINTAIN.sha, len(keys), *keys, need),
-                ("LMPOP", 4, *keys[:4], "LEFT", "COUNT", need),
-            )
+            lmpop = ("LMPOP", 4, *keys[:4], "LEFT", "COUNT", need)
+            sent = time.monotonic()
+            if sent < queue.maintained_until[node.index]:
+                maintained: Any = None
+                (got,) = node.pipeline(lmpop)
+            else:
+                maintained, got = node.pipeline(
+                    ("EVALSHA", scripts.MAINTAIN.sha, len(keys), *keys, need), lmpop
+                )
             if isinstance(maintained, redis.exceptions.NoScriptError):
                 node.execute("SCRIPT", "LOAD", scripts.MAINTAIN.source)
             elif isinstance(maintained, Exception):
                 raise maintained
+            elif isinstance(maintained, int):
+                quiet = min(maintained / 1000, MAINTAIN_SKIP)
+                queue.maintained_until[node.index] = sent + quiet
             if isinstance(got, Exception):
                 raise got
             if not got:
@@ -402,6 +420,8 @@ class RedisConnector(Connector):
 
     def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
         due = "" if consumable_from is None else repr(consumable_from)
+        if due:  # the released items may fall due before our bulk pops would look
+            self._queue(queue_name).maintained_until[:] = [0.0] * len(self.nodes)
         return self._settle("release", queue_name, receipts, scripts.RELEASE, due)
 
     def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:

@@ -158,11 +158,8 @@ class Runner:
         )
         self._prefetch_under = config.prefetch_under if prefetching else 0.0
         self._batch_seconds = _NO_BATCH_YET
-        # The call on its way (at most one): finish, the receipts it acks, how
-        # many it asked, when it was begun.
-        self._ahead: collections.deque[tuple[Callable[[], Fetched], list[str], int, float]] = (
-            collections.deque()
-        )
+        # The call on its way, if any: finish, the receipts it acks, when it was begun.
+        self._ahead: tuple[Callable[[], Fetched], list[str], float] | None = None
         # Batches read from a call made ahead and not run yet, with when it was begun.
         self._ready: collections.deque[tuple[Fetched, float]] = collections.deque()
         # Batches the next call made ahead asks for (up to _max_depth).
@@ -320,8 +317,9 @@ class Runner:
         while self._ready or self._ahead:
             if self._ready:
                 fetched, begun = self._ready.popleft()
-            else:
-                finish, receipts, _, begun = self._ahead.popleft()
+            elif self._ahead is not None:
+                finish, receipts, begun = self._ahead
+                self._ahead = None
                 try:
                     got = finish()
                 except SergeantError:
@@ -370,20 +368,21 @@ class Runner:
             return
         now = time.monotonic()
         self._begin_seconds = now - begun  # all of a call that is made at once
-        self._ahead.append((finish, receipts, wanted, now))
+        self._ahead = (finish, receipts, now)
 
     def _drop_prefetched(self) -> None:
         """Release the prefetched batches the loop will not run (never started)."""
         while self._ready:
             self._release_fetched(self._ready.popleft()[0])
-        while self._ahead:
-            finish, receipts, _, _ = self._ahead.popleft()
+        if self._ahead:
+            finish, receipts, _ = self._ahead
+            self._ahead = None
             try:
                 fetched = finish()
             except SergeantError as exc:
                 self._restore_acks(receipts)
                 self.worker.logger.error("could not fetch tasks: %s", exc)
-                continue
+                return
             self._release_fetched(fetched)
 
     def _begin_fetch(self, wanted: int, receipts: list[str]) -> Callable[[], Fetched]:

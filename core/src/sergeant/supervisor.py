@@ -142,6 +142,7 @@ class Supervisor:
         self._respawn_at: list[float] = []
         self._backoff = 0.25
         self._signals = 0
+        self._pending_signals: list[int] = []
         self._status_dir = ""
         self.lease_guard = LeaseGuard(
             worker_connector(worker_module_name, worker_class_name), self.logger
@@ -150,15 +151,21 @@ class Supervisor:
     # Signals ----------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: types.FrameType | None) -> None:
-        self._signals += 1
-        name = signal.Signals(signum).name
-        if self._signals == 1:
-            self.logger.info("%s received: stopping workers gracefully", name)
-            self.begin_stop()
-        else:
-            self.logger.warning("%s received again: killing the workers", name)
-            for child in self.children:
-                _send(child, signal.SIGKILL)
+        # Only recorded here: the handler runs between any two bytecodes of the loop,
+        # so acting here could miss a worker being spawned (it would run on forever).
+        self._pending_signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._pending_signals:
+            name = signal.Signals(self._pending_signals.pop(0)).name
+            self._signals += 1
+            if self._signals == 1:
+                self.logger.info("%s received: stopping workers gracefully", name)
+                self.begin_stop()
+            else:
+                self.logger.warning("%s received again: killing the workers", name)
+                for child in self.children:
+                    _send(child, signal.SIGKILL)
 
     def begin_stop(self) -> None:
         """Stop every worker gracefully: SIGTERM each once, replace none."""
@@ -221,6 +228,7 @@ class Supervisor:
         self.logger.info("started worker process %d", child.pid)
 
     def _supervise(self) -> None:
+        self._handle_signals()
         now = time.monotonic()
         due = [at for at in self._respawn_at if at <= now]
         for at in due:

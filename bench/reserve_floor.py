@@ -21,6 +21,11 @@ Cases (the sides take turns within a run):
     STORE <lease list>`` + ``LTRIM``) and records the lease (``TIME``,
     ``ZADD``); the items are read back by a pipelined ``LRANGE``, so they never
     pass through Lua. Needs ``SORT``, an ACL ``@dangerous`` command.
+``lua_copy``
+    Our layout, the items read back natively: a script pops them (``LMPOP``)
+    into the lease list (``RPUSH``) and records the lease, returning only a
+    count; a pipelined ``LRANGE`` reads the lease list. The items pass into Lua
+    once instead of in and out.
 ``segment``
     The queue kept as lists of 1,000 (segments) with an index list of their
     names: a script claims the head segment whole as the lease (``RENAME``,
@@ -45,7 +50,7 @@ from typing import Any
 
 ITEM = b"x" * 100
 BATCH = 1000
-CASES = ("lpop", "ours", "sort_store", "segment", "segment_no_lease")
+CASES = ("lpop", "ours", "sort_store", "lua_copy", "segment", "segment_no_lease")
 
 SORT_STORE = """
 local n = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1], 'STORE', KEYS[2])
@@ -53,6 +58,15 @@ redis.call('LTRIM', KEYS[1], ARGV[1], -1)
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[3], now[1] + 60, KEYS[2])
 return n
+"""
+
+LUA_COPY = """
+local got = redis.call('LMPOP', 1, KEYS[1], 'LEFT', 'COUNT', ARGV[1])
+if not got then return 0 end
+redis.call('RPUSH', KEYS[2], unpack(got[2]))
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[3], now[1] + 60, KEYS[2])
+return #got[2]
 """
 
 CLAIM_SEGMENT = """
@@ -106,11 +120,14 @@ def taker(client: Any, case: str, port: int, rounds: int) -> Callable[[int], int
 
     sort_sha = client.script_load(SORT_STORE)
     claim_sha = client.script_load(CLAIM_SEGMENT)
+    copy_sha = client.script_load(LUA_COPY)
 
     def take(k: int) -> int:
         pipe = client.pipeline(transaction=False)
         if case == "sort_store":
             pipe.execute_command("EVALSHA", sort_sha, 3, "queue", f"lease:{k}", "leases", BATCH)
+        elif case == "lua_copy":
+            pipe.execute_command("EVALSHA", copy_sha, 3, "queue", f"lease:{k}", "leases", BATCH)
         elif case == "segment":
             pipe.execute_command("EVALSHA", claim_sha, 3, "segments", f"lease:{k}", "leases")
         else:

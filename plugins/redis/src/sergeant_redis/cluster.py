@@ -76,7 +76,7 @@ from sergeant_redis import scripts
 from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
 from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError
-from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
+from sergeant_redis.permissions import OPTIONAL, PROBE, PROBE_KEY_PREFIX, refused_names
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -322,9 +322,13 @@ class _Cluster:
                 return
             token = secrets.token_hex(8)
             keys = [f"{PROBE_KEY_PREFIX}{{{token}}}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-            refused = shard.run_script(PROBE, keys)
-            if refused:
-                names = ", ".join(r.decode() if isinstance(r, bytes) else str(r) for r in refused)
+            needed = [
+                name
+                for name in refused_names(shard.run_script(PROBE, keys))
+                if name not in OPTIONAL
+            ]
+            if needed:
+                names = ", ".join(needed)
                 raise StorageError(
                     f"redis cluster: the ACL user of cluster.username may not run {names}, "
                     "which sergeant's scripts need; grant the commands listed under "
@@ -374,6 +378,9 @@ class ClusterShard:
     (:meth:`execute`, :meth:`script`, :meth:`script_later`, :meth:`pipeline`)
     with the queue keys rewritten to this shard's hash tag, sent through the
     shared cluster client."""
+
+    #: Reserves pass items through Lua: a lease group's key is not routed to a shard.
+    native_copy = False
 
     def __init__(self, index: int, cluster: _Cluster, keys: _Keys) -> None:
         self.index = index

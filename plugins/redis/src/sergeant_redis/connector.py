@@ -385,9 +385,10 @@ class RedisConnector(Connector):
         queue = self._queue(queue_name)
         batch = Batch((), {})
         if len(self.nodes) == 1:
-            token = new_token()
-            items, extra = self.nodes[0].script(scripts.RESERVE, queue.keys, count, lease, token)
-            add_call(batch, 0, token, items, extra)
+            node, token = self.nodes[0], new_token()
+            copy = _copy(node, count)
+            reply = node.script(scripts.RESERVE, queue.keys, count, lease, token, copy)
+            add_call(batch, 0, token, *_reserved(node, queue.keys, token, reply))
         else:
             self._reserve_on(queue, count, lease, batch, self._rotation(queue))
         return batch
@@ -406,8 +407,8 @@ class RedisConnector(Connector):
         def reserve(node: Node) -> int:
             need = count - len(batch)
             token = new_token()
-            items, extra = node.script(scripts.RESERVE, queue.keys, need, lease, token)
-            add_call(batch, node.index, token, items, extra)
+            reply = node.script(scripts.RESERVE, queue.keys, need, lease, token, _copy(node, need))
+            add_call(batch, node.index, token, *_reserved(node, queue.keys, token, reply))
             return need
 
         for node, asked in self._visit("reserve", reserve, order, answered):
@@ -473,9 +474,9 @@ class RedisConnector(Connector):
                 *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
                 for chunk in before:
                     acked += int(target.script(scripts.ACK, queue.keys, *chunk))
-                args += [token, *last]
+                args += [token, _copy(target, count), *last]
             else:
-                args.append(token)
+                args += [token, _copy(target, count)]
             reply = target.script_later(script, queue.keys, *args)
         except NodeUnavailableError as exc:
             unacked(exc)
@@ -487,10 +488,11 @@ class RedisConnector(Connector):
             if reply is not None:
                 try:
                     if script is scripts.ACK_RESERVE:
-                        acked_there, items, extra = reply()
+                        acked_there, *reserved = reply()
                         done += int(acked_there)
                     else:
-                        items, extra = reply()
+                        reserved = reply()
+                    items, extra = _reserved(node, queue.keys, token, reserved)
                 except NodeUnavailableError as exc:
                     unacked(exc)
                 else:
@@ -618,6 +620,28 @@ def _scan_queue_names(node: Node) -> set[str]:
                     break
         if int(cursor) == 0:
             return names
+
+
+def _copy(node: Node, count: int) -> str:
+    """The reserve script's copy argument: copy natively where the node allows
+    ``SORT`` and the batch is large enough to repay the ``LRANGE`` round trip."""
+    return "1" if node.native_copy and count >= _PIPELINED_POP else "0"
+
+
+def _reserved(
+    node: Node, keys: Sequence[str], token: str, reply: Sequence[Any]
+) -> tuple[list[bytes], list[int]]:
+    """A reserve script's items and deliveries; the items it copied into the
+    call's group natively come first, read from there."""
+    items, extra, copied = reply
+    if copied:
+        head = node.execute("LRANGE", f"{keys[5]}:{token}", 0, int(copied) - 1)
+        if len(head) != int(copied):
+            # The lease ran out before this read and every item of the call went
+            # back to the lists: it hands out nothing (they are handed out again).
+            return [], []
+        items = [*head, *items]
+    return items, extra
 
 
 def _unavailable(what: str, failures: Sequence[NodeUnavailableError]) -> ConnectorUnavailableError:

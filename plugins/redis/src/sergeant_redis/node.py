@@ -46,7 +46,7 @@ from sergeant.errors import AuthenticationError, ConnectorUnavailableError, Stor
 from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams, SentinelNodeParams
-from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX
+from sergeant_redis.permissions import OPTIONAL, PROBE, PROBE_KEY_PREFIX, refused_names
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -180,6 +180,8 @@ class Node:
         self._opened_guard = threading.Lock()
         self.health = Health(BACKOFF)
         self._permitted = False
+        #: Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe).
+        self.native_copy = False
         self._scripts: set[str] = set()  # SHAs the server ran for this node
 
     def __repr__(self) -> str:
@@ -204,10 +206,11 @@ class Node:
     def _check_permissions(self) -> None:
         token = secrets.token_hex(8)
         keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-        refused = self._script(PROBE, keys)
-        if refused:
-            names = ", ".join(r.decode() if isinstance(r, bytes) else str(r) for r in refused)
-            raise self._refused(f"run {names}, which sergeant's scripts need", _GRANT)
+        refused = refused_names(self._script(PROBE, keys))
+        needed = [name for name in refused if name not in OPTIONAL]
+        if needed:
+            raise self._refused(f"run {', '.join(needed)}, which sergeant's scripts need", _GRANT)
+        self.native_copy = not OPTIONAL.intersection(refused)
         self._permitted = True
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:

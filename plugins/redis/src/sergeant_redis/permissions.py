@@ -6,13 +6,20 @@ refused ``HSET`` would drop them. So before its first script call a node runs
 :data:`PROBE`, which calls each command (:data:`PROBED`) on throw-away keys
 under ``sergeant:probe:`` with ``redis.pcall`` and returns those refused; the
 connector refuses to go on, naming them, before any item is touched.
+
+:data:`OPTIONAL` commands are probed too but only make a faster path possible:
+without ``SORT`` (an ACL ``@dangerous`` command) or ``LTRIM`` a reserve passes
+its items through Lua instead of copying them natively.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sergeant_redis.scripts import Script
 
-__all__ = ["PROBE", "PROBED", "PROBE_KEY_PREFIX"]
+__all__ = ["OPTIONAL", "PROBE", "PROBED", "PROBE_KEY_PREFIX", "refused_names"]
 
 PROBE_KEY_PREFIX = "sergeant:probe:"
 
@@ -48,8 +55,13 @@ _CALLS: tuple[tuple[str, str], ...] = (
     ("SADD", "K5, 'a', 'b'"),
     ("SCARD", "K5"),
     ("SMEMBERS", "K5"),
+    ("SORT", "K2, 'BY', 'nosort', 'LIMIT', 0, 1, 'STORE', K2"),
+    ("LTRIM", "K2, 1, -1"),
     ("DEL", "K1, K2, K3, K4, K5"),
 )
+
+#: Probed commands the connector can do without (see the module's docstring).
+OPTIONAL = frozenset({"SORT", "LTRIM"})
 
 #: Every command the probe tries: each one any queue, key or lock script calls.
 PROBED = frozenset(command for command, _ in _CALLS)
@@ -71,6 +83,11 @@ def _probe_source() -> str:
         lines.append(f"try('{command}'{', ' + arguments if arguments else ''})")
     lines.append("return refused")
     return "\n".join(lines) + "\n"
+
+
+def refused_names(reply: Sequence[Any]) -> list[str]:
+    """The probe's reply (command names, bytes or str) as strings."""
+    return [r.decode() if isinstance(r, bytes) else str(r) for r in reply]
 
 
 #: KEYS: five probe keys (string, list, hash, zset, set). Returns the refused commands.

@@ -1,0 +1,151 @@
+"""Large reserves copy fresh items into their lease natively (``SORT .. STORE``).
+
+An item passing through Lua costs redis-server several times an ``LPOP`` of it,
+so a reserve of at least 32 items whose first items in line are fresh (never
+handed out) has the script copy those into the call's lease group with
+``SORT <list> BY nosort LIMIT 0 n STORE`` + ``LTRIM`` and reads them back with
+``LRANGE``; retried items (their delivery count changes) still go through Lua.
+These tests prove the copy happens, keeps the order, the priorities and the
+delivery counts, that a user whose ACL lacks ``SORT`` gets the Lua path, and
+that a lease lost before the read hands out nothing rather than misnumbered
+receipts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis_helpers import items
+from sergeant.connector import Connector
+from sergeant.testing import wait_until
+from sergeant_redis import connector as redis_connector
+from sergeant_redis import scripts
+from sergeant_test_support.redis_fixtures import RedisServer
+
+Connectors = Callable[..., Connector]
+
+
+def sort_calls(server: RedisServer) -> int:
+    client = redis.Redis(host=server.host, port=server.port, password=server.password)
+    stats: dict[str, Any] = client.info("commandstats")
+    return int(stats.get("cmdstat_sort", {}).get("calls", 0))
+
+
+def new_queue() -> str:
+    return f"copy-{uuid.uuid4().hex[:8]}"
+
+
+def probed(connector: Any, queue: str) -> None:
+    """Run a first script call: its ACL probe (which itself calls SORT once)
+    tells the node whether reserves may copy."""
+    connector.queue_length(queue)
+
+
+def test_a_large_reserve_copies_fresh_items_natively_in_order(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(50))
+    probed(connector, queue)
+    before = sort_calls(redis_server)
+    batch = connector.queue_reserve(queue, 40, 60)
+    assert sort_calls(redis_server) == before + 1
+    assert [d.item for d in batch] == items(50)[:40]
+    assert {d.deliveries for d in batch} == {1}
+    assert connector.queue_ack(queue, batch.receipts()) == 40
+    assert connector.queue_length(queue) == 10
+    assert [row.in_flight for row in connector.queue_stats(queue)] == [0]
+
+
+def test_a_small_reserve_does_not_copy(redis_server: RedisServer, connectors: Connectors) -> None:
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(50))
+    probed(connector, queue)
+    before = sort_calls(redis_server)
+    batch = connector.queue_reserve(queue, redis_connector._PIPELINED_POP - 1, 60)
+    assert len(batch) == redis_connector._PIPELINED_POP - 1
+    assert sort_calls(redis_server) == before
+
+
+def test_copied_and_lua_items_share_one_lease_in_priority_order(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    """HIGH fresh items are copied, the NORMAL ones after them go through Lua;
+    released, they come back first, each with its second delivery."""
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, [b"n-%d" % i for i in range(10)])
+    connector.queue_push_bulk(queue, [b"h-%d" % i for i in range(40)], priority="HIGH")
+    probed(connector, queue)
+    before = sort_calls(redis_server)
+    batch = connector.queue_reserve(queue, 100, 60)
+    assert sort_calls(redis_server) == before + 1
+    expected = [b"h-%d" % i for i in range(40)] + [b"n-%d" % i for i in range(10)]
+    assert [d.item for d in batch] == expected
+    assert connector.queue_release(queue, batch.receipts()) == 50
+    again = connector.queue_reserve(queue, 100, 60)
+    assert [(d.item, d.deliveries) for d in again] == [(item, 2) for item in expected]
+    assert connector.queue_ack(queue, again.receipts()) == 50
+    assert connector.queue_length(queue, include_delayed=True) == 0
+
+
+def test_a_retried_item_first_in_line_is_not_copied_and_keeps_its_count(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(40))
+    first = connector.queue_reserve(queue, 1, 60)
+    assert connector.queue_release(queue, first.receipts()) == 1
+    probed(connector, queue)
+    before = sort_calls(redis_server)
+    batch = connector.queue_reserve(queue, 40, 60)
+    assert sort_calls(redis_server) == before
+    assert [(d.item, d.deliveries) for d in batch][:2] == [(b"item-000", 2), (b"item-001", 1)]
+    assert [d.item for d in batch] == items(40)
+
+
+def test_a_user_without_sort_reserves_through_lua(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors
+) -> None:
+    server = redis_server_factory(
+        extra_config=["user default off", "user app on >app-secret ~sergeant:* +@all -sort"]
+    )
+    connector: Any = connectors([server], username="app", password="app-secret")
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(50))
+    probed(connector, queue)
+    batch = connector.queue_reserve(queue, 40, 60)
+    assert [d.item for d in batch] == items(50)[:40]
+    assert connector.nodes[0].native_copy is False
+    assert connector.queue_ack(queue, batch.receipts()) == 40
+
+
+def test_a_lease_lost_before_the_read_hands_out_nothing(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    """The copied items are read after the script: if the lease ran out and was
+    taken back meanwhile, the call must hand out none of its items (they are all
+    back in the lists), not the ones that came through Lua under wrong numbers."""
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, [b"n-%d" % i for i in range(10)])
+    connector.queue_push_bulk(queue, [b"h-%d" % i for i in range(40)], priority="HIGH")
+    node, keys = connector.nodes[0], connector._queue(queue).keys
+    probed(connector, queue)
+    token = "lost-lease"
+    reply = node.script(scripts.RESERVE, keys, 100, "0.001", token, "1")
+    assert int(reply[2]) == 40
+    assert len(reply[0]) == 10
+
+    def taken_back() -> bool:
+        node.script(scripts.MAINTAIN, keys, 1000)
+        return connector.queue_length(queue) == 50
+
+    wait_until(taken_back, timeout=20, message="the expired lease to be taken back")
+    assert redis_connector._reserved(node, keys, token, reply) == ([], [])

@@ -149,3 +149,53 @@ def test_a_lease_lost_before_the_read_hands_out_nothing(
 
     wait_until(taken_back, timeout=20, message="the expired lease to be taken back")
     assert redis_connector._reserved(node, keys, token, reply) == ([], [])
+
+
+def lrange_calls_made_apart(connector: Any, monkeypatch: Any) -> list[tuple[Any, ...]]:
+    """The LRANGEs the connector runs as a call of their own (a round trip each)."""
+    node = connector.nodes[0]
+    made: list[tuple[Any, ...]] = []
+    execute = node.execute
+
+    def counting(*args: Any) -> Any:
+        if args[0] == "LRANGE":
+            made.append(args)
+        return execute(*args)
+
+    monkeypatch.setattr(node, "execute", counting)
+    return made
+
+
+def test_the_workers_call_reads_the_copied_items_in_the_same_round_trip(
+    redis_server: RedisServer, connectors: Connectors, monkeypatch: Any
+) -> None:
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(100))
+    probed(connector, queue)
+    first = connector.queue_reserve(queue, 40, 60)
+    apart = lrange_calls_made_apart(connector, monkeypatch)
+    before = sort_calls(redis_server)
+    acked, batch = connector.queue_ack_and_reserve_begin(queue, first.receipts(), 40, 60)()
+    assert sort_calls(redis_server) == before + 1
+    assert acked == 40
+    assert [d.item for d in batch] == items(100)[40:80]
+    assert apart == []
+
+
+def test_a_reserve_sent_ahead_and_run_again_after_a_script_flush_reads_its_items(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    """After ``SCRIPT FLUSH`` the script sent ahead is refused and made again
+    after the LRANGE sent behind it has run (on a lease not written yet): the
+    items are read again rather than lost to their lease."""
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    connector.queue_push_bulk(queue, items(100))
+    probed(connector, queue)
+    connector.queue_ack_and_reserve_begin(queue, [], 40, 60)()  # the scripts are loaded
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    client.script_flush()
+    _, batch = connector.queue_ack_and_reserve_begin(queue, [], 40, 60)()
+    assert [d.item for d in batch] == items(100)[40:80]
+    assert connector.queue_ack(queue, batch.receipts()) == 40

@@ -459,6 +459,8 @@ class RedisConnector(Connector):
             script, args = scripts.ACK_RESERVE, [count, lease]
         token = new_token()
         node = target
+        copy = _copy(target, count)
+        head: Callable[[], Any] | None = None
 
         def unacked(exc: NodeUnavailableError) -> None:
             """The combined call failed on ``node``: with other nodes to reserve
@@ -474,10 +476,12 @@ class RedisConnector(Connector):
                 *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
                 for chunk in before:
                     acked += int(target.script(scripts.ACK, queue.keys, *chunk))
-                args += [token, _copy(target, count), *last]
+                args += [token, copy, *last]
             else:
-                args += [token, _copy(target, count)]
+                args += [token, copy]
             reply = target.script_later(script, queue.keys, *args)
+            if copy == "1":  # the copied items, read in the same round trip
+                head = target.command_later("LRANGE", f"{queue.keys[5]}:{token}", 0, count - 1)
         except NodeUnavailableError as exc:
             unacked(exc)
 
@@ -492,7 +496,7 @@ class RedisConnector(Connector):
                         done += int(acked_there)
                     else:
                         reserved = reply()
-                    items, extra = _reserved(node, queue.keys, token, reserved)
+                    items, extra = _reserved(node, queue.keys, token, reserved, head)
                 except NodeUnavailableError as exc:
                     unacked(exc)
                 else:
@@ -629,18 +633,27 @@ def _copy(node: Node, count: int) -> str:
 
 
 def _reserved(
-    node: Node, keys: Sequence[str], token: str, reply: Sequence[Any]
+    node: Node,
+    keys: Sequence[str],
+    token: str,
+    reply: Sequence[Any],
+    head: Callable[[], Any] | None = None,
 ) -> tuple[list[bytes], list[int]]:
     """A reserve script's items and deliveries; the items it copied into the
-    call's group natively come first, read from there."""
+    call's group natively come first, read from there (by ``head``, an
+    ``LRANGE`` sent right behind the script, else now)."""
     items, extra, copied = reply
+    copied = int(copied)
     if copied:
-        head = node.execute("LRANGE", f"{keys[5]}:{token}", 0, int(copied) - 1)
-        if len(head) != int(copied):
+        got = head() if head is not None else []
+        if len(got) < copied:  # not sent, or it ran first (the script was reloaded)
+            got = node.execute("LRANGE", f"{keys[5]}:{token}", 0, copied - 1)
+        got = got[:copied]
+        if len(got) != copied:
             # The lease ran out before this read and every item of the call went
             # back to the lists: it hands out nothing (they are handed out again).
             return [], []
-        items = [*head, *items]
+        items = [*got, *items]
     return items, extra
 
 

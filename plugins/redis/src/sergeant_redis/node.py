@@ -256,6 +256,21 @@ class Node:
         self._local.pending.append(reply)
         return reply.result
 
+    def command_later(self, *args: Any) -> Callable[[], Any]:
+        """Send one command now, behind any sent ahead, and return the function
+        that reads its reply (as :meth:`script_later`; a command that cannot
+        be sent is made the usual way at once)."""
+        conn = self._connection()
+        try:
+            _send(conn, args, check_health=not self._local.pending)
+        except redis.exceptions.RedisError as exc:
+            self._lose_pending(self._translate(exc))
+            result = self.execute(*args)
+            return lambda: result
+        reply = _Reply(self, conn, functools.partial(self.execute, *args))
+        self._local.pending.append(reply)
+        return reply.result
+
     def _read_pending(self, upto: _Reply | None = None) -> None:
         """Read this thread's pending replies in order (up to ``upto``, or all)."""
         pending: collections.deque[_Reply] = self._local.pending

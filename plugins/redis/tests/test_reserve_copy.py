@@ -166,15 +166,16 @@ def lrange_calls_made_apart(connector: Any, monkeypatch: Any) -> list[tuple[Any,
     return made
 
 
-def test_the_workers_call_reads_the_copied_items_in_the_same_round_trip(
+def test_reserves_read_the_copied_items_in_the_same_round_trip(
     redis_server: RedisServer, connectors: Connectors, monkeypatch: Any
 ) -> None:
     connector: Any = connectors([redis_server])
     queue = new_queue()
     connector.queue_push_bulk(queue, items(100))
     probed(connector, queue)
-    first = connector.queue_reserve(queue, 40, 60)
     apart = lrange_calls_made_apart(connector, monkeypatch)
+    first = connector.queue_reserve(queue, 40, 60)
+    assert [d.item for d in first] == items(100)[:40]
     before = sort_calls(redis_server)
     acked, batch = connector.queue_ack_and_reserve_begin(queue, first.receipts(), 40, 60)()
     assert sort_calls(redis_server) == before + 1

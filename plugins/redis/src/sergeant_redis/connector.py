@@ -385,10 +385,8 @@ class RedisConnector(Connector):
         queue = self._queue(queue_name)
         batch = Batch((), {})
         if len(self.nodes) == 1:
-            node, token = self.nodes[0], new_token()
-            copy = _copy(node, count)
-            reply = node.script(scripts.RESERVE, queue.keys, count, lease, token, copy)
-            add_call(batch, 0, token, *_reserved(node, queue.keys, token, reply))
+            token = new_token()
+            add_call(batch, 0, token, *_reserve_call(self.nodes[0], queue, count, lease, token))
         else:
             self._reserve_on(queue, count, lease, batch, self._rotation(queue))
         return batch
@@ -407,8 +405,7 @@ class RedisConnector(Connector):
         def reserve(node: Node) -> int:
             need = count - len(batch)
             token = new_token()
-            reply = node.script(scripts.RESERVE, queue.keys, need, lease, token, _copy(node, need))
-            add_call(batch, node.index, token, *_reserved(node, queue.keys, token, reply))
+            add_call(batch, node.index, token, *_reserve_call(node, queue, need, lease, token))
             return need
 
         for node, asked in self._visit("reserve", reserve, order, answered):
@@ -480,8 +477,8 @@ class RedisConnector(Connector):
             else:
                 args += [token, copy]
             reply = target.script_later(script, queue.keys, *args)
-            if copy == "1":  # the copied items, read in the same round trip
-                head = target.command_later("LRANGE", f"{queue.keys[5]}:{token}", 0, count - 1)
+            if copy == "1":
+                head = _read_copied_later(target, queue, token, count)
         except NodeUnavailableError as exc:
             unacked(exc)
 
@@ -630,6 +627,23 @@ def _copy(node: Node, count: int) -> str:
     """The reserve script's copy argument: copy natively where the node allows
     ``SORT`` and the batch is large enough to repay the ``LRANGE`` round trip."""
     return "1" if node.native_copy and count >= _PIPELINED_POP else "0"
+
+
+def _read_copied_later(node: Node, queue: _Queue, token: str, count: int) -> Callable[[], Any]:
+    """Send the ``LRANGE`` of a reserve's copied items right behind its script
+    call (one round trip for both); the function reads the reply."""
+    return node.command_later("LRANGE", f"{queue.keys[5]}:{token}", 0, count - 1)
+
+
+def _reserve_call(
+    node: Node, queue: _Queue, count: int, lease: str, token: str
+) -> tuple[list[bytes], list[int]]:
+    """One reserve script call on ``node`` (and the read of what it copied, in
+    the same round trip); its items and deliveries."""
+    copy = _copy(node, count)
+    reply = node.script_later(scripts.RESERVE, queue.keys, count, lease, token, copy)
+    head = _read_copied_later(node, queue, token, count) if copy == "1" else None
+    return _reserved(node, queue.keys, token, reply(), head)
 
 
 def _reserved(

@@ -75,7 +75,6 @@ class LeaseBlock:
         self._seq = 0
         self._data_at = _HEADER.size
         self._queue = b""
-        self._lease_seconds = 0.0
 
     @classmethod
     def from_env(cls) -> LeaseBlock | None:
@@ -96,7 +95,6 @@ class LeaseBlock:
     def start(self, queue: str, lease_seconds: float, heartbeat: float) -> None:
         """Name the queue and lease length; no receipts held yet."""
         self._queue = queue.encode()
-        self._lease_seconds = lease_seconds
         self._data_at = _HEADER.size + len(self._queue)
         self._begin()
         try:

@@ -88,15 +88,11 @@ class Connection(Protocol):
     def disconnect(self) -> None: ...
 
 
-def _pool(params: NodeParams) -> redis.ConnectionPool:
-    """The pool whose connection class and kwargs every connection of the node uses."""
-    return _pool_and_sentinel(params)[0]
-
-
 def _pool_and_sentinel(
     params: NodeParams,
 ) -> tuple[redis.ConnectionPool, redis.sentinel.Sentinel | None]:
-    """:func:`_pool`, and the sentinel client behind it for a Sentinel deployment."""
+    """The pool whose connection class and kwargs every connection of the node
+    uses, and the sentinel client behind it for a Sentinel deployment."""
     # Connecting (and the periodic health-check PING) retries once on a connection error.
     retry = redis.retry.Retry(
         redis.backoff.ExponentialBackoff(cap=0.05, base=0.01),

@@ -1,12 +1,13 @@
 """Benchmark sergeant-redis against Sergeant 0.27.0's redis connector and raw redis-py.
 
-Run by hand: ``.venv/bin/python bench/redis_bench.py [--runs 3] [--quick]``.
+Run by hand: ``.venv/bin/python bench/redis_bench.py [--runs 3] [--quick] [--load busy]``.
 Starts its own redis-servers (one and two nodes), 100-byte items, and prints a
 markdown table of medians (items/s) with ratios. Sergeant 0.27.0 runs in its own
 venv (``bench/sergeant_venv.py``); each side is a long-lived subprocess running
 this file. On a shared machine the load drifts within seconds, so every run
 measures each case in :data:`BLOCKS` blocks, the sides taking turns block by
-block: a run's rate is its N over the summed time of its blocks.
+block: a run's rate is its N over the summed time of its blocks. ``--load
+busy`` keeps a CPU hog running on each core throughout.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="N / 10, for a smoke run")
+    parser.add_argument("--load", choices=("idle", "busy"), default="idle")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--ports", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,38 +174,42 @@ def main() -> None:
     sys.path[:0] = [str(root / "bench"), str(root / "tests" / "support" / "src")]
     import sergeant_venv
     from sergeant_test_support.redis_fixtures import RedisServer
+    from worker_bench import cpu_hogs
 
     baseline = str(sergeant_venv.ensure())
     n_one, n_bulk = (2_000, 10_000) if args.quick else (20_000, 100_000)
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {args.load}")
     servers = [RedisServer(tempfile.mkdtemp(prefix="redis-bench-")).start() for _ in range(2)]
     try:
-        for count in (1, 2):
-            ports = [s.port for s in servers[:count]]
-            sides = [
-                _SideProcess(sys.executable, "ours", ports),
-                _SideProcess(baseline, "sergeant", ports),
-                _SideProcess(sys.executable, "raw", ports),
-            ]
-            results: dict[str, dict[str, list[float]]] = {}
-            try:
-                for run in range(args.runs):
-                    for case in CASES:
-                        n = n_one if case.endswith("_one") else n_bulk
-                        spent: dict[str, float] = {}
-                        for block in range(BLOCKS):
-                            # Block by block, each block in another order.
-                            turn = (run + block) % 3
-                            for side in sides[turn:] + sides[:turn]:
-                                if case in side.cases:
-                                    took = side.measure(case, n // BLOCKS)
-                                    spent[side.name] = spent.get(side.name, 0.0) + took
-                        for name, seconds in spent.items():
-                            results.setdefault(case, {}).setdefault(name, []).append(n / seconds)
-            finally:
-                for side in sides:
-                    side.close()
-            _table(count, results, args.runs)
+        with cpu_hogs((os.cpu_count() or 1) if args.load == "busy" else 0):
+            for count in (1, 2):
+                ports = [s.port for s in servers[:count]]
+                sides = [
+                    _SideProcess(sys.executable, "ours", ports),
+                    _SideProcess(baseline, "sergeant", ports),
+                    _SideProcess(sys.executable, "raw", ports),
+                ]
+                results: dict[str, dict[str, list[float]]] = {}
+                try:
+                    for run in range(args.runs):
+                        for case in CASES:
+                            n = n_one if case.endswith("_one") else n_bulk
+                            spent: dict[str, float] = {}
+                            for block in range(BLOCKS):
+                                # Block by block, each block in another order.
+                                turn = (run + block) % 3
+                                for side in sides[turn:] + sides[:turn]:
+                                    if case in side.cases:
+                                        took = side.measure(case, n // BLOCKS)
+                                        spent[side.name] = spent.get(side.name, 0.0) + took
+                            for name, seconds in spent.items():
+                                results.setdefault(case, {}).setdefault(name, []).append(
+                                    n / seconds
+                                )
+                finally:
+                    for side in sides:
+                        side.close()
+                _table(count, results, args.runs)
     finally:
         for server in servers:
             server.stop()

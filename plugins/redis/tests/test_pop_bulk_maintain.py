@@ -18,8 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
-from redis_helpers import items
+from redis_helpers import command_calls, items
 from sergeant.connector import Connector
 from sergeant.testing import wait_until
 from sergeant_redis import connector as redis_connector
@@ -28,12 +27,6 @@ from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
 FAR = 1e12  # a monotonic time no test reaches
-
-
-def evalsha_calls(server: RedisServer) -> int:
-    client = redis.Redis(host=server.host, port=server.port, password=server.password)
-    stats: dict[str, Any] = client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
 def maintain(connector: Any, queue: str) -> int:
@@ -70,13 +63,13 @@ def test_a_bulk_pop_records_the_quiet_time_and_the_next_one_sends_no_script(
     assert before < until <= time.monotonic() + redis_connector.MAINTAIN_SKIP
 
     connector._queue(queue).maintained_until[0] = FAR
-    scripts_before = evalsha_calls(redis_server)
+    scripts_before = command_calls(redis_server, "evalsha")
     assert connector.queue_pop_bulk(queue, 40) == items(100)[40:80]
-    assert evalsha_calls(redis_server) == scripts_before
+    assert command_calls(redis_server, "evalsha") == scripts_before
 
     connector._queue(queue).maintained_until[0] = 0.0
     assert connector.queue_pop_bulk(queue, 40) == items(100)[80:]
-    assert evalsha_calls(redis_server) > scripts_before
+    assert command_calls(redis_server, "evalsha") > scripts_before
 
 
 def test_unknown_due_times_are_not_skipped(

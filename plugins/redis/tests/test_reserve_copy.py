@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from redis_helpers import items
+from redis_helpers import command_calls, items
 from sergeant.connector import Connector
 from sergeant.testing import wait_until
 from sergeant_redis import connector as redis_connector
@@ -26,12 +26,6 @@ from sergeant_redis import scripts
 from sergeant_test_support.redis_fixtures import RedisServer
 
 Connectors = Callable[..., Connector]
-
-
-def sort_calls(server: RedisServer) -> int:
-    client = redis.Redis(host=server.host, port=server.port, password=server.password)
-    stats: dict[str, Any] = client.info("commandstats")
-    return int(stats.get("cmdstat_sort", {}).get("calls", 0))
 
 
 def new_queue() -> str:
@@ -51,9 +45,9 @@ def test_a_large_reserve_copies_fresh_items_natively_in_order(
     queue = new_queue()
     connector.queue_push_bulk(queue, items(50))
     probed(connector, queue)
-    before = sort_calls(redis_server)
+    before = command_calls(redis_server, "sort")
     batch = connector.queue_reserve(queue, 40, 60)
-    assert sort_calls(redis_server) == before + 1
+    assert command_calls(redis_server, "sort") == before + 1
     assert [d.item for d in batch] == items(50)[:40]
     assert {d.deliveries for d in batch} == {1}
     assert connector.queue_ack(queue, batch.receipts()) == 40
@@ -66,10 +60,10 @@ def test_a_small_reserve_does_not_copy(redis_server: RedisServer, connectors: Co
     queue = new_queue()
     connector.queue_push_bulk(queue, items(50))
     probed(connector, queue)
-    before = sort_calls(redis_server)
+    before = command_calls(redis_server, "sort")
     batch = connector.queue_reserve(queue, redis_connector._PIPELINED_POP - 1, 60)
     assert len(batch) == redis_connector._PIPELINED_POP - 1
-    assert sort_calls(redis_server) == before
+    assert command_calls(redis_server, "sort") == before
 
 
 def test_copied_and_lua_items_share_one_lease_in_priority_order(
@@ -82,9 +76,9 @@ def test_copied_and_lua_items_share_one_lease_in_priority_order(
     connector.queue_push_bulk(queue, [b"n-%d" % i for i in range(10)])
     connector.queue_push_bulk(queue, [b"h-%d" % i for i in range(40)], priority="HIGH")
     probed(connector, queue)
-    before = sort_calls(redis_server)
+    before = command_calls(redis_server, "sort")
     batch = connector.queue_reserve(queue, 100, 60)
-    assert sort_calls(redis_server) == before + 1
+    assert command_calls(redis_server, "sort") == before + 1
     expected = [b"h-%d" % i for i in range(40)] + [b"n-%d" % i for i in range(10)]
     assert [d.item for d in batch] == expected
     assert connector.queue_release(queue, batch.receipts()) == 50
@@ -103,9 +97,9 @@ def test_a_retried_item_first_in_line_is_not_copied_and_keeps_its_count(
     first = connector.queue_reserve(queue, 1, 60)
     assert connector.queue_release(queue, first.receipts()) == 1
     probed(connector, queue)
-    before = sort_calls(redis_server)
+    before = command_calls(redis_server, "sort")
     batch = connector.queue_reserve(queue, 40, 60)
-    assert sort_calls(redis_server) == before
+    assert command_calls(redis_server, "sort") == before
     assert [(d.item, d.deliveries) for d in batch][:2] == [(b"item-000", 2), (b"item-001", 1)]
     assert [d.item for d in batch] == items(40)
 
@@ -177,9 +171,9 @@ def test_reserves_read_the_copied_items_in_the_same_round_trip(
     apart = lrange_calls_made_apart(connector, monkeypatch)
     first = connector.queue_reserve(queue, 40, 60)
     assert [d.item for d in first] == items(100)[:40]
-    before = sort_calls(redis_server)
+    before = command_calls(redis_server, "sort")
     acked, batch = connector.queue_ack_and_reserve_begin(queue, first.receipts(), 40, 60)()
-    assert sort_calls(redis_server) == before + 1
+    assert command_calls(redis_server, "sort") == before + 1
     assert acked == 40
     assert [d.item for d in batch] == items(100)[40:80]
     assert apart == []

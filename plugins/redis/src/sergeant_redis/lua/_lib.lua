@@ -401,6 +401,21 @@ local function each_batch(start, settle, settle_whole)
   return done
 end
 
+-- The item numbers among ARGV[first..last] that group holds and seen lacks
+-- (each then set in seen to its stored value), with those values: {n, value, ...}.
+local function held(group, first, last, seen)
+  local values, found = gvalues(group, ARGV, first, last), {}
+  for j = 1, #values do
+    local n = ARGV[first + j - 1]
+    if values[j] and not seen[n] then
+      seen[n] = values[j]
+      found[#found + 1] = n
+      found[#found + 1] = values[j]
+    end
+  end
+  return found
+end
+
 -- Remove the live items among ARGV[first..last] from a batch's groups: returns
 -- them as (number, stored value) pairs, flat and in ARGV order, and the meta.
 local function take_live(t, token, first, last)
@@ -408,17 +423,11 @@ local function take_live(t, token, first, last)
   local all, value_of = groups(token, splits), {}
   for i = 1, #all do
     if live(all[i], t) then
-      local values = gvalues(all[i], ARGV, first, last)
-      local found = {}
-      for j = 1, #values do
-        local n = ARGV[first + j - 1]
-        if values[j] and not value_of[n] then
-          value_of[n] = values[j]
-          found[#found + 1] = n
-        end
-      end
+      local found = held(all[i], first, last, value_of)
       if #found > 0 then
-        gremove(all[i], found, 1, #found)
+        local numbers = {}
+        for j = 1, #found, 2 do numbers[#numbers + 1] = found[j] end
+        gremove(all[i], numbers, 1, #numbers)
         if redis.call('EXISTS', group_key(all[i])) == 0 then drop(all[i]) end
       end
     end

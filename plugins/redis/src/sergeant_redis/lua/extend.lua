@@ -10,16 +10,7 @@ local renewed = each_batch(2, function(token, first, last)
   local all, moving, seen, done = groups(token, splits), {}, {}, 0
   for i = 1, #all do
     if live(all[i], t) then
-      local values = gvalues(all[i], ARGV, first, last)
-      local found = {}
-      for j = 1, #values do
-        local n = ARGV[first + j - 1]
-        if values[j] and not seen[n] then
-          seen[n] = true
-          found[#found + 1] = n
-          found[#found + 1] = values[j]
-        end
-      end
+      local found = held(all[i], first, last, seen)
       if #found > 0 then
         done = done + #found / 2
         if #found / 2 == glen(all[i]) then

@@ -43,6 +43,7 @@ from sergeant.legacy import (
     held_locks_notes,
     is_sergeant_task,
     merge_queues,
+    move_in_batches,
     sniff_payload,
 )
 from sergeant.objects import Task
@@ -326,3 +327,23 @@ def test_help_describes_every_option() -> None:
     assert result.returncode == 0
     for option in ("QUEUE", "--keys PATTERN", "--no-keys", "--dry-run", "--json", "--connector"):
         assert option in result.stdout
+
+
+def test_move_in_batches_stops_at_a_short_batch_and_reports_progress() -> None:
+    batches = iter([LegacyQueue("q", 3, 1, 0), LegacyQueue("q", 1, 0, 1), LegacyQueue("q", 1)])
+    seen: list[int] = []
+    total = move_in_batches("q", lambda: next(batches), 3, 100, 10, seen.append)
+    assert total == LegacyQueue("q", 4, 1, 1)  # the third batch is never asked for
+    assert seen == [13, 15]
+
+
+def test_move_in_batches_stops_at_the_bound_while_the_old_queue_keeps_filling() -> None:
+    calls: list[int] = []
+
+    def full_batch() -> LegacyQueue:
+        calls.append(1)
+        return LegacyQueue("q", 3)
+
+    total = move_in_batches("q", full_batch, 3, 7, 0, None)
+    assert total.total == 9
+    assert len(calls) == 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +33,7 @@ __all__ = [
     "held_locks_notes",
     "is_sergeant_task",
     "merge_queues",
+    "move_in_batches",
     "refused_names_note",
     "sniff_payload",
     "usable_queue_names",
@@ -130,6 +131,29 @@ def held_locks_notes(locks: int) -> tuple[str, ...]:
         f"{locks} Sergeant 0.27.0 locks are held: locks are not moved (each frees itself),"
         " so old and new workers do not exclude each other while both run",
     )
+
+
+def move_in_batches(
+    name: str,
+    move_batch: Callable[[], LegacyQueue],
+    batch: int,
+    bound: int,
+    done: int,
+    progress: Callable[[int], None] | None,
+) -> LegacyQueue:
+    """Call ``move_batch`` (one batch of at most ``batch`` items of the old queue
+    ``name`` moved into ours) until a batch comes short or ``bound`` items (what
+    the queue held when counted) have moved, so a busy old producer cannot keep
+    one run going. ``progress`` gets ``done`` plus the items moved so far."""
+    total = LegacyQueue(name)
+    while total.total < bound:
+        got = move_batch()
+        total = total + got
+        if progress is not None and got.total:
+            progress(done + total.total)
+        if got.total < batch:
+            break
+    return total
 
 
 def merge_queues(queues: Iterable[LegacyQueue]) -> tuple[LegacyQueue, ...]:

@@ -29,6 +29,7 @@ from sergeant.legacy import (
     LegacyReport,
     held_locks_notes,
     merge_queues,
+    move_in_batches,
     refused_names_note,
     usable_queue_names,
 )
@@ -114,19 +115,14 @@ def _move_queue(
     progress: Callable[[int], None] | None,
 ) -> LegacyQueue:
     """Move batches until the old queue is empty or ``bound`` items (what it held
-    at the start) have moved, so a busy old producer cannot keep one run going.
-    Ready times are on the lease clock (a delayed item keeps its wall-clock delay)."""
-    total = LegacyQueue(name)
-    while total.total < bound:
+    at the start) have moved (:func:`sergeant.legacy.move_in_batches`). Ready
+    times are on the lease clock (a delayed item keeps its wall-clock delay)."""
+
+    def move_batch() -> LegacyQueue:
         now = lease_now()
-        batch = functools.partial(_move_batch, name, now, now - time.time())
-        got = db.write(batch)
-        total = total + got
-        if progress is not None and got.total:
-            progress(done + total.total)
-        if got.total < BATCH:
-            break
-    return total
+        return db.write(functools.partial(_move_batch, name, now, now - time.time()))
+
+    return move_in_batches(name, move_batch, BATCH, bound, done, progress)
 
 
 def _move_batch(name: str, now: float, shift: float, conn: sqlite3.Connection) -> LegacyQueue:

@@ -37,6 +37,7 @@ from sergeant.legacy import (
     held_locks_notes,
     is_sergeant_task,
     merge_queues,
+    move_in_batches,
     refused_names_note,
     usable_queue_names,
 )
@@ -232,18 +233,14 @@ def _move_queue(
     progress: Callable[[int], None] | None,
 ) -> LegacyQueue:
     """Move batches until the node's old queue is empty or ``bound`` items (what it
-    held when counted) have moved, so a busy old producer cannot keep one run going."""
+    held when counted) have moved (:func:`sergeant.legacy.move_in_batches`)."""
     keys = (name, name + DELAYED_SUFFIX, ours[3], ours[4], ours[7], ours[8])
-    total = LegacyQueue(name)
-    while total.total < bound:
+
+    def move_batch() -> LegacyQueue:
         listed, delayed = node.script(MOVE_QUEUE, keys, BATCH)
-        got = LegacyQueue(name, int(listed), 0, int(delayed))
-        total = total + got
-        if progress is not None and got.total:
-            progress(done + total.total)
-        if got.total < BATCH:
-            break
-    return total
+        return LegacyQueue(name, int(listed), 0, int(delayed))
+
+    return move_in_batches(name, move_batch, BATCH, bound, done, progress)
 
 
 def _move_keys(

@@ -195,3 +195,20 @@ def test_a_reserve_sent_ahead_and_run_again_after_a_script_flush_reads_its_items
     _, batch = connector.queue_ack_and_reserve_begin(queue, [], 40, 60)()
     assert [d.item for d in batch] == items(100)[40:80]
     assert connector.queue_ack(queue, batch.receipts()) == 40
+
+
+def test_copied_items_come_back_byte_for_byte(
+    redis_server: RedisServer, connectors: Connectors
+) -> None:
+    """SORT .. BY nosort never reads an item as a number or a string to sort by:
+    empty, binary, numeric-looking and large items keep their bytes and order."""
+    connector: Any = connectors([redis_server])
+    queue = new_queue()
+    odd = [b"", b"\x00", b"\xff\xfe", b"-1", b"1e9", b"nan", b" ", b"x" * 100_000]
+    pushed = odd + [bytes([i]) * (i + 1) for i in range(32)]
+    connector.queue_push_bulk(queue, pushed)
+    probed(connector, queue)
+    before = command_calls(redis_server, "sort")
+    batch = connector.queue_reserve(queue, len(pushed), 60)
+    assert command_calls(redis_server, "sort") == before + 1
+    assert [d.item for d in batch] == pushed

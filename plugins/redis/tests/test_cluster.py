@@ -221,3 +221,33 @@ def test_cluster_nodes_get_ports_whose_bus_port_redis_accepts() -> None:
 
 def test_the_cluster_fixture_listens_on_such_ports(redis_cluster: RedisCluster) -> None:
     assert all(server.port <= 55535 for server in redis_cluster.servers), redis_cluster
+
+
+def sort_calls(redis_cluster: RedisCluster) -> int:
+    """SORT calls the primaries have run (scripts' included)."""
+    total = 0
+    for primary in redis_cluster.primaries():
+        for line in command(primary, "INFO", "commandstats").decode().splitlines():
+            if line.startswith("cmdstat_sort:"):
+                total += int(line.split("calls=")[1].split(",")[0])
+    return total
+
+
+def test_large_reserves_copy_natively_on_every_shard(
+    connector: Connector, redis_cluster: RedisCluster
+) -> None:
+    """A lease list's key carries its shard's hash tag, so the LRANGE that reads
+    the copied items back goes to the shard's primary like the script did."""
+    name = unique("copy")
+    pushed = items(120)
+    push_in_turns(connector, name, pushed)
+    connector.queue_length(name)  # the ACL probe: copying is allowed after it
+    before = sort_calls(redis_cluster)
+    batch = connector.queue_reserve(name, 120, 60)
+    assert sort_calls(redis_cluster) == before + 3
+    assert sorted(d.item for d in batch) == sorted(pushed)
+    for shard in "012":
+        got = [d.item for d in batch if d.receipt.startswith(shard + ":")]
+        assert got == sorted(got), "each shard hands out in the order it was given"
+    assert connector.queue_ack(name, batch.receipts()) == 120
+    assert connector.queue_length(name, include_delayed=True) == 0

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import secrets
 import threading
 import time
@@ -106,6 +107,10 @@ _UNAVAILABLE = (
 #: What the cluster client raises (RedisClusterException, SlotNotCoveredError: not RedisErrors).
 _ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 _PARTS = tuple(f":{part}" for part in scripts.KEY_PARTS)
+_LEASES = ":leases"
+#: What joins a lease group's key to its token (``…:leases:<token>``), and a token.
+_GROUP = _LEASES + ":"
+_TOKEN = re.compile(r"[0-9a-f]{16}")
 #: Times a waited write is sent before its failure is raised (the cluster client's own count + 1).
 _WAIT_ATTEMPTS = 4
 #: Failures after which the slot map is re-read and a waited write sent again.
@@ -154,6 +159,11 @@ class _Keys:
         found = self._to.get(key)
         if found is not None:
             return found
+        base, group, token = key.rpartition(_GROUP)
+        if group and base.startswith(QUEUE_PREFIX) and _TOKEN.fullmatch(token):
+            # A reserve's lease list (one per call: not cached): its shard's
+            # leases key, then the token.
+            return tuple(f"{shard_key}:{token}" for shard_key in self.of(base + _LEASES))
         mapped = (key,) * self.shards
         if key.startswith(QUEUE_PREFIX):
             for part in _PARTS:
@@ -229,6 +239,8 @@ class _Cluster:
             raise self.translate(exc, None) from exc
         self._permitted = False
         self._permission_guard = threading.Lock()
+        #: Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe).
+        self.native_copy = False
         #: ``WAIT`` after writes, when ``min_replicas`` asks for it.
         self.wait = (
             wait_command(params.min_replicas, params.min_replicas_timeout)
@@ -322,11 +334,8 @@ class _Cluster:
                 return
             token = secrets.token_hex(8)
             keys = [f"{PROBE_KEY_PREFIX}{{{token}}}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-            needed = [
-                name
-                for name in refused_names(shard.run_script(PROBE, keys))
-                if name not in OPTIONAL
-            ]
+            refused = refused_names(shard.run_script(PROBE, keys))
+            needed = [name for name in refused if name not in OPTIONAL]
             if needed:
                 names = ", ".join(needed)
                 raise StorageError(
@@ -334,6 +343,7 @@ class _Cluster:
                     "which sergeant's scripts need; grant the commands listed under "
                     "'A least-privilege ACL user' in sergeant-redis's README"
                 )
+            self.native_copy = not OPTIONAL.intersection(refused)
             self._permitted = True
 
     def translate(self, exc: Exception, shard: ClusterShard | None) -> StorageError:
@@ -379,9 +389,6 @@ class ClusterShard:
     with the queue keys rewritten to this shard's hash tag, sent through the
     shared cluster client."""
 
-    #: Reserves pass items through Lua: a lease group's key is not routed to a shard.
-    native_copy = False
-
     def __init__(self, index: int, cluster: _Cluster, keys: _Keys) -> None:
         self.index = index
         self.label = f"shard {index}"
@@ -391,6 +398,11 @@ class ClusterShard:
 
     def __repr__(self) -> str:
         return f"ClusterShard({self.index}, down={self.health.is_down()})"
+
+    @property
+    def native_copy(self) -> bool:
+        """Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe)."""
+        return self._cluster.native_copy
 
     def key(self, key: str) -> str:
         """``key`` as this shard spells it."""
@@ -459,6 +471,12 @@ class ClusterShard:
         """The script's call, made now (the cluster client has no replies in
         flight to read later); the returned function gives its reply."""
         result = self.script(script, keys, *args)
+        return lambda: result
+
+    def command_later(self, *args: Any) -> Callable[[], Any]:
+        """The command, run now (nothing is sent ahead on a cluster); the
+        returned function gives its reply."""
+        result = self.execute(*args)
         return lambda: result
 
     def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:

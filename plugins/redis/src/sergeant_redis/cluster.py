@@ -77,7 +77,7 @@ from sergeant_redis import scripts
 from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
 from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError
-from sergeant_redis.permissions import OPTIONAL, PROBE, PROBE_KEY_PREFIX, refused_names
+from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, read_probe
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -334,8 +334,7 @@ class _Cluster:
                 return
             token = secrets.token_hex(8)
             keys = [f"{PROBE_KEY_PREFIX}{{{token}}}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-            refused = refused_names(shard.run_script(PROBE, keys))
-            needed = [name for name in refused if name not in OPTIONAL]
+            needed, native_copy = read_probe(shard.run_script(PROBE, keys))
             if needed:
                 names = ", ".join(needed)
                 raise StorageError(
@@ -343,7 +342,7 @@ class _Cluster:
                     "which sergeant's scripts need; grant the commands listed under "
                     "'A least-privilege ACL user' in sergeant-redis's README"
                 )
-            self.native_copy = not OPTIONAL.intersection(refused)
+            self.native_copy = native_copy
             self._permitted = True
 
     def translate(self, exc: Exception, shard: ClusterShard | None) -> StorageError:

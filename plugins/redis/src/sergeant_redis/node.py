@@ -46,7 +46,7 @@ from sergeant.errors import AuthenticationError, ConnectorUnavailableError, Stor
 from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams, SentinelNodeParams
-from sergeant_redis.permissions import OPTIONAL, PROBE, PROBE_KEY_PREFIX, refused_names
+from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, read_probe
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -202,11 +202,10 @@ class Node:
     def _check_permissions(self) -> None:
         token = secrets.token_hex(8)
         keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-        refused = refused_names(self._script(PROBE, keys))
-        needed = [name for name in refused if name not in OPTIONAL]
+        needed, native_copy = read_probe(self._script(PROBE, keys))
         if needed:
             raise self._refused(f"run {', '.join(needed)}, which sergeant's scripts need", _GRANT)
-        self.native_copy = not OPTIONAL.intersection(refused)
+        self.native_copy = native_copy
         self._permitted = True
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:

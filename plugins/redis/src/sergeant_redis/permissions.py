@@ -19,7 +19,7 @@ from typing import Any
 
 from sergeant_redis.scripts import Script
 
-__all__ = ["OPTIONAL", "PROBE", "PROBED", "PROBE_KEY_PREFIX", "refused_names"]
+__all__ = ["OPTIONAL", "PROBE", "PROBED", "PROBE_KEY_PREFIX", "read_probe"]
 
 PROBE_KEY_PREFIX = "sergeant:probe:"
 
@@ -85,9 +85,11 @@ def _probe_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-def refused_names(reply: Sequence[Any]) -> list[str]:
-    """The probe's reply (command names, bytes or str) as strings."""
-    return [r.decode() if isinstance(r, bytes) else str(r) for r in reply]
+def read_probe(reply: Sequence[Any]) -> tuple[list[str], bool]:
+    """The probe's reply (refused command names, bytes or str): the refused
+    commands the scripts need, and whether every :data:`OPTIONAL` one is allowed."""
+    refused = [r.decode() if isinstance(r, bytes) else str(r) for r in reply]
+    return [name for name in refused if name not in OPTIONAL], not OPTIONAL.intersection(refused)
 
 
 #: KEYS: five probe keys (string, list, hash, zset, set). Returns the refused commands.

@@ -448,16 +448,14 @@ class RedisConnector(Connector):
             if len(self.nodes) > 1:
                 batch = self.do_reserve(queue_name, count, lease_seconds)
                 return lambda: (acked, batch)
-            target, script, args = self.nodes[0], scripts.RESERVE, [count, lease]
+            target, script = self.nodes[0], scripts.RESERVE
         else:
             acked = self._settle_grouped(
                 "ack", queue, {i: b for i, b in grouped.items() if i != target.index}, scripts.ACK
             )
-            script, args = scripts.ACK_RESERVE, [count, lease]
+            script = scripts.ACK_RESERVE
         token = new_token()
         node = target
-        copy = _copy(target, count)
-        head: Callable[[], Any] | None = None
 
         def unacked(exc: NodeUnavailableError) -> None:
             """The combined call failed on ``node``: with other nodes to reserve
@@ -468,17 +466,14 @@ class RedisConnector(Connector):
             log.warning("ack of %d receipts not done: %s", count_there, exc)
 
         reply: Callable[[], Any] | None = None
+        head: Callable[[], Any] | None = None
         try:
+            acks: list[Any] = []
             if script is scripts.ACK_RESERVE:
-                *before, last = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
+                *before, acks = batch_args(grouped[target.index], RECEIPT_CHUNK, whole=True)
                 for chunk in before:
                     acked += int(target.script(scripts.ACK, queue.keys, *chunk))
-                args += [token, copy, *last]
-            else:
-                args += [token, copy]
-            reply = target.script_later(script, queue.keys, *args)
-            if copy == "1":
-                head = _read_copied_later(target, queue, token, count)
+            reply, head = _send_reserve(target, script, queue, count, lease, token, acks)
         except NodeUnavailableError as exc:
             unacked(exc)
 
@@ -629,10 +624,24 @@ def _copy(node: Node, count: int) -> str:
     return "1" if node.native_copy and count >= _PIPELINED_POP else "0"
 
 
-def _read_copied_later(node: Node, queue: _Queue, token: str, count: int) -> Callable[[], Any]:
-    """Send the ``LRANGE`` of a reserve's copied items right behind its script
-    call (one round trip for both); the function reads the reply."""
-    return node.command_later("LRANGE", f"{queue.keys[5]}:{token}", 0, count - 1)
+def _send_reserve(
+    node: Node,
+    script: scripts.Script,
+    queue: _Queue,
+    count: int,
+    lease: str,
+    token: str,
+    acks: Sequence[Any] = (),
+) -> tuple[Callable[[], Any], Callable[[], Any] | None]:
+    """Send a reserve script call (``RESERVE``, or ``ACK_RESERVE`` with its
+    ``acks`` arguments) and, when it may copy, the ``LRANGE`` of the copied
+    items right behind it (one round trip for both): the functions that read
+    the two replies (the second None when nothing can be copied)."""
+    copy = _copy(node, count)
+    reply = node.script_later(script, queue.keys, count, lease, token, copy, *acks)
+    if copy == "0":
+        return reply, None
+    return reply, node.command_later("LRANGE", f"{queue.keys[5]}:{token}", 0, count - 1)
 
 
 def _reserve_call(
@@ -640,9 +649,7 @@ def _reserve_call(
 ) -> tuple[list[bytes], list[int]]:
     """One reserve script call on ``node`` (and the read of what it copied, in
     the same round trip); its items and deliveries."""
-    copy = _copy(node, count)
-    reply = node.script_later(scripts.RESERVE, queue.keys, count, lease, token, copy)
-    head = _read_copied_later(node, queue, token, count) if copy == "1" else None
+    reply, head = _send_reserve(node, scripts.RESERVE, queue, count, lease, token)
     return _reserved(node, queue.keys, token, reply(), head)
 
 

@@ -61,8 +61,8 @@ def test_a_small_reserve_does_not_copy(redis_server: RedisServer, connectors: Co
     connector.queue_push_bulk(queue, items(50))
     probed(connector, queue)
     before = command_calls(redis_server, "sort")
-    batch = connector.queue_reserve(queue, redis_connector._PIPELINED_POP - 1, 60)
-    assert len(batch) == redis_connector._PIPELINED_POP - 1
+    batch = connector.queue_reserve(queue, redis_connector._BULK - 1, 60)
+    assert len(batch) == redis_connector._BULK - 1
     assert command_calls(redis_server, "sort") == before
 
 

@@ -83,8 +83,10 @@ KEY_PREFIX = "sergeant:key:"
 #: Items per round trip for bulk pushes, and receipts per ack/release/extend call.
 PUSH_CHUNK = 5000
 RECEIPT_CHUNK = 5000
-#: Pops of at least this many items use MAINTAIN + LMPOP instead of the POP script.
-_PIPELINED_POP = 32
+#: Pops of at least this many items use MAINTAIN + LMPOP instead of the POP
+#: script, and reserves of as many copy fresh items natively (the items never
+#: pass through Lua).
+_BULK = 32
 _QUEUE_CACHE_SIZE = 4096
 #: Seconds a node found empty for a queue is visited after the others.
 EMPTY_HINT = 0.05
@@ -237,7 +239,7 @@ class RedisConnector(Connector):
 
         def pop(node: Node) -> int:
             need = count - len(out)
-            if need < _PIPELINED_POP:
+            if need < _BULK:
                 out.extend(node.script(scripts.POP, keys, need))
             else:
                 self._pop_from(node, queue, count, out)
@@ -621,7 +623,7 @@ def _scan_queue_names(node: Node) -> set[str]:
 def _copy(node: Node, count: int) -> str:
     """The reserve script's copy argument: copy natively where the node allows
     ``SORT`` and the batch is large enough to repay the ``LRANGE`` round trip."""
-    return "1" if node.native_copy and count >= _PIPELINED_POP else "0"
+    return "1" if node.native_copy and count >= _BULK else "0"
 
 
 def _send_reserve(

@@ -239,7 +239,7 @@ class _Cluster:
             raise self.translate(exc, None) from exc
         self._permitted = False
         self._permission_guard = threading.Lock()
-        #: Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe).
+        #: Reserves may copy items natively (known after the ACL probe).
         self.native_copy = False
         #: ``WAIT`` after writes, when ``min_replicas`` asks for it.
         self.wait = (
@@ -400,7 +400,7 @@ class ClusterShard:
 
     @property
     def native_copy(self) -> bool:
-        """Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe)."""
+        """Reserves may copy items natively (known after the ACL probe)."""
         return self._cluster.native_copy
 
     def key(self, key: str) -> str:

@@ -622,7 +622,8 @@ def _scan_queue_names(node: Node) -> set[str]:
 
 def _copy(node: Node, count: int) -> str:
     """The reserve script's copy argument: copy natively where the node allows
-    ``SORT`` and the batch is large enough to repay the ``LRANGE`` round trip."""
+    the :data:`~sergeant_redis.permissions.OPTIONAL` commands and the batch is
+    large enough to repay the ``LRANGE`` round trip."""
     return "1" if node.native_copy and count >= _BULK else "0"
 
 

@@ -176,7 +176,7 @@ class Node:
         self._opened_guard = threading.Lock()
         self.health = Health(BACKOFF)
         self._permitted = False
-        #: Reserves may copy items by ``SORT .. STORE`` (known after the ACL probe).
+        #: Reserves may copy items natively (known after the ACL probe).
         self.native_copy = False
         self._scripts: set[str] = set()  # SHAs the server ran for this node
 

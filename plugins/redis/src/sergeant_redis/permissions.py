@@ -8,8 +8,8 @@ under ``sergeant:probe:`` with ``redis.pcall`` and returns those refused; the
 connector refuses to go on, naming them, before any item is touched.
 
 :data:`OPTIONAL` commands are probed too but only make a faster path possible:
-without ``SORT`` (an ACL ``@dangerous`` command) or ``LTRIM`` a reserve passes
-its items through Lua instead of copying them natively.
+without ``SORT`` (an ACL ``@dangerous`` command), ``LTRIM`` or ``COPY`` a
+reserve passes its items through Lua instead of copying them natively.
 """
 
 from __future__ import annotations
@@ -57,11 +57,12 @@ _CALLS: tuple[tuple[str, str], ...] = (
     ("SMEMBERS", "K5"),
     ("SORT", "K2, 'BY', 'nosort', 'LIMIT', 0, 1, 'STORE', K2"),
     ("LTRIM", "K2, 1, -1"),
+    ("COPY", "K2, K5, 'REPLACE'"),
     ("DEL", "K1, K2, K3, K4, K5"),
 )
 
 #: Probed commands the connector can do without (see the module's docstring).
-OPTIONAL = frozenset({"SORT", "LTRIM"})
+OPTIONAL = frozenset({"SORT", "LTRIM", "COPY"})
 
 #: Every command the probe tries: each one any queue, key or lock script calls.
 PROBED = frozenset(command for command, _ in _CALLS)

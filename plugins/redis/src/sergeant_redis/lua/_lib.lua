@@ -278,19 +278,30 @@ end
 -- LMPOP takes from the first non-empty list, so the lists are drained in KEYS
 -- order; bounds[i] is how many items came from lists 1..i. With copy set and
 -- fresh items first in line, the first copied items are copied into the group
--- by SORT .. STORE, natively (an item passing through Lua costs the server
--- about four times its LPOP); they are left out of items: the caller reads
--- them from the group with LRANGE.
+-- natively (an item passing through Lua costs the server about four times its
+-- LPOP); they are left out of items: the caller reads them from the group with
+-- LRANGE. A list of at most twice count is copied whole by COPY (its nodes, a
+-- memory copy each: ~4 us per 1,000 items) and the copy cut to count; a longer
+-- one by SORT .. STORE (item by item: ~100 us per 1,000), so the copy never
+-- holds more than count items beyond the ones handed out.
 local function reserve(t, count, lease, token, copy)
   local h = maintain_if_needed(t, count)
   local items, extra, stored, bounds = {}, {}, {}, {0, 0, 0, 0}
   local n, copied = 0, 0
   if copy then
     for i = 1, 4 do
-      if redis.call('LLEN', KEYS[i]) > 0 then
+      local len = redis.call('LLEN', KEYS[i])
+      if len > 0 then
         if i % 2 == 0 then
-          copied = redis.call('SORT', KEYS[i], 'BY', 'nosort', 'LIMIT', 0, count,
-            'STORE', group_key(token))
+          local key = group_key(token)
+          if len <= 2 * count then
+            redis.call('COPY', KEYS[i], key, 'REPLACE')
+            copied = math.min(len, count)
+            if len > count then redis.call('LTRIM', key, 0, count - 1) end
+          else
+            copied = redis.call('SORT', KEYS[i], 'BY', 'nosort', 'LIMIT', 0, count,
+              'STORE', key)
+          end
           redis.call('LTRIM', KEYS[i], copied, -1)
           n = copied
           for j = i, 4 do bounds[j] = n end

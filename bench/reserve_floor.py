@@ -1,11 +1,14 @@
 """What handing out 1,000 items costs redis-server: the floor under issue 12's last target.
 
-Run by hand: ``.venv/bin/python bench/reserve_floor.py [--runs 3] [--load busy]``.
-Starts its own redis-server; 100-byte items; each case takes ``--rounds`` batches
-of 1,000 off a queue filled beforehand, the previous batch acked in the same
-round trip where the case has acks, and reads the server's CPU time (``INFO
-cpu``, user + system) around the batches only: server µs per item, the measure
-of what one redis-server can serve to many workers.
+Run by hand: ``.venv/bin/python bench/reserve_floor.py [--runs 3] [--load busy]
+[--backlog short]``. Starts its own redis-server; 100-byte items; each case
+takes ``--rounds`` batches of 1,000 off a queue filled beforehand (``--backlog
+long``, the default: all the batches) or pushed one batch at a time, each right
+before it is taken (``--backlog short``: workers that keep up; the push, one
+``RPUSH`` of 1,000 alike for every case, is then counted in), the previous
+batch acked in the same round trip where the case has acks, and reads the
+server's CPU time (``INFO cpu``, user + system) around the batches only: server
+µs per item, the measure of what one redis-server can serve to many workers.
 
 Cases (the sides take turns within a run):
 
@@ -14,8 +17,9 @@ Cases (the sides take turns within a run):
     transaction. No lease: an item popped by a worker that dies is lost.
 ``ours``
     :meth:`queue_ack_and_reserve` of sergeant-redis, the worker's call: a lease
-    per call, the items popped into Lua, written into the lease list and
-    returned.
+    per call, the fresh items copied into the lease list natively (``COPY`` of
+    a list of at most 2,000, else ``SORT .. STORE``) and read back by an
+    ``LRANGE`` in the same round trip.
 ``sort_store``
     A script copies the items natively (``SORT <list> BY nosort LIMIT 0 1000
     STORE <lease list>`` + ``LTRIM``) and records the lease (``TIME``,
@@ -34,6 +38,8 @@ Cases (the sides take turns within a run):
 ``segment_no_lease``
     ``RENAME`` + ``LRANGE`` with no script and no lease record: not
     at-least-once; the floor of any list-based design.
+
+With ``--backlog short`` the segment cases are left out (a segment is a push).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from typing import Any
 ITEM = b"x" * 100
 BATCH = 1000
 CASES = ("lpop", "ours", "sort_store", "lua_copy", "segment", "segment_no_lease")
+SHORT_CASES = CASES[:4]
 
 SORT_STORE = """
 local n = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1], 'STORE', KEYS[2])
@@ -97,18 +104,21 @@ def fill(client: Any, case: str, rounds: int) -> None:
             client.rpush("queue", *([ITEM] * BATCH))
 
 
-def taker(client: Any, case: str, port: int, rounds: int) -> Callable[[int], int]:
-    """A function taking batch ``k`` (and acking batch ``k - 1``); returns the items read."""
+def taker(client: Any, case: str, port: int, rounds: int, short: bool) -> Callable[[int], int]:
+    """A function taking batch ``k`` (and acking batch ``k - 1``); returns the items
+    read. ``short``: it pushes the batch first."""
     if case == "ours":
         from sergeant_redis import RedisConnector
 
         connector = RedisConnector(nodes=[{"host": "127.0.0.1", "port": port}])
-        for _ in range(rounds):
+        for _ in range(0 if short else rounds):
             connector.queue_push_bulk("floor", [ITEM] * BATCH)
         receipts: list[str] = []
 
         def take_ours(k: int) -> int:
             nonlocal receipts
+            if short:
+                connector.queue_push_bulk("floor", [ITEM] * BATCH)
             _, batch = connector.queue_ack_and_reserve("floor", receipts, BATCH, 60)
             receipts = batch.receipts()
             return len(batch)
@@ -116,13 +126,21 @@ def taker(client: Any, case: str, port: int, rounds: int) -> Callable[[int], int
         return take_ours
 
     if case == "lpop":
-        return lambda k: len(client.lpop("queue", BATCH))
+
+        def take_lpop(k: int) -> int:
+            if short:
+                client.rpush("queue", *([ITEM] * BATCH))
+            return len(client.lpop("queue", BATCH))
+
+        return take_lpop
 
     sort_sha = client.script_load(SORT_STORE)
     claim_sha = client.script_load(CLAIM_SEGMENT)
     copy_sha = client.script_load(LUA_COPY)
 
     def take(k: int) -> int:
+        if short:
+            client.rpush("queue", *([ITEM] * BATCH))
         pipe = client.pipeline(transaction=False)
         if case == "sort_store":
             pipe.execute_command("EVALSHA", sort_sha, 3, "queue", f"lease:{k}", "leases", BATCH)
@@ -140,10 +158,13 @@ def taker(client: Any, case: str, port: int, rounds: int) -> Callable[[int], int
     return take
 
 
-def measure(client: Any, port: int, case: str, rounds: int) -> float:
+def measure(client: Any, port: int, case: str, rounds: int, short: bool) -> float:
     """Server µs per item of ``rounds`` batches of ``case``."""
-    fill(client, case, rounds)
-    take = taker(client, case, port, rounds)
+    if short:
+        client.flushall()
+    else:
+        fill(client, case, rounds)
+    take = taker(client, case, port, rounds, short)
     before = server_cpu(client)
     for k in range(rounds):
         if take(k) != BATCH:
@@ -156,8 +177,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=200, help="batches of 1,000 per case")
     parser.add_argument("--load", choices=("idle", "busy"), default="idle")
+    parser.add_argument("--backlog", choices=("long", "short"), default="long")
     parser.add_argument("--json", action="store_true", help="print the medians as JSON")
     args = parser.parse_args()
+    short = args.backlog == "short"
+    cases = SHORT_CASES if short else CASES
 
     root = Path(__file__).resolve().parent.parent
     sys.path[:0] = [str(root / "bench"), str(root / "tests" / "support" / "src")]
@@ -166,29 +190,30 @@ def main() -> None:
     from worker_bench import cpu_hogs
 
     server = RedisServer(tempfile.mkdtemp(prefix="reserve-floor-")).start()
-    results: dict[str, list[float]] = {case: [] for case in CASES}
+    results: dict[str, list[float]] = {case: [] for case in cases}
     try:
         client = redis.Redis(port=server.port)
         hogs = (os.cpu_count() or 1) if args.load == "busy" else 0
         with cpu_hogs(hogs):
             for run in range(args.runs):
-                turn = run % len(CASES)
-                for case in CASES[turn:] + CASES[:turn]:
-                    results[case].append(measure(client, server.port, case, args.rounds))
+                turn = run % len(cases)
+                for case in cases[turn:] + cases[:turn]:
+                    results[case].append(measure(client, server.port, case, args.rounds, short))
                     took = results[case][-1]
                     print(f"run {run + 1} {case:17s} {took:.3f} µs/item", file=sys.stderr)
     finally:
         server.stop()
     medians = {case: statistics.median(values) for case, values in results.items()}
     if args.json:
-        print(json.dumps({"load": args.load, "runs": args.runs, "server_us_per_item": medians}))
+        summary = {"load": args.load, "backlog": args.backlog, "runs": args.runs}
+        print(json.dumps({**summary, "server_us_per_item": medians}))
         return
     print(
         f"\nredis-server CPU per item, batches of {BATCH:,}, "
-        f"medians of {args.runs} runs, {args.load}"
+        f"medians of {args.runs} runs, {args.load}, backlog {args.backlog}"
     )
     print("\n| case | server µs/item | vs `LPOP` |\n|---|---:|---:|")
-    for case in CASES:
+    for case in cases:
         print(f"| {case} | {medians[case]:.3f} | {medians[case] / medians['lpop']:.2f}x |")
 
 

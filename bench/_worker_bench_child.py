@@ -4,8 +4,8 @@ The same code runs under Sergeant 0.27.0 and under ours: it only uses
 Sergeant's documented API (``Worker``, ``WorkerConfig``, ``push_tasks``,
 ``work_loop``), which is itself a compatibility check. Prints one JSON line:
 rates, CPU per task of this process (the producer while it pushes, the worker
-while it consumes: ``time.process_time``, all threads) and of the redis-server
-(its getrusage utime + stime, read by ``INFO cpu`` and from ``/proc/PID/stat``)
+while it consumes: ``time.process_time``, all threads) and of the redis-servers
+(their getrusage utime + stime, read by ``INFO cpu`` and from ``/proc/PID/stat``)
 over each timed phase, and the install that
 ran (redis-py, hiredis, the reply parser in use).
 """
@@ -40,27 +40,33 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
-_info_client: Any = None
+_info_clients: list[Any] = []
 
 
 def server_cpu_seconds() -> tuple[float, float]:
-    """The redis-server's CPU time so far, (from INFO cpu, from /proc); zeros for local.
+    """The redis-servers' CPU time so far, (from INFO cpu, from /proc); zeros for local.
 
-    Both are its getrusage utime + stime; ``/proc/PID/stat`` counts in clock ticks
+    The servers are ``SPEC["servers"]`` (``{"host", "port", "pid"}`` each: every
+    member of a cluster) or the one of ``SPEC["server_pid"]``. Both figures are
+    getrusage utime + stime, summed; ``/proc/PID/stat`` counts in clock ticks
     (10 ms), INFO in microseconds, which matters when a phase costs the server
-    0.1 s. One INFO call costs the server a few µs, not per task.
+    0.1 s. One INFO call costs a server a few µs, not per task.
     """
-    global _info_client
-    pid = SPEC.get("server_pid")
-    if not pid:
+    servers = SPEC.get("servers")
+    if servers is None and SPEC.get("server_pid"):
+        node = SPEC["params"]["nodes"][0]
+        servers = [{"host": node["host"], "port": node["port"], "pid": SPEC["server_pid"]}]
+    if not servers:
         return 0.0, 0.0
-    if _info_client is None:
+    if not _info_clients:
         import redis
 
-        node = SPEC["params"]["nodes"][0]
-        _info_client = redis.Redis(host=node["host"], port=node["port"])
-    info = _info_client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"]), _proc_cpu_seconds(pid)
+        _info_clients.extend(redis.Redis(host=s["host"], port=s["port"]) for s in servers)
+    info = 0.0
+    for client in _info_clients:
+        cpu = client.info("cpu")
+        info += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return info, sum(_proc_cpu_seconds(s["pid"]) for s in servers)
 
 
 def version(distribution: str) -> str | None:

@@ -10,9 +10,9 @@ Each measurement is a fresh child process (``_worker_bench_child.py``, as in
 ``tasks_per_transaction`` 1 (``--n`` tasks) and 1,000 (``--n-bulk``). The
 cluster is six ``redis-server --cluster-enabled yes`` (3 primaries, a replica
 each, so every write is also replicated) on loopback; the single node is one
-plain ``redis-server``. Sides take turns run by run; figures are medians.
-Server CPU is not read (the cluster has six processes): tasks/s and the
-worker's CPU µs per task only.
+plain ``redis-server``. Sides take turns run by run; figures are medians:
+tasks/s, the worker's CPU µs per task and the servers' (``INFO cpu`` of each,
+summed: on the cluster all six, the replicas' replication included).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 from worker_bench import load_average, measure  # noqa: E402
 
-FIGURES = ("push_per_s", "producer_cpu_us", "consume_per_s", "worker_cpu_us")
+FIGURES = ("push_per_s", "producer_cpu_us", "consume_per_s", "worker_cpu_us", "server_cpu_us")
 
 
 def main() -> None:
@@ -51,6 +51,10 @@ def main() -> None:
         "one node": {"nodes": [single.node()]},
         "cluster, 3 primaries": cluster.params(),
     }
+    servers = {
+        "one node": [single],
+        "cluster, 3 primaries": cluster.servers,
+    }
     rows: list[dict[str, Any]] = []
     loads = [load_average()]
     try:
@@ -65,6 +69,9 @@ def main() -> None:
                         "tpt": tpt,
                         "options": {"delivery": "at_least_once"},
                         "params": sides[side],
+                        "servers": [
+                            {"host": s.host, "port": s.port, "pid": s.pid} for s in servers[side]
+                        ],
                     }
                     samples[side].append(measure(sys.executable, spec))
             for side, runs in samples.items():
@@ -73,7 +80,8 @@ def main() -> None:
                 print(
                     f"tpt={tpt:<5} {side:22} {medians['consume_per_s']:>9,.0f}/s consumed  "
                     f"{medians['push_per_s']:>9,.0f}/s pushed  worker "
-                    f"{medians['worker_cpu_us']:6.1f} µs/task",
+                    f"{medians['worker_cpu_us']:6.1f} µs/task  servers "
+                    f"{medians['server_cpu_us']:6.2f} µs/task",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -83,13 +91,16 @@ def main() -> None:
     loads.append(load_average())
     if args.markdown:
         print(f"medians of {args.runs} runs; load average before/after: {loads}\n")
-        print("| tasks per transaction | side | consumed/s | worker CPU µs/task | pushed/s |")
-        print("|---:|---|---:|---:|---:|")
+        print(
+            "| tasks per transaction | side | consumed/s | worker CPU µs/task "
+            "| servers' CPU µs/task | pushed/s |"
+        )
+        print("|---:|---|---:|---:|---:|---:|")
         for row in rows:
             print(
                 f"| {row['tasks_per_transaction']:,} | {row['side']} | "
                 f"{row['consume_per_s']:,.0f} | {row['worker_cpu_us']:.1f} | "
-                f"{row['push_per_s']:,.0f} |"
+                f"{row['server_cpu_us']:.2f} | {row['push_per_s']:,.0f} |"
             )
     else:
         print(json.dumps({"rows": rows, "load_average_before_after": loads}, indent=2))

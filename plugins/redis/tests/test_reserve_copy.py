@@ -40,7 +40,7 @@ def native_copies(server: RedisServer) -> int:
 
 
 def probed(connector: Any, queue: str) -> None:
-    """Run a first script call: its ACL probe (which itself calls SORT once)
+    """Run a first script call: its ACL probe (which itself calls SORT and COPY once)
     tells the node whether reserves may copy."""
     connector.queue_length(queue)
 

@@ -237,3 +237,35 @@ def test_copied_items_come_back_byte_for_byte(
     batch = connector.queue_reserve(queue, len(pushed), 60)
     assert command_calls(redis_server, way) == before + 1
     assert [d.item for d in batch] == pushed
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ["list-compress-depth 1", "list-max-listpack-size 4"],  # tiny nodes, compressed
+        ["list-compress-depth 2", "list-max-listpack-size -1"],
+    ],
+)
+def test_copies_keep_order_whatever_the_list_encoding(
+    redis_server_factory: Callable[..., RedisServer], connectors: Connectors, config: list[str]
+) -> None:
+    """``COPY`` duplicates a list's nodes as they are (compressed or not) and the
+    ``LTRIM``s cut through them: the batch, the items left behind and the same
+    items handed out again keep their order and bytes."""
+    server = redis_server_factory(extra_config=config)
+    connector: Any = connectors([server])
+    queue = new_queue()
+    pushed = [b"%05d" % i + b"x" * (i % 3000) for i in range(1500)]
+    connector.queue_push_bulk(queue, pushed)
+    probed(connector, queue)
+    before = command_calls(server, "copy")
+    first = connector.queue_reserve(queue, 1000, 60)  # 1,500 copied, the copy cut to 1,000
+    rest = connector.queue_reserve(queue, 1000, 60)  # the 500 left, copied whole
+    assert command_calls(server, "copy") == before + 2
+    assert [d.item for d in first] == pushed[:1000]
+    assert [d.item for d in rest] == pushed[1000:]
+    assert connector.queue_release(queue, first.receipts()) == 1000
+    again = connector.queue_reserve(queue, 1000, 60)
+    assert [(d.item, d.deliveries) for d in again] == [(item, 2) for item in pushed[:1000]]
+    assert connector.queue_ack(queue, again.receipts() + rest.receipts()) == 1500
+    assert connector.queue_length(queue, include_delayed=True) == 0

@@ -289,7 +289,9 @@ local function reserve(t, count, lease, token, copy)
   local items, extra, stored, bounds = {}, {}, {}, {0, 0, 0, 0}
   local n, copied = 0, 0
   if copy then
-    for i = 1, 4 do
+    -- Usually nothing waits in retry_high, high or retry_normal: one call for the three.
+    local first = redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 and 4 or 1
+    for i = first, 4 do
       local len = redis.call('LLEN', KEYS[i])
       if len > 0 then
         if i % 2 == 0 then

@@ -162,7 +162,7 @@ def test_acl_user(redis_server_factory: Factory) -> None:
             except SergeantError as exc:
                 problems.append(f"{user} cannot run the contract: {exc}")
     # redis-py ignores a refused CLIENT SETINFO / MAINT_NOTIFICATIONS (optional, Redis >= 7.2);
-    # the connector's ACL probe tries SORT and LTRIM, which only large reserves use
+    # the ACL probe tries the OPTIONAL commands (SORT, LTRIM, COPY) only large reserves use
     denials_while_working = [
         d
         for d in admin.acl_log()

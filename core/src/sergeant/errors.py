@@ -30,10 +30,21 @@ class SergeantError(Exception):
 class ConfigError(SergeantError, ValueError):
     """A configuration value is wrong: the message names the field, the value and the fix."""
 
-    def __init__(self, field: str, value: object, fix: str, *, show_value: bool = True) -> None:
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        fix: str,
+        *,
+        show_value: bool = True,
+        shown: str | None = None,
+    ) -> None:
+        """``value`` is shown as its repr; as ``<redacted>`` with ``show_value=False``
+        (a secret's); as the text ``shown`` where given (a value already rendered)."""
         self.field = field
         self.fix = fix
-        shown = repr(value) if show_value else "<redacted>"
+        if shown is None:
+            shown = repr(value) if show_value else "<redacted>"
         super().__init__(f"invalid {field}: {shown}; {fix}")
 
 

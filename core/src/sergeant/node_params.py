@@ -17,12 +17,18 @@ validator hid, a secret's, stays hidden); an unknown one (``nodes[1]['hots']``,
 with a suggestion); the same server listed twice (by ``identity``); two entries
 with the same name (:func:`sergeant.nodes.node_names`). :func:`within` names an
 error's field inside an entry, for backends that check more on their own.
+
+Any other list of servers in the params reads the same way: pass ``field``
+(``'sentinel.nodes'``) and ``what`` (``'sentinel'``) for the messages; entries
+without a ``name`` field are only checked for being listed twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Set
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+
+import attrs
 
 from sergeant.errors import ConfigError
 from sergeant.nodes import node_names
@@ -31,24 +37,7 @@ from sergeant.validation import build_params
 __all__ = ["build_nodes", "within"]
 
 
-class Named(Protocol):
-    """What :func:`build_nodes` needs of a node's params: its optional ``name``."""
-
-    @property
-    def name(self) -> str | None: ...
-
-
-N = TypeVar("N", bound=Named)
-
-
-class _Shown:
-    """A value as an earlier message showed it (its repr is that text)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
+N = TypeVar("N")
 
 
 def within(where: str, error: ConfigError) -> ConfigError:
@@ -59,7 +48,7 @@ def within(where: str, error: ConfigError) -> ConfigError:
         return error
     message = str(error)
     shown = message[len(f"invalid {error.field}: ") : len(message) - len(f"; {error.fix}")]
-    return ConfigError(f"{where}.{error.field}", _Shown(shown), error.fix)
+    return ConfigError(f"{where}.{error.field}", None, error.fix, shown=shown)
 
 
 def build_nodes(
@@ -69,39 +58,46 @@ def build_nodes(
     example: str,
     identity: Callable[[N], str],
     prepare: Callable[[int, Any], Any] | None = None,
+    field: str = "nodes",
+    what: str = "node",
 ) -> tuple[N, ...]:
     """Each entry of the ``nodes`` param ``value`` built as ``cls``, in order.
 
-    :param cls: the attrs class of one entry; it has a ``name`` (None: its position).
+    :param cls: the attrs class of one entry; a ``name`` field, where it has one,
+        names the node (None: its position).
     :param example: one entry as users write it, for the errors.
     :param identity: what makes two entries the same server (shown when refused).
     :param prepare: called with ``(index, entry)`` before the entry is built; returns
         the entry to build (a url turned into a mapping, say) or raises ConfigError,
         which is named within the entry like the build's own.
+    :param field: how errors name the list (``'cluster.nodes'``).
+    :param what: how errors name one entry (``'sentinel'``).
     :raises ConfigError: naming ``nodes``, ``nodes[i]`` or ``nodes[i].field``.
     """
     # A set has no order, and a node's default name is its position: refused too.
     if isinstance(value, Mapping | Set | str | bytes) or not isinstance(value, Iterable):
-        raise ConfigError("nodes", type(value).__name__, f"pass a list of nodes like [{example}]")
+        raise ConfigError(field, type(value).__name__, f"pass a list of {what}s like [{example}]")
     nodes: list[N] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(value):
-        where = f"nodes[{index}]"
+        where = f"{field}[{index}]"
         try:
             entry = entry if prepare is None else prepare(index, entry)
             if not isinstance(entry, Mapping):
-                fix = f"each node is a mapping like {example}"
+                fix = f"each {what} is a mapping like {example}"
                 raise ConfigError(where, type(entry).__name__, fix)
             node = build_params(cls, entry, where=where)
         except ConfigError as error:
             raise within(where, error) from None
         key = identity(node)
         if key in seen:
-            fix = f"nodes[{seen[key]}] is the same server: each node may appear only once"
+            fix = f"{field}[{seen[key]}] is the same server: each {what} may appear only once"
             raise ConfigError(where, key, fix)
         seen[key] = index
         nodes.append(node)
     if not nodes:
-        raise ConfigError("nodes", [], "give at least one node")
-    node_names([node.name for node in nodes])  # distinct, or ConfigError naming nodes[i].name
+        raise ConfigError(field, [], f"give at least one {what}")
+    if "name" in attrs.fields_dict(cls):  # type: ignore[arg-type]
+        # distinct, or ConfigError naming nodes[i].name
+        node_names([getattr(node, "name", None) for node in nodes])
     return tuple(nodes)

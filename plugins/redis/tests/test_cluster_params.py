@@ -24,7 +24,7 @@ def test_the_issue_example_is_valid_config() -> None:
     cluster = {"nodes": [NODE, {"host": "10.0.0.2", "port": 7000}], "password": None}
     config(cluster)
     parsed = parse_cluster({"cluster": cluster})
-    assert [node.address for node in parsed.startup] == ["10.0.0.1:7000", "10.0.0.2:7000"]
+    assert [node.address for node in parsed.nodes] == ["10.0.0.1:7000", "10.0.0.2:7000"]
     assert parsed.shards is None
     assert (parsed.min_replicas, parsed.min_replicas_timeout) == (0, 1.0)
 

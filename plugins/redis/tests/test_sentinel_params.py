@@ -57,13 +57,18 @@ def test_min_replicas_applies_to_every_node_and_an_entry_may_override_it() -> No
 @pytest.mark.parametrize(
     ("params", "field", "fix"),
     [
-        ({"sentinel": {"nodes": []}}, "sentinel.nodes", "non-empty list of sentinels"),
+        ({"sentinel": {"nodes": []}}, "sentinel.nodes", "at least one sentinel"),
         ({"sentinel": {}}, "sentinel['nodes']", "required"),
         ({"sentinel": "s1:26379"}, "sentinel", "pass a mapping"),
         ({"sentinel": {"nodes": ["s1"]}}, "sentinel.nodes[0]", "mapping"),
         ({"sentinel": {"nodes": [{"port": 0}]}}, "sentinel.nodes[0].port", "1 to 65535"),
         ({"sentinel": {"nodes": [{"host": ""}]}}, "sentinel.nodes[0].host", "non-empty"),
-        ({"sentinel": {"nodes": [{}, {}]}}, "sentinel.nodes", "listed twice"),
+        ({"sentinel": {"nodes": [{}, {}]}}, "sentinel.nodes[1]", "the same server"),
+        (
+            {"sentinel": {"nodes": [{"host": "s", "password": "x"}]}},
+            "sentinel.nodes[0]['password']",
+            "",
+        ),
         ({"sentinel": {"nodes": [{}], "service_name": ""}}, "sentinel.service_name", ""),
         ({"sentinel": {"nodes": [{}], "sevice_name": "x"}}, "sentinel['sevice_name']", "did you"),
         ({"sentinel": {"nodes": [{}]}, "nodes": [{}]}, "nodes", "not both"),

@@ -224,7 +224,7 @@ class _Cluster:
         self.params = params
         options = params.driver_options()
         node_class = cast(Callable[[str, int], Any], redis.cluster.ClusterNode)
-        startup = [node_class(node.host, node.port) for node in params.startup]
+        startup = [node_class(node.host, node.port) for node in params.nodes]
         try:
             self.client: _Client = redis.cluster.RedisCluster(
                 startup_nodes=startup,
@@ -358,7 +358,7 @@ class _Cluster:
             )
         if isinstance(exc, _UNAVAILABLE):
             if shard is None:
-                addresses = ", ".join(node.address for node in self.params.startup)
+                addresses = ", ".join(node.address for node in self.params.nodes)
                 return ConnectorUnavailableError(
                     f"no redis cluster node answered ({addresses}): {reason}"
                 )
@@ -545,7 +545,7 @@ class ClusterConnector(RedisConnector):
         self._queues = {}
 
     def __repr__(self) -> str:
-        nodes = ", ".join(node.address for node in self.cluster_params.startup)
+        nodes = ", ".join(node.address for node in self.cluster_params.nodes)
         return f"RedisConnector(cluster=[{nodes}], shards={len(self.shards)})"
 
     def do_stats(self, queue_name: str) -> list[NodeStats]:

@@ -28,39 +28,21 @@ Importing this module does not import the ``redis`` driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from sergeant.errors import ConfigError
-from sergeant.validation import (
-    build_params,
-    in_range,
-    non_empty_str,
-    positive_number,
-)
+from sergeant.node_params import within
+from sergeant.validation import build_params, in_range, positive_number
 
-from sergeant_redis.params import ConnectionOptions, _Shown, non_empty_list
+from sergeant_redis.params import Address, ConnectionOptions, addresses
 
-__all__ = ["MAX_SHARDS", "ClusterNode", "ClusterParams", "check_cluster", "parse_cluster"]
+__all__ = ["MAX_SHARDS", "ClusterParams", "check_cluster", "parse_cluster"]
 
 #: More shards than this would spread a queue thinner than any real cluster's primaries.
 MAX_SHARDS = 1024
 _EXAMPLE = "{'nodes': [{'host': '10.0.0.1', 'port': 7000}], 'password': None}"
-
-
-@attrs.frozen
-class ClusterNode:
-    """One startup node of the cluster."""
-
-    host: str = attrs.field(validator=non_empty_str)
-    port: int = attrs.field(validator=in_range(1, 65535))
-
-    @property
-    def address(self) -> str:
-        """``host:port`` (never with credentials)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 def _shards(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -74,51 +56,21 @@ def _shards(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         )
 
 
+def _startup_nodes(value: Any) -> tuple[Address, ...]:
+    return addresses(value, "cluster.nodes", "startup node", None)
+
+
 @attrs.frozen
 class ClusterParams(ConnectionOptions):
     """Everything ``cluster`` takes; only ``nodes`` is required."""
 
-    nodes: Sequence[Any] = attrs.field(
-        validator=non_empty_list(
-            "cluster.nodes",
-            "pass a non-empty list of startup nodes such as [{'host': '10.0.0.1', 'port': 7000}]",
-        )
-    )
+    nodes: tuple[Address, ...] = attrs.field(converter=_startup_nodes)
     #: Shards per queue; None: the number of primaries at connect time.
     shards: int | None = attrs.field(default=None, validator=_shards)
     #: Replicas that must have each write (``WAIT``, :mod:`sergeant_redis.replication`); 0: none.
     min_replicas: int = attrs.field(default=0, validator=in_range(0, 1000))
     #: Seconds a write waits for ``min_replicas`` replicas.
     min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
-
-    @property
-    def startup(self) -> tuple[ClusterNode, ...]:
-        """``nodes`` as parsed (:func:`parse_cluster` has checked every entry)."""
-        return tuple(_node(index, entry) for index, entry in enumerate(self.nodes))
-
-
-def _prefixed(error: ConfigError, where: str) -> ConfigError:
-    """The same error with a bare field named ``where.field`` (the value as already shown)."""
-    if error.field.startswith(where):
-        return error
-    message = str(error)
-    head, tail = f"invalid {error.field}: ", f"; {error.fix}"
-    shown = message[len(head) : len(message) - len(tail)]
-    return ConfigError(f"{where}.{error.field}", _Shown(shown), error.fix)
-
-
-def _node(index: int, entry: Any) -> ClusterNode:
-    where = f"cluster.nodes[{index}]"
-    if not isinstance(entry, Mapping):
-        raise ConfigError(
-            where,
-            type(entry).__name__,
-            "each startup node is a mapping like {'host': '10.0.0.1', 'port': 7000}",
-        )
-    try:
-        return build_params(ClusterNode, entry, where=where)
-    except ConfigError as error:
-        raise _prefixed(error, where) from None
 
 
 def parse_cluster(params: Mapping[str, Any]) -> ClusterParams:
@@ -135,19 +87,9 @@ def parse_cluster(params: Mapping[str, Any]) -> ClusterParams:
     if not isinstance(cluster, Mapping):
         raise ConfigError("cluster", type(cluster).__name__, f"pass a mapping such as {_EXAMPLE}")
     try:
-        checked = build_params(ClusterParams, cluster, where="cluster")
+        return build_params(ClusterParams, cluster, where="cluster")
     except ConfigError as error:
-        raise _prefixed(error, "cluster") from None
-    seen: dict[str, int] = {}
-    for index, node in enumerate(checked.startup):
-        if node.address in seen:
-            raise ConfigError(
-                f"cluster.nodes[{index}]",
-                _Shown(node.address),
-                f"the same server as cluster.nodes[{seen[node.address]}]; list each once",
-            )
-        seen[node.address] = index
-    return checked
+        raise within("cluster", error) from None
 
 
 def check_cluster(params: Mapping[str, Any]) -> bool:

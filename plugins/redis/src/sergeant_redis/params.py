@@ -44,6 +44,7 @@ from sergeant.validation import (
 )
 
 __all__ = [
+    "Address",
     "ConnectionOptions",
     "NodeParams",
     "RedisParams",
@@ -144,8 +145,7 @@ class NodeParams(ConnectionOptions):
     @property
     def address(self) -> str:
         """``host:port``: how messages name this node (never with credentials)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return _host_port(self.host, self.port)
 
     @property
     def identity(self) -> str:
@@ -166,15 +166,36 @@ class RedisParams:
     min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
 
 
-def non_empty_list(field: str, fix: str) -> Callable[[object, Any, Any], None]:
-    """An attrs validator: ``field`` must be a non-empty list (``fix`` says how)."""
+@attrs.frozen
+class Address:
+    """A server listed by host and port only: a sentinel, a cluster's startup node."""
 
-    def check(_inst: object, _attribute: Any, value: Any) -> None:
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-            shown = _Shown("[]") if isinstance(value, list | tuple) else type(value).__name__
-            raise ConfigError(field, shown, fix)
+    host: str = attrs.field(validator=non_empty_str)
+    port: int = attrs.field(validator=in_range(1, 65535))
 
-    return check
+    @property
+    def address(self) -> str:
+        """``host:port`` (never with credentials)."""
+        return _host_port(self.host, self.port)
+
+
+def addresses(value: Any, field: str, what: str, default_port: int | None) -> tuple[Address, ...]:
+    """The list ``value`` of ``{'host': ..., 'port': ...}`` entries as :class:`Address`
+    es (``host`` defaulting to localhost and ``port`` to ``default_port``, if given)."""
+    defaults = {} if default_port is None else {"host": "localhost", "port": default_port}
+    return build_nodes(
+        Address,
+        value,
+        example=f"{{'host': '10.0.0.1', 'port': {default_port or 7000}}}",
+        identity=lambda entry: entry.address,
+        prepare=lambda _, entry: {**defaults, **entry} if isinstance(entry, Mapping) else entry,
+        field=field,
+        what=what,
+    )
+
+
+def _sentinels(value: Any) -> tuple[Address, ...]:
+    return addresses(value, "sentinel.nodes", "sentinel", 26379)
 
 
 @attrs.frozen
@@ -190,12 +211,7 @@ class SentinelParams(ConnectionOptions):
     both the sentinels and the data nodes.
     """
 
-    nodes: Sequence[Any] = attrs.field(
-        validator=non_empty_list(
-            "sentinel.nodes",
-            "pass a non-empty list of sentinels such as [{'host': '10.0.0.1', 'port': 26379}]",
-        )
-    )
+    nodes: tuple[Address, ...] = attrs.field(converter=_sentinels)
     service_name: str = attrs.field(default="sergeant", validator=non_empty_str)
     sentinel_password: str | None = _optional_str(secret=True)
     sentinel_username: str | None = _optional_str()
@@ -232,30 +248,6 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _sentinel_address(index: int, entry: Any) -> tuple[str, int]:
-    field = f"sentinel.nodes[{index}]"
-    if not isinstance(entry, Mapping):
-        raise ConfigError(
-            field,
-            type(entry).__name__,
-            "each sentinel is a mapping like {'host': ..., 'port': 26379}",
-        )
-    unknown = sorted(str(key) for key in entry if key not in ("host", "port"))
-    if unknown:
-        raise ConfigError(
-            f"{field}.{unknown[0]}",
-            "unknown field",
-            "a sentinel entry takes only host and port; credentials and TLS options go "
-            "in the sentinel mapping (password, sentinel_password, ssl, ...)",
-        )
-    host, port = entry.get("host", "localhost"), entry.get("port", 26379)
-    if not isinstance(host, str) or not host:
-        raise ConfigError(f"{field}.host", host, "expected a non-empty host name or address")
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ConfigError(f"{field}.port", port, "expected a port number from 1 to 65535")
-    return host, port
-
-
 def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
     if not isinstance(value, Mapping):
         raise ConfigError(
@@ -268,13 +260,7 @@ def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
         checked = build_params(SentinelParams, value, where="sentinel")
     except ConfigError as error:
         raise within("sentinel", error) from None
-    sentinels = tuple(_sentinel_address(i, entry) for i, entry in enumerate(checked.nodes))
-    if len(set(sentinels)) != len(sentinels):
-        raise ConfigError(
-            "sentinel.nodes",
-            _Shown(", ".join(_host_port(*s) for s in sentinels)),
-            "a sentinel is listed twice; list each once",
-        )
+    sentinels = tuple((entry.host, entry.port) for entry in checked.nodes)
     fields = attrs.asdict(checked, recurse=False)
     del fields["nodes"]
     return SentinelNodeParams(
@@ -285,43 +271,34 @@ def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:
     )
 
 
-class _Shown:
-    """Carries an already-rendered value into a new ConfigError message."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
 def _from_url(index: int, url: str) -> dict[str, Any]:
     field = f"nodes[{index}].url"
-    shown = _Shown(repr(redact(url)))
+    shown = repr(redact(url))
     # A url with no '@' has no userinfo to hide, yet one that cannot be parsed, or
     # has no host, may be a password with the '@host' left out: never shown.
-    unsure = shown if "@" in url else _Shown("<redacted>")
+    unsure = shown if "@" in url else "<redacted>"
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:  # its message may quote part of the password: never shown
         raise ConfigError(
             field,
-            unsure,
+            None,
             "not a valid url: percent-encode special characters in the user name and "
             "password (urllib.parse.quote(password, safe=''))",
+            shown=unsure,
         ) from None
     if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(field, shown, "use a redis:// or rediss:// url")
+        raise ConfigError(field, None, "use a redis:// or rediss:// url", shown=shown)
     if not parts.hostname:
-        raise ConfigError(field, unsure, "the url needs a host, e.g. redis://localhost:6379/0")
+        fix = "the url needs a host, e.g. redis://localhost:6379/0"
+        raise ConfigError(field, None, fix, shown=unsure)
     if parts.query or parts.fragment:
-        raise ConfigError(
-            field, shown, "put options in the node mapping next to 'url', not in the query"
-        )
+        fix = "put options in the node mapping next to 'url', not in the query"
+        raise ConfigError(field, None, fix, shown=shown)
     path = parts.path.strip("/")
     if path and not (path.isascii() and path.isdigit()):
-        raise ConfigError(field, shown, "the path is the database number, e.g. /0")
+        raise ConfigError(field, None, "the path is the database number, e.g. /0", shown=shown)
     unquote = urllib.parse.unquote
     return {
         "host": parts.hostname,
@@ -355,8 +332,9 @@ def _entry(top: RedisParams) -> Callable[[int, Any], Any]:
             if clashing:
                 raise ConfigError(
                     f"nodes[{index}].{clashing[0]}",
-                    _Shown("<given with url>"),
+                    None,
                     "give either a url or host/port/password/database/username/ssl, not both",
+                    shown="<given with url>",
                 )
             if not isinstance(url, str):
                 raise ConfigError("url", type(url).__name__, "expected a redis:// url string")
@@ -377,9 +355,10 @@ def parse_nodes(params: Mapping[str, Any]) -> tuple[NodeParams, ...]:
     if isinstance(params, Mapping) and "sentinel" in params and "nodes" in params:
         raise ConfigError(
             "nodes",
-            _Shown("<given with sentinel>"),
+            None,
             "give either nodes (independent servers) or sentinel (one primary the "
             "sentinels fail over), not both",
+            shown="<given with sentinel>",
         )
     checked = build_params(RedisParams, params, where="connector 'redis' params")
     if "sentinel" in params:

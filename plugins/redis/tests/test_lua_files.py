@@ -13,13 +13,15 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from sergeant_redis import scripts
+from sergeant_redis import legacy, scripts
 
 INCLUDE = re.compile(r"^\s*-- include: (\S+)", re.MULTILINE)
 
 
 def all_scripts() -> list[scripts.Script]:
-    return [value for value in vars(scripts).values() if isinstance(value, scripts.Script)]
+    """The scripts of the queues (:mod:`scripts`) and of the migration (:mod:`legacy`)."""
+    values = [*vars(scripts).values(), *vars(legacy).values()]
+    return [value for value in values if isinstance(value, scripts.Script)]
 
 
 def lua_files() -> set[str]:
@@ -29,7 +31,7 @@ def lua_files() -> set[str]:
 
 def test_every_script_is_its_file_with_the_includes_resolved() -> None:
     loaded = all_scripts()
-    assert len(loaded) == 14
+    assert len(loaded) == 17
     for script in loaded:
         assert script.source == scripts.lua_source(f"{script.name}.lua")
         assert INCLUDE.search(script.source) is None, script.name

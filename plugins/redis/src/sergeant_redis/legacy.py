@@ -43,7 +43,7 @@ from sergeant.legacy import (
 )
 
 from sergeant_redis.node import Node
-from sergeant_redis.scripts import Script
+from sergeant_redis.scripts import load
 
 if TYPE_CHECKING:
     from sergeant_redis.connector import RedisConnector
@@ -56,64 +56,10 @@ OUR_PREFIX = "sergeant:"
 LOCK_PREFIX = "__lock__."
 DELAYED_SUFFIX = ".delayed"
 
-#: KEYS: old list, old delayed zset, our normal list, our delayed zset, our seq
-#: counter, our next_due hint (dropped when delayed items arrive: the next
-#: reserve scans). ARGV: batch size. Returns {moved from the list, moved from the zset}.
-MOVE_QUEUE = Script(
-    "legacy_move_queue",
-    """
-local n = tonumber(ARGV[1])
-local items = redis.call('LPOP', KEYS[1], n)
-local listed = 0
-if items then
-  listed = #items
-  for i = 1, listed, 4000 do
-    redis.call('RPUSH', KEYS[3], unpack(items, i, math.min(i + 3999, listed)))
-  end
-end
-local delayed = 0
-if listed < n then
-  local found = redis.call('ZRANGE', KEYS[2], 0, n - listed - 1, 'WITHSCORES')
-  delayed = #found / 2
-  if delayed > 0 then
-    local first = redis.call('INCRBY', KEYS[5], delayed) - delayed
-    local members = {}
-    for i = 1, delayed do
-      members[2 * i - 1] = found[2 * i]
-      members[2 * i] = string.format('%016x', first + i) .. 'N0:' .. found[2 * i - 1]
-    end
-    for i = 1, #members, 4000 do
-      redis.call('ZADD', KEYS[4], unpack(members, i, math.min(i + 3999, #members)))
-    end
-    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, delayed - 1)
-    redis.call('DEL', KEYS[6])
-  end
-end
-return {listed, delayed}
-""",
-)
-
-#: KEYS: old key, our key (same node). Returns 1 moved, 0 ours already had the
-#: same value (old dropped), -1 ours has another value (both kept), -2 no old string.
-MOVE_KEY = Script(
-    "legacy_move_key",
-    """
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return -2 end
-local old = redis.call('GET', KEYS[1])
-local ours = redis.call('GET', KEYS[2])
-if ours and ours ~= old then return -1 end
-if not ours then redis.call('SET', KEYS[2], old) end
-redis.call('DEL', KEYS[1])
-return ours and 0 or 1
-""",
-)
-
-#: KEYS: old key. ARGV: the value copied. Deletes the old key only if unchanged.
-DROP_IF_SAME = Script(
-    "legacy_drop_if_same",
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
-    "return 0\n",
-)
+#: The scripts (``lua/legacy_*.lua``; each file's header says its KEYS, ARGV and reply).
+MOVE_QUEUE = load("legacy_move_queue")
+MOVE_KEY = load("legacy_move_key")
+DROP_IF_SAME = load("legacy_drop_if_same")
 
 
 def _scan(node: Node, match: str, kind: str) -> Iterator[str]:

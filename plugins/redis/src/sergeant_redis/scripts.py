@@ -41,6 +41,7 @@ __all__ = [
     "RESERVE",
     "STATS",
     "Script",
+    "load",
     "lua_source",
 ]
 
@@ -84,21 +85,22 @@ def lua_source(file: str, _including: tuple[str, ...] = ()) -> str:
     return _INCLUDE.sub(lambda line: lua_source(line[1], (*_including, file)), text)
 
 
-def _load(name: str) -> Script:
+def load(name: str) -> Script:
+    """The script in ``lua/<name>.lua``."""
     return Script(name, lua_source(f"{name}.lua"))
 
 
-MAINTAIN = _load("maintain")
-POP_ONE = _load("pop_one")
-POP = _load("pop")
-RESERVE = _load("reserve")
-ACK = _load("ack")
-ACK_RESERVE = _load("ack_reserve")
-RELEASE = _load("release")
-EXTEND = _load("extend")
-PUSH_DELAYED = _load("push_delayed")
-LENGTH = _load("length")
-STATS = _load("stats")
-DELETE = _load("delete")
-LOCK_RELEASE = _load("lock_release")
-LOCK_SET_TTL = _load("lock_set_ttl")
+MAINTAIN = load("maintain")
+POP_ONE = load("pop_one")
+POP = load("pop")
+RESERVE = load("reserve")
+ACK = load("ack")
+ACK_RESERVE = load("ack_reserve")
+RELEASE = load("release")
+EXTEND = load("extend")
+PUSH_DELAYED = load("push_delayed")
+LENGTH = load("length")
+STATS = load("stats")
+DELETE = load("delete")
+LOCK_RELEASE = load("lock_release")
+LOCK_SET_TTL = load("lock_set_ttl")

@@ -98,3 +98,54 @@ def test_within_keeps_an_error_already_naming_the_entry() -> None:
     assert str(moved) == "invalid nodes[2].port: 0; expected a whole number from 1"
     assert moved.field == "nodes[2].port"
     assert moved.fix == "expected a whole number from 1"
+
+
+@attrs.frozen
+class Address:
+    host: str = attrs.field(validator=non_empty_str)
+    port: int = attrs.field(validator=in_range(1, 65535))
+
+
+def build_addresses(value: Any) -> tuple[Address, ...]:
+    return build_nodes(
+        Address,
+        value,
+        example="{'host': 'h', 'port': 1}",
+        identity=lambda a: f"{a.host}:{a.port}",
+        field="sentinel.nodes",
+        what="sentinel",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "fix"),
+    [
+        ({"host": "a"}, "sentinel.nodes", "pass a list of sentinels like [{'host': 'h'"),
+        ([], "sentinel.nodes", "give at least one sentinel"),
+        (["a:1"], "sentinel.nodes[0]", "each sentinel is a mapping"),
+        ([{"host": "a", "port": 0}], "sentinel.nodes[0].port", "1 to 65535"),
+        ([{"host": "a"}], "sentinel.nodes[0]['port']", "required"),
+        ([{"host": "a", "port": 1, "name": "x"}], "sentinel.nodes[0]['name']", "host, port"),
+        (
+            [{"host": "a", "port": 1}, {"host": "a", "port": 1}],
+            "sentinel.nodes[1]",
+            "sentinel.nodes[0] is the same server: each sentinel",
+        ),
+    ],
+)
+def test_any_list_of_servers_is_named_as_given(value: Any, field: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_addresses(value)
+    assert caught.value.field == field
+    assert fix in caught.value.fix
+
+
+def test_entries_without_a_name_field_are_built_in_order() -> None:
+    built = build_addresses([{"host": "a", "port": 1}, {"host": "a", "port": 2}])
+    assert built == (Address("a", 1), Address("a", 2))
+
+
+def test_a_config_error_shows_an_already_rendered_value_as_given() -> None:
+    error = ConfigError("nodes[0].url", SECRET, "fix it", shown="'redis://:***@h'")
+    assert str(error) == "invalid nodes[0].url: 'redis://:***@h'; fix it"
+    assert SECRET not in str(error)

@@ -100,3 +100,44 @@ def test_counts_are_capped_not_refused() -> None:
     assert validation.check_count("number_of_items", 7) == 7
     assert validation.check_timeout(None) is None
     assert validation.check_timeout(0) == 0.0
+
+
+@attrs.frozen
+class Credentials:
+    username: str | None = validation.optional_str()
+    password: str | None = validation.optional_str(secret=True)
+    token: str | None = validation.optional_str(secret=True, allow_empty=True)
+    url: str | None = validation.optional_str(
+        secret=True, shown=lambda url: "<url>" if url else "None"
+    )
+
+
+def test_optional_str_takes_a_string_or_none_and_hides_secrets_in_reprs() -> None:
+    built = Credentials(username="u", password="hunter2", token="", url="redis://:pw@h")
+    text = repr(built)
+    assert "username='u'" in text
+    assert "password='***'" in text
+    assert "token='***'" in text
+    assert "url=<url>" in text
+    assert "hunter2" not in text
+    assert "pw@h" not in text
+    assert repr(Credentials()) == "Credentials(username=None, password=None, token=None, url=None)"
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "fix"),
+    [
+        ({"username": ""}, "username", "a non-empty string or None"),
+        ({"username": 7}, "username", "a non-empty string or None"),
+        ({"password": ["hunter2"]}, "password", "a non-empty string or None"),
+        ({"token": b"hunter2"}, "token", "a string or None"),
+    ],
+)
+def test_optional_str_refuses_other_values_naming_the_field(
+    params: dict[str, Any], field: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Credentials(**params)
+    assert caught.value.field == field
+    assert caught.value.fix == f"expected {fix}"
+    assert "hunter2" not in str(caught.value)

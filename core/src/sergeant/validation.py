@@ -34,6 +34,7 @@ __all__ = [
     "in_range",
     "instance_of",
     "non_empty_str",
+    "optional_str",
     "positive_number",
 ]
 
@@ -88,6 +89,35 @@ def non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: Any) ->
     """Validator: a non-empty string."""
     if not isinstance(value, str) or not value:
         raise ConfigError(attribute.name, value, "expected a non-empty string")
+
+
+def optional_str(
+    *,
+    secret: bool = False,
+    allow_empty: bool = False,
+    shown: Callable[[Any], str] | None = None,
+) -> Any:
+    """An attrs field: a string or None (default None), non-empty unless ``allow_empty``.
+
+    A ``secret`` one (a password) shows as ``'***'`` in reprs (or as ``shown``
+    makes it: a url with its password hidden) and is never shown in an error.
+    """
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None or (isinstance(value, str) and (value or allow_empty)):
+            return
+        expected = "a string or None" if allow_empty else "a non-empty string or None"
+        raise ConfigError(attribute.name, value, f"expected {expected}", show_value=not secret)
+
+    if shown is None and secret:
+        shown = _starred
+    return attrs.field(
+        default=None, validator=check, repr=shown or True, metadata={"secret": secret}
+    )
+
+
+def _starred(value: Any) -> str:
+    return "None" if value is None else "'***'"
 
 
 def positive_number(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -16,7 +16,14 @@ import attrs
 from sergeant.errors import ConfigError
 from sergeant.node_params import build_nodes
 from sergeant.redaction import redact
-from sergeant.validation import build_params, in_range, instance_of, non_empty_str, positive_number
+from sergeant.validation import (
+    build_params,
+    in_range,
+    instance_of,
+    non_empty_str,
+    optional_str,
+    positive_number,
+)
 
 __all__ = ["ENCODE", "MongoParams", "NodeParams", "check_params"]
 
@@ -24,20 +31,6 @@ __all__ = ["ENCODE", "MongoParams", "NodeParams", "check_params"]
 _IN_URI = frozenset({"host", "port", "replica_set", "username", "password"})
 #: How to fix a uri pymongo misreads or refuses.
 ENCODE = "percent-encode special characters in the user name and password (urllib.parse.quote_plus)"
-
-
-def _text(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        hide = attribute.metadata.get("secret", False)
-        raise ConfigError(
-            attribute.name, value, "expected a non-empty string or None", show_value=not hide
-        )
-
-
-def _optional(secret: bool = False) -> Any:
-    """An optional non-empty string; a secret one shows as ``'***'`` in reprs, never in errors."""
-    shown = (lambda value: "None" if value is None else "'***'") if secret else True
-    return attrs.field(default=None, validator=_text, repr=shown, metadata={"secret": secret})
 
 
 def _flag() -> Any:
@@ -74,21 +67,19 @@ class NodeParams:
 
     host: str = attrs.field(default="localhost", validator=non_empty_str)
     port: int = attrs.field(default=27017, validator=in_range(1, 65535))
-    replica_set: str | None = _optional()
-    username: str | None = _optional()
-    password: str | None = _optional(secret=True)
-    auth_source: str | None = _optional()
-    auth_mechanism: str | None = _optional()
+    replica_set: str | None = optional_str()
+    username: str | None = optional_str()
+    password: str | None = optional_str(secret=True)
+    auth_source: str | None = optional_str()
+    auth_mechanism: str | None = optional_str()
     tls: bool = _flag()
-    tls_ca_file: str | None = _optional()
-    tls_certificate_key_file: str | None = _optional()
-    tls_certificate_key_file_password: str | None = _optional(secret=True)
+    tls_ca_file: str | None = optional_str()
+    tls_certificate_key_file: str | None = optional_str()
+    tls_certificate_key_file_password: str | None = optional_str(secret=True)
     tls_allow_invalid_certificates: bool = _flag()
     tls_allow_invalid_hostnames: bool = _flag()
-    uri: str | None = attrs.field(
-        default=None, validator=_text, repr=lambda uri: repr(redact(uri)), metadata={"secret": True}
-    )
-    name: str | None = _optional()
+    uri: str | None = optional_str(secret=True, shown=lambda uri: repr(redact(uri)))
+    name: str | None = optional_str()
 
     def __attrs_post_init__(self) -> None:
         if self.password is not None and self.username is None:

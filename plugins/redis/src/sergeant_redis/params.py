@@ -40,6 +40,7 @@ from sergeant.validation import (
     in_range,
     instance_of,
     non_empty_str,
+    optional_str,
     positive_number,
 )
 
@@ -55,7 +56,6 @@ __all__ = [
     "parse_nodes",
 ]
 
-_SECRET = {"secret": True}
 _CERT_REQS = ("required", "optional", "none")
 #: Fields a url already says; giving them next to ``url`` is ambiguous.
 _URL_FIELDS = ("host", "port", "password", "database", "username", "ssl")
@@ -66,27 +66,18 @@ def _cert_reqs(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ConfigError(attribute.name, value, "use 'required', 'optional' or 'none'")
 
 
-def _optional_str(secret: bool = False) -> Any:
-    return attrs.field(
-        default=None,
-        validator=instance_of(str, allow_none=True),
-        metadata=_SECRET if secret else {},
-        repr=not secret,
-    )
-
-
 @attrs.frozen(kw_only=True)
 class ConnectionOptions:
     """Credentials, TLS options and timeouts, taken alike by a node, a Sentinel
     deployment's data nodes and a cluster's members (redis-py's names)."""
 
-    password: str | None = _optional_str(secret=True)
-    username: str | None = _optional_str()
+    password: str | None = optional_str(secret=True, allow_empty=True)
+    username: str | None = optional_str(allow_empty=True)
     ssl: bool = attrs.field(default=False, validator=instance_of(bool))
-    ssl_ca_certs: str | None = _optional_str()
-    ssl_certfile: str | None = _optional_str()
-    ssl_keyfile: str | None = _optional_str()
-    ssl_password: str | None = _optional_str(secret=True)
+    ssl_ca_certs: str | None = optional_str(allow_empty=True)
+    ssl_certfile: str | None = optional_str(allow_empty=True)
+    ssl_keyfile: str | None = optional_str(allow_empty=True)
+    ssl_password: str | None = optional_str(secret=True, allow_empty=True)
     ssl_cert_reqs: str = attrs.field(default="required", validator=_cert_reqs)
     ssl_check_hostname: bool = attrs.field(default=True, validator=instance_of(bool))
     #: Seconds to wait for a reply; past it the node counts as down for a while.
@@ -124,10 +115,8 @@ class NodeParams(ConnectionOptions):
     host: str = attrs.field(default="localhost", validator=non_empty_str)
     port: int = attrs.field(default=6379, validator=in_range(1, 65535))
     database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
-    url: str | None = attrs.field(
-        default=None,
-        validator=instance_of(str, allow_none=True),
-        repr=lambda url: repr(redact(url)),
+    url: str | None = optional_str(
+        secret=True, allow_empty=True, shown=lambda url: repr(redact(url))
     )
     #: What rendezvous hashing keys on; None names the node by its position
     #: (see :mod:`sergeant.nodes`).
@@ -213,8 +202,8 @@ class SentinelParams(ConnectionOptions):
 
     nodes: tuple[Address, ...] = attrs.field(converter=_sentinels)
     service_name: str = attrs.field(default="sergeant", validator=non_empty_str)
-    sentinel_password: str | None = _optional_str(secret=True)
-    sentinel_username: str | None = _optional_str()
+    sentinel_password: str | None = optional_str(secret=True, allow_empty=True)
+    sentinel_username: str | None = optional_str(allow_empty=True)
     database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
     name: str | None = attrs.field(default=None, validator=instance_of(str, allow_none=True))
 
@@ -227,7 +216,7 @@ class SentinelNodeParams(NodeParams):
     sentinels: tuple[tuple[str, int], ...] = ()
     service_name: str = "sergeant"
     sentinel_username: str | None = None
-    sentinel_password: str | None = attrs.field(default=None, metadata=_SECRET, repr=False)
+    sentinel_password: str | None = optional_str(secret=True, allow_empty=True)
 
     @property
     def where(self) -> str:

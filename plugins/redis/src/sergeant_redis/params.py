@@ -169,8 +169,9 @@ class Address:
 
 
 def addresses(value: Any, field: str, what: str, default_port: int | None) -> tuple[Address, ...]:
-    """The list ``value`` of ``{'host': ..., 'port': ...}`` entries as :class:`Address`
-    es (``host`` defaulting to localhost and ``port`` to ``default_port``, if given)."""
+    """Each ``{'host': ..., 'port': ...}`` entry of the list ``value``, built as an
+    :class:`Address` (``host`` defaulting to localhost and ``port`` to
+    ``default_port``, where one is given); errors name ``field`` and ``what``."""
     defaults = {} if default_port is None else {"host": "localhost", "port": default_port}
     return build_nodes(
         Address,

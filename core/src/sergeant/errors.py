@@ -45,6 +45,8 @@ class ConfigError(SergeantError, ValueError):
         self.fix = fix
         if shown is None:
             shown = repr(value) if show_value else "<redacted>"
+        #: The value as the message shows it.
+        self.shown = shown
         super().__init__(f"invalid {field}: {shown}; {fix}")
 
 

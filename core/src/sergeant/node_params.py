@@ -46,9 +46,7 @@ def within(where: str, error: ConfigError) -> ConfigError:
     An error already naming a field of ``where`` is returned as it is."""
     if error.field == where or error.field.startswith((f"{where}.", f"{where}[")):
         return error
-    message = str(error)
-    shown = message[len(f"invalid {error.field}: ") : len(message) - len(f"; {error.fix}")]
-    return ConfigError(f"{where}.{error.field}", None, error.fix, shown=shown)
+    return ConfigError(f"{where}.{error.field}", None, error.fix, shown=error.shown)
 
 
 def build_nodes(

@@ -22,7 +22,7 @@ from sergeant.connector import (
     Delivery,
     Receipts,
 )
-from sergeant.errors import ConfigError, StorageError
+from sergeant.errors import ConfigError, ItemTooLargeError, StorageError
 
 
 class Recording(Connector):
@@ -111,6 +111,44 @@ def test_bad_arguments_never_reach_the_backend() -> None:
             call()
         assert caught.value.field == field, (field, caught.value)
     assert connector.calls == []
+
+
+class Small(Recording):
+    """A storage that holds items of at most 4 bytes, keys included."""
+
+    capabilities: ClassVar[frozenset[str]] = Recording.capabilities | {"keys"}
+    max_item_bytes: ClassVar[int | None] = 4
+
+    def do_key_set(self, key: str, value: bytes) -> bool:
+        self.calls.append(("key_set", key, value))
+        return True
+
+    def do_key_get(self, key: str) -> bytes | None:
+        return None
+
+    def do_key_delete(self, key: str) -> bool:
+        return False
+
+
+def test_an_item_over_max_item_bytes_is_refused_by_name_before_anything_is_stored() -> None:
+    connector = Small()
+    cases: list[tuple[Callable[[], object], str, int]] = [
+        (lambda: connector.queue_push("q", b"12345"), "item", 5),
+        (lambda: connector.queue_push_bulk("q", [b"1", b"1234", b"123456"]), "items[2]", 6),
+        (lambda: connector.key_set("k", b"x" * 9), "value", 9),
+    ]
+    for call, field, size in cases:
+        with pytest.raises(ItemTooLargeError) as caught:
+            call()
+        assert caught.value.field == field
+        assert f"invalid {field}: {size} bytes;" in str(caught.value)
+        assert "at most 4 bytes" in caught.value.fix
+        assert isinstance(caught.value, ConfigError)
+        assert isinstance(caught.value, StorageError)
+    assert connector.calls == []
+    connector.queue_push_bulk("q", [b"1234", b""])
+    connector.key_set("k", b"1234")
+    assert [call[0] for call in connector.calls] == ["push", "key_set"]
 
 
 def test_empty_input_calls_no_primitive() -> None:

@@ -13,6 +13,7 @@ __all__ = [
     "ConnectorUnavailableError",
     "DuplicateConnectorTypeError",
     "EncodeError",
+    "ItemTooLargeError",
     "PluginLoadError",
     "PluginPinError",
     "SergeantError",
@@ -76,6 +77,13 @@ class PluginPinError(SergeantError):
 
 class StorageError(SergeantError):
     """The storage behind a connector failed or refused an operation."""
+
+
+class ItemTooLargeError(ConfigError, StorageError):
+    """An item (or key value) larger than the connector's storage holds
+    (:attr:`sergeant.connector.Connector.max_item_bytes`); refused before anything
+    is stored. A ConfigError (a bad argument), and a StorageError as the storage's
+    own refusal was before."""
 
 
 class StorageGoneError(StorageError):

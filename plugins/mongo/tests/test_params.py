@@ -167,7 +167,7 @@ def test_an_item_over_the_document_limit_is_a_storage_error(mongo_server: MongoS
     DocumentTooLarge, which is not a PyMongoError: it must still be a StorageError."""
     connector = MongoConnector(**mongo_connector_params(mongo_server))
     try:
-        with pytest.raises(StorageError, match="16 MiB"):
+        with pytest.raises(StorageError, match="at most 16,760,832 bytes"):
             connector.queue_push("too-big", b"x" * (17 * 1024 * 1024))
         assert connector.queue_length("too-big") == 0
     finally:

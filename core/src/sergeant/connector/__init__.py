@@ -92,7 +92,7 @@ from sergeant.connector._collected import (
 )
 from sergeant.connector._lock import Lock
 from sergeant.connector._token_lock import TokenLock
-from sergeant.errors import ConfigError, StorageError
+from sergeant.errors import ConfigError, ItemTooLargeError, StorageError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.validation import (
     check_consumable_from,
@@ -200,6 +200,9 @@ class Connector(abc.ABC):
     type_name: ClassVar[str]
     #: What this backend offers: the worker, the broker and the kit read only this.
     capabilities: ClassVar[frozenset[str]] = BASIC
+    #: The largest item (or key value) the storage holds, in bytes (None: no limit
+    #: of its own); a larger one is refused, naming it, before anything is stored.
+    max_item_bytes: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -224,6 +227,7 @@ class Connector(abc.ABC):
         """Append one item; True once it is stored."""
         check_queue_name(queue_name)
         check_item(item)
+        self._check_sizes([item], "item")
         self.do_push(queue_name, [item], *self._placement(priority, consumable_from))
         return True
 
@@ -239,8 +243,23 @@ class Connector(abc.ABC):
         placement = self._placement(priority, consumable_from)
         checked = check_items(items)
         if checked:
+            self._check_sizes(checked, "items")
             self.do_push(queue_name, checked, *placement)
         return True
+
+    def _check_sizes(self, items: list[bytes], field: str) -> None:
+        """Refuse an item over :attr:`max_item_bytes`, naming it as the caller passed it."""
+        limit = self.max_item_bytes
+        if limit is None or max(map(len, items)) <= limit:
+            return
+        index, size = next((i, len(item)) for i, item in enumerate(items) if len(item) > limit)
+        raise ItemTooLargeError(
+            f"items[{index}]" if field == "items" else field,
+            None,
+            f"the {self.type_name} connector stores items of at most {limit:,} bytes; store "
+            "big payloads elsewhere and push a reference",
+            shown=f"{size:,} bytes",
+        )
 
     def _placement(
         self, priority: Priority, consumable_from: float | None
@@ -408,6 +427,7 @@ class Connector(abc.ABC):
         """Store ``value`` under ``key``, overwriting any old value; True when the key was new."""
         check_name(key, "key")
         check_item(value, "value")
+        self._check_sizes([value], "value")
         self._need("keys", "key_set")
         return self.do_key_set(key, value)
 

@@ -24,7 +24,7 @@ from sergeant.connector import (
     Priority,
     Receipts,
 )
-from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.errors import AuthenticationError, ConnectorUnavailableError
 from sergeant.nodes import Rotation, gather, node_names, rendezvous, visit
 from sergeant.validation import build_params
 
@@ -50,19 +50,6 @@ def _unreachable(failures: list[ConnectorUnavailableError]) -> ConnectorUnavaila
     return ConnectorUnavailableError(f"no mongo node could be reached: {reasons}")
 
 
-def _check_sizes(items: list[bytes], field: str) -> None:
-    """Refuse an item MongoDB cannot store (even once leased), naming it as the caller
-    passed it: ``item`` or ``value`` alone, else ``items[i]``."""
-    for index, item in enumerate(items):
-        if len(item) > MAX_ITEM_BYTES:
-            name = f"items[{index}]" if field == "items" else field
-            raise StorageError(
-                f"{name} is {len(item):,} bytes: MongoDB documents are at most 16 MiB, so "
-                f"mongo items are at most {MAX_ITEM_BYTES:,} bytes; store big payloads "
-                "elsewhere and push a reference"
-            )
-
-
 class MongoConnector(Connector):
     """Sergeant's ``mongo`` connector; see :class:`~sergeant_mongo._params.MongoParams`.
 
@@ -72,6 +59,7 @@ class MongoConnector(Connector):
 
     type_name: ClassVar[str] = "mongo"
     capabilities: ClassVar[frozenset[str]] = BASIC | {PEEK}
+    max_item_bytes: ClassVar[int | None] = MAX_ITEM_BYTES
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(MongoParams, params, where="connector 'mongo' params")
@@ -136,7 +124,6 @@ class MongoConnector(Connector):
     def do_push(
         self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
     ) -> None:
-        _check_sizes(items, "item" if len(items) == 1 else "items")
         push = self._on(queue_name, lambda queue: queue.push(items, priority, consumable_from))
         next(visit(self._turns.order(), push, error=_unreachable))
 
@@ -186,7 +173,6 @@ class MongoConnector(Connector):
 
     def do_key_set(self, key: str, value: bytes) -> bool:
         """One upsert; True when the key was new."""
-        _check_sizes([value], "value")
 
         def upsert(db: Db) -> bool:
             try:

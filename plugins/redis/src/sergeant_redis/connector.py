@@ -80,6 +80,9 @@ log = logging.getLogger("sergeant.redis")
 
 QUEUE_PREFIX = "sergeant:queue:"
 KEY_PREFIX = "sergeant:key:"
+#: The largest item redis-server takes by default (``proto-max-bulk-len``); a
+#: larger one would make it drop the connection mid-push.
+MAX_ITEM_BYTES = 512 * 2**20
 #: Items per round trip for bulk pushes, and receipts per ack/release/extend call.
 PUSH_CHUNK = 5000
 RECEIPT_CHUNK = 5000
@@ -131,6 +134,7 @@ class RedisConnector(Connector):
         PEEK,
         MIGRATE_LEGACY,
     }
+    max_item_bytes: ClassVar[int | None] = MAX_ITEM_BYTES
 
     def __new__(cls, **params: Any) -> RedisConnector:
         # params={'cluster': {...}}: a Redis Cluster (sergeant_redis.cluster)

@@ -11,7 +11,8 @@ alone reaches ``max_deliveries`` and the dead-letter queue.
 
 A mark is a key (``sergeant:running-alone:<queue>:<digest of the payload>``)
 deleted once the task is settled; a stale one only changes the order in which
-a batch runs.
+a batch runs. Marks are advice, so storage that cannot be reached (a node of
+several down) is a warning: the task then runs alone without its mark.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class RunningMarks:
         try:
             return self.connector.key_set(self.key(payload), b"1")
         except SergeantError as exc:
-            self.logger.error("could not mark a redelivered task as running: %s", exc)
+            self.logger.warning(
+                "could not mark a redelivered task as running (it runs alone unmarked): %s", exc
+            )
             return True
 
     def clear(self, payload: bytes) -> None:
@@ -51,4 +54,8 @@ class RunningMarks:
         try:
             self.connector.key_delete(self.key(payload))
         except SergeantError as exc:
-            self.logger.error("could not clear the running mark of a task: %s", exc)
+            self.logger.warning(
+                "could not clear the running mark of a task (a stale mark only reorders a"
+                " later batch): %s",
+                exc,
+            )

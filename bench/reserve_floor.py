@@ -38,6 +38,15 @@ Cases (the sides take turns within a run):
 ``segment_no_lease``
     ``RENAME`` + ``LRANGE`` with no script and no lease record: not
     at-least-once; the floor of any list-based design.
+``range``
+    Items never move: a lease is a range of positions in the queue list. A
+    script settles the previous batch (drops its range from two zsets, by start
+    and by expiry), trims the settled head off the list (``LTRIM``: whole list
+    nodes freed at once), claims the next ``count`` positions and returns where
+    they start; a second round trip reads them (``LRANGE``) with the head's
+    position (``HGET``), which guards against a trim by another client between
+    the two. A storage layout sergeant-redis does not have (every reader of the
+    fresh list would have to skip the leased head).
 
 With ``--backlog short`` the segment cases are left out (a segment is a push).
 """
@@ -56,8 +65,8 @@ from typing import Any
 
 ITEM = b"x" * 100
 BATCH = 1000
-CASES = ("lpop", "ours", "sort_store", "lua_copy", "segment", "segment_no_lease")
-SHORT_CASES = CASES[:4]
+CASES = ("lpop", "ours", "sort_store", "lua_copy", "segment", "segment_no_lease", "range")
+SHORT_CASES = ("lpop", "ours", "sort_store", "lua_copy", "range")
 
 SORT_STORE = """
 local n = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', 0, ARGV[1], 'STORE', KEYS[2])
@@ -83,6 +92,28 @@ redis.call('RENAME', segment, KEYS[2])
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[3], now[1] + 60, KEYS[2])
 return 1
+"""
+
+CLAIM_RANGE = """
+local base = tonumber(redis.call('HGET', KEYS[2], 'base') or '0')
+local cursor = tonumber(redis.call('HGET', KEYS[2], 'cursor') or '0')
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
+local first = redis.call('ZRANGE', KEYS[3], 0, 0)
+local head = first[1] and tonumber(first[1]) or cursor
+if head > base then
+  redis.call('LTRIM', KEYS[1], head - base, -1)
+  base = head
+end
+local n = math.min(base + redis.call('LLEN', KEYS[1]) - cursor, tonumber(ARGV[1]))
+redis.call('HSET', KEYS[2], 'base', base, 'cursor', cursor + math.max(n, 0))
+if n <= 0 then return {-1, 0, base} end
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[3], cursor, cursor)
+redis.call('ZADD', KEYS[4], now[1] + 60, cursor)
+return {cursor - base, n, base}
 """
 
 
@@ -134,6 +165,9 @@ def taker(client: Any, case: str, port: int, rounds: int, short: bool) -> Callab
 
         return take_lpop
 
+    if case == "range":
+        return range_taker(client, short)
+
     sort_sha = client.script_load(SORT_STORE)
     claim_sha = client.script_load(CLAIM_SEGMENT)
     copy_sha = client.script_load(LUA_COPY)
@@ -156,6 +190,30 @@ def taker(client: Any, case: str, port: int, rounds: int, short: bool) -> Callab
         return len(pipe.execute()[1])
 
     return take
+
+
+def range_taker(client: Any, short: bool) -> Callable[[int], int]:
+    """The ``range`` case: claim positions, then read them, guarded by the head's position."""
+    sha = client.script_load(CLAIM_RANGE)
+    keys = ("queue", "queue:meta", "queue:starts", "queue:expiries")
+    previous = [""]
+
+    def take_range(k: int) -> int:
+        if short:
+            client.rpush("queue", *([ITEM] * BATCH))
+        start, n, base = client.evalsha(sha, len(keys), *keys, BATCH, previous[0])
+        while True:
+            pipe = client.pipeline(transaction=False)
+            pipe.lrange("queue", start, start + n - 1)
+            pipe.hget("queue:meta", "base")
+            items, now_base = pipe.execute()
+            if int(now_base) == base:
+                break
+            start, base = start - (int(now_base) - base), int(now_base)
+        previous[0] = str(start + base)
+        return len(items)
+
+    return take_range
 
 
 def measure(client: Any, port: int, case: str, rounds: int, short: bool) -> float:

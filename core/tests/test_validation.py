@@ -141,3 +141,52 @@ def test_optional_str_refuses_other_values_naming_the_field(
     assert caught.value.field == field
     assert caught.value.fix == f"expected {fix}"
     assert "hunter2" not in str(caught.value)
+
+
+@attrs.frozen
+class Server:
+    host: str = attrs.field(converter=validation.unbracketed, validator=validation.host_name)
+
+
+@pytest.mark.parametrize(
+    ("host", "fix"),
+    [
+        ("", "expected a non-empty string"),
+        ("h\x00", "no spaces or control characters"),
+        ("my host", "no spaces or control characters"),
+        ("host\n", "no spaces or control characters"),
+        ("h" * 254, "at most 253 characters"),
+        ("redis.example.com:6379", "give the port in 'port'"),
+        ("redis://h:6379", "a url goes in 'url'"),
+        ("[abc]", "brackets go only around an IPv6 address"),
+        ("[::1", "brackets go only around an IPv6 address"),
+        ("::1::2", "expected a host name or an IP address"),
+        ("a:b:c", "expected a host name or an IP address"),
+    ],
+)
+def test_a_host_that_could_only_fail_at_connection_time_is_refused_with_the_fix(
+    host: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Server(host=host)
+    assert caught.value.field == "host"
+    assert fix in caught.value.fix
+
+
+@pytest.mark.parametrize(
+    ("given", "stored", "in_host_port"),
+    [
+        ("redis.example.com", "redis.example.com", "redis.example.com"),
+        ("10.0.0.1", "10.0.0.1", "10.0.0.1"),
+        ("::1", "::1", "[::1]"),
+        ("[::1]", "::1", "[::1]"),
+        ("[fe80::1%eth0]", "fe80::1%eth0", "[fe80::1%eth0]"),
+        ("/tmp/mongodb-27017.sock", "/tmp/mongodb-27017.sock", "/tmp/mongodb-27017.sock"),
+        ("h" * 253, "h" * 253, "h" * 253),
+    ],
+)
+def test_hosts_are_taken_in_either_ipv6_spelling(
+    given: str, stored: str, in_host_port: str
+) -> None:
+    assert Server(host=given).host == stored
+    assert validation.bracketed(stored) == in_host_port

@@ -8,7 +8,9 @@ construction with a message that says how to fix it.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from sergeant.errors import ConfigError
 
 __all__ = [
     "PRIORITIES",
+    "bracketed",
     "build_params",
     "check_consumable_from",
     "check_count",
@@ -31,11 +34,13 @@ __all__ = [
     "check_set_ttl",
     "check_ttl",
     "check_unicode",
+    "host_name",
     "in_range",
     "instance_of",
     "non_empty_str",
     "optional_str",
     "positive_number",
+    "unbracketed",
 ]
 
 T = TypeVar("T")
@@ -89,6 +94,58 @@ def non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: Any) ->
     """Validator: a non-empty string."""
     if not isinstance(value, str) or not value:
         raise ConfigError(attribute.name, value, "expected a non-empty string")
+
+
+#: The longest DNS name (RFC 1035); addresses and socket paths are shorter.
+_MAX_HOST_LENGTH = 253
+_HOST_AND_PORT = re.compile(r"[^:]+:\d+")
+
+
+def host_name(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator: a host name, IP address or socket path as a driver connects to it.
+
+    Refuses, with the fix, what would only fail later at connection time and
+    read as the server being down: whitespace or control characters, brackets
+    (but around an IPv6 address, which :func:`unbracketed` takes off first),
+    ``host:port`` in one string, a url, an over-long name.
+    """
+    non_empty_str(_inst, attribute, value)
+    field = attribute.name
+    if len(value) > _MAX_HOST_LENGTH:
+        raise ConfigError(
+            field, value[:40] + "...", f"a host name has at most {_MAX_HOST_LENGTH} characters"
+        )
+    if any(ord(char) < 33 or ord(char) == 127 for char in value):
+        raise ConfigError(field, value, "a host name has no spaces or control characters")
+    if "://" in value:
+        raise ConfigError(field, value, "a url goes in 'url', not in 'host'")
+    if "[" in value or "]" in value:
+        raise ConfigError(field, value, "brackets go only around an IPv6 address: '[::1]'")
+    if ":" in value and not value.startswith("/"):
+        if _HOST_AND_PORT.fullmatch(value):
+            raise ConfigError(field, value, "give the port in 'port', not in 'host'")
+        if not _is_ipv6(value):
+            raise ConfigError(field, value, "expected a host name or an IP address")
+
+
+def unbracketed(host: Any) -> Any:
+    """Converter: an IPv6 address in brackets (``'[::1]'``, as urls write it)
+    without them; any other value as given. Either spelling is accepted."""
+    if isinstance(host, str) and host[:1] == "[" and host[-1:] == "]" and _is_ipv6(host[1:-1]):
+        return host[1:-1]
+    return host
+
+
+def bracketed(host: str) -> str:
+    """``host`` as a ``host:port`` string needs it: an IPv6 address in brackets."""
+    return f"[{host}]" if _is_ipv6(host) else host
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).version == 6
+    except ValueError:
+        return False
 
 
 def optional_str(

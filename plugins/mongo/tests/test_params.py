@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sergeant
 from sergeant.errors import AuthenticationError, ConfigError, SergeantError, StorageError
+from sergeant.validation import build_params
 from sergeant_mongo import MongoConnector
 from sergeant_mongo._params import MongoParams
 from sergeant_test_support.mongo_fixtures import MongoServer, mongo_connector_params
@@ -39,6 +40,9 @@ def test_no_params_mean_one_local_server() -> None:
         ({"nodes": [{"host": "a", "port": 70000}]}, r"nodes\[0\]\.port.*70000.*1 to 65535"),
         ({"nodes": [{"host": "a"}, {"hots": "b"}]}, r"nodes\[1\]\['hots'\].*did you mean 'host'"),
         ({"nodes": [{"host": ""}]}, r"nodes\[0\]\.host"),
+        ({"nodes": [{"host": "db:27017"}]}, r"nodes\[0\]\.host.*port in 'port'"),
+        ({"nodes": [{"host": "db\x00"}]}, r"nodes\[0\]\.host.*control characters"),
+        ({"nodes": [{"host": "::1"}, {"host": "[::1]"}]}, r"nodes\[1\].*only once"),
         ({"nodes": [{"host": "a", "replica_set": 5}]}, r"nodes\[0\]\.replica_set"),
         ({"nodes": [{"host": "a", "tls": "yes"}]}, r"nodes\[0\]\.tls"),
         ({"nodes": [{"host": "a", "password": "pw"}]}, r"nodes\[0\]\.username.*needs a username"),
@@ -53,6 +57,14 @@ def test_no_params_mean_one_local_server() -> None:
 def test_bad_params_name_the_field(params: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         _connect(params)
+
+
+def test_an_ipv6_host_reaches_pymongo_in_brackets_whichever_way_it_is_written() -> None:
+    params = build_params(
+        MongoParams, {"nodes": [{"host": "[::1]"}, {"host": "::1", "port": 1}]}, where="params"
+    )
+    assert [node.host for node in params.nodes] == ["::1", "::1"]
+    assert [node.label for node in params.nodes] == ["[::1]:27017", "[::1]:1"]
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,10 @@ def test_sergeant_docs_examples_construct() -> None:
         ([{"host": "h", "port": 6379}, {"host": "h", "port": 70000}], "nodes[1].port"),
         ([{"host": "h"}, {"host": 5}], "nodes[1].host"),
         ([{"host": "", "port": 6379}], "nodes[0].host"),
+        ([{"host": "h", "port": 6379}, {"host": "h:6380"}], "nodes[1].host"),
+        ([{"host": "redis host"}], "nodes[0].host"),
+        ([{"host": "[h]"}], "nodes[0].host"),
+        ([{"host": "::1"}, {"host": "[::1]"}], "nodes[1]"),
         ([{"host": "h", "database": -1}], "nodes[0].database"),
         ([{"host": "h", "ssl": "yes"}], "nodes[0].ssl"),
         ([{"host": "h", "ssl_cert_reqs": "sometimes"}], "nodes[0].ssl_cert_reqs"),
@@ -119,3 +123,12 @@ def test_repr_hides_passwords() -> None:
         type="redis", params={"nodes": [{"url": "redis://:urlsecret@h:2/0"}]}
     )
     assert "urlsecret" not in repr(config)
+
+
+def test_an_ipv6_host_is_taken_with_or_without_brackets() -> None:
+    connector = build({"host": "[::1]", "port": 1}, {"host": "::1", "port": 2}, "redis://[::1]:3/0")
+    try:
+        assert [node.params.host for node in connector.nodes] == ["::1"] * 3
+        assert "[::1]:1/0" in repr(connector)
+    finally:
+        connector.close()

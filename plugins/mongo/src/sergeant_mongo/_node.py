@@ -25,6 +25,7 @@ from sergeant.errors import (
 )
 from sergeant.nodes import Backoff, Health
 from sergeant.redaction import redact
+from sergeant.validation import bracketed
 
 from sergeant_mongo._params import ENCODE, MongoParams
 from sergeant_mongo._replica import ensure_replica_set
@@ -118,7 +119,7 @@ class Node:
             ensure_replica_set(
                 direct,
                 field=f"nodes[{self.index}].replica_set",
-                address=f"{p.host}:{p.port}",
+                address=f"{bracketed(p.host)}:{p.port}",
                 name=p.replica_set,
                 timeout=self._settings.replica_set_timeout,
             )
@@ -139,7 +140,7 @@ class Node:
         }
         if p.uri is None:
             given = {
-                "host": p.host,
+                "host": bracketed(p.host),
                 "port": p.port,
                 "username": p.username,
                 "password": p.password,

@@ -17,12 +17,14 @@ from sergeant.errors import ConfigError
 from sergeant.node_params import build_nodes
 from sergeant.redaction import redact
 from sergeant.validation import (
+    bracketed,
     build_params,
+    host_name,
     in_range,
     instance_of,
-    non_empty_str,
     optional_str,
     positive_number,
+    unbracketed,
 )
 
 __all__ = ["ENCODE", "MongoParams", "NodeParams", "check_params"]
@@ -65,7 +67,7 @@ class NodeParams:
         spelled (see :mod:`sergeant.nodes`).
     """
 
-    host: str = attrs.field(default="localhost", validator=non_empty_str)
+    host: str = attrs.field(default="localhost", converter=unbracketed, validator=host_name)
     port: int = attrs.field(default=27017, validator=in_range(1, 65535))
     replica_set: str | None = optional_str()
     username: str | None = optional_str()
@@ -92,7 +94,7 @@ class NodeParams:
         """``host:port``, or the uri's hosts as pymongo reads them (an IPv6 host in
         brackets, no port for a socket path or an srv name); never credentials."""
         if self.uri is None:
-            return f"{self.host}:{self.port}"
+            return f"{bracketed(self.host)}:{self.port}"
         hosts = [
             (f"[{host}]" if ":" in host else host) + ("" if port is None else f":{port}")
             for host, port in _read_uri(self.uri)["nodelist"]

@@ -36,12 +36,15 @@ from sergeant.node_params import build_nodes, within
 from sergeant.nodes import node_names as _node_names
 from sergeant.redaction import redact
 from sergeant.validation import (
+    bracketed,
     build_params,
+    host_name,
     in_range,
     instance_of,
     non_empty_str,
     optional_str,
     positive_number,
+    unbracketed,
 )
 
 __all__ = [
@@ -112,7 +115,7 @@ class ConnectionOptions:
 class NodeParams(ConnectionOptions):
     """One redis-server. Defaults match redis-server's own (localhost:6379, database 0)."""
 
-    host: str = attrs.field(default="localhost", validator=non_empty_str)
+    host: str = attrs.field(default="localhost", converter=unbracketed, validator=host_name)
     port: int = attrs.field(default=6379, validator=in_range(1, 65535))
     database: int = attrs.field(default=0, validator=in_range(0, 2**31 - 1))
     url: str | None = optional_str(
@@ -159,7 +162,7 @@ class RedisParams:
 class Address:
     """A server listed by host and port only: a sentinel, a cluster's startup node."""
 
-    host: str = attrs.field(validator=non_empty_str)
+    host: str = attrs.field(converter=unbracketed, validator=host_name)
     port: int = attrs.field(validator=in_range(1, 65535))
 
     @property
@@ -235,7 +238,7 @@ class SentinelNodeParams(NodeParams):
 
 
 def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{bracketed(host)}:{port}"
 
 
 def _sentinel(value: Any, top: RedisParams) -> SentinelNodeParams:

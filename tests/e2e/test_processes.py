@@ -89,6 +89,16 @@ def test_killed_workers_lose_nothing_and_the_task_runs_again_elsewhere(
             os.kill(random.choice(alive), signal.SIGKILL)
     wanted = set(range(-1, count))
     wait_until(lambda: ran.covers(wanted), timeout=90, message="every task to run")
+    # A killed worker's tasks that ran but were never acked come back once their
+    # lease runs out and run again: only then is the queue empty.
+    wait_until(
+        lambda: (
+            broker.number_of_enqueued_tasks(queue_name, include_delayed=True) == 0
+            and sum(n.in_flight for n in connector.queue_stats(queue_name)) == 0
+        ),
+        timeout=60,
+        message="the queue to drain, the killed workers' unacked tasks run again",
+    )
     output = finish(supervisor)
     assert output.count("killed by SIGKILL") >= 2
     assert supervisor.returncode == 0, output

@@ -158,6 +158,7 @@ class Server:
         ("h" * 254, "at most 253 characters"),
         ("redis.example.com:6379", "give the port in 'port'"),
         ("redis://h:6379", "a url goes in 'url'"),
+        ("user:secret@h", "a password in 'password'"),
         ("[abc]", "brackets go only around an IPv6 address"),
         ("[::1", "brackets go only around an IPv6 address"),
         ("::1::2", "expected a host name or an IP address"),
@@ -190,3 +191,14 @@ def test_hosts_are_taken_in_either_ipv6_spelling(
 ) -> None:
     assert Server(host=given).host == stored
     assert validation.bracketed(stored) == in_host_port
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["redis://:hunter2@h:6379/0", "user:hunter2@h", "redis: //u:hunter2@h", "a" * 250 + "@h"],
+)
+def test_a_host_holding_a_password_is_refused_without_showing_it(host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Server(host=host.replace("a" * 250, "hunter2" * 40))
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.field == "host"

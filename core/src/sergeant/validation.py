@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from sergeant.errors import ConfigError
+from sergeant.redaction import redact_text
 
 __all__ = [
     "PRIORITIES",
@@ -111,21 +112,27 @@ def host_name(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> Non
     """
     non_empty_str(_inst, attribute, value)
     field = attribute.name
+    # A url or "password@host" given as the host: what precedes its last '@' is
+    # never shown, whatever the spelling.
+    text = "***@" + value.rsplit("@", 1)[1] if "@" in value else redact_text(value)
+    shown = repr(text if len(text) <= 60 else text[:40] + "...")
+
+    def refuse(fix: str) -> ConfigError:
+        return ConfigError(field, None, fix, shown=shown)
+
     if len(value) > _MAX_HOST_LENGTH:
-        raise ConfigError(
-            field, value[:40] + "...", f"a host name has at most {_MAX_HOST_LENGTH} characters"
-        )
+        raise refuse(f"a host name has at most {_MAX_HOST_LENGTH} characters")
     if any(ord(char) < 33 or ord(char) == 127 for char in value):
-        raise ConfigError(field, value, "a host name has no spaces or control characters")
-    if "://" in value:
-        raise ConfigError(field, value, "a url goes in 'url', not in 'host'")
+        raise refuse("a host name has no spaces or control characters")
+    if "://" in value or "@" in value:
+        raise refuse("a url goes in 'url' and a password in 'password', not in 'host'")
     if "[" in value or "]" in value:
-        raise ConfigError(field, value, "brackets go only around an IPv6 address: '[::1]'")
+        raise refuse("brackets go only around an IPv6 address: '[::1]'")
     if ":" in value and not value.startswith("/"):
         if _HOST_AND_PORT.fullmatch(value):
-            raise ConfigError(field, value, "give the port in 'port', not in 'host'")
+            raise refuse("give the port in 'port', not in 'host'")
         if not _is_ipv6(value):
-            raise ConfigError(field, value, "expected a host name or an IP address")
+            raise refuse("expected a host name or an IP address")
 
 
 def unbracketed(host: Any) -> Any:

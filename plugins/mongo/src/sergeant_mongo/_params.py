@@ -96,7 +96,7 @@ class NodeParams:
         if self.uri is None:
             return f"{bracketed(self.host)}:{self.port}"
         hosts = [
-            (f"[{host}]" if ":" in host else host) + ("" if port is None else f":{port}")
+            bracketed(host) + ("" if port is None else f":{port}")
             for host, port in _read_uri(self.uri)["nodelist"]
         ]
         return ",".join(hosts)

@@ -23,10 +23,10 @@ else got it while it ran (the test's reserve attempts all came back empty, and
 the lease stayed in flight throughout), nothing dead-lettered, queued or in
 flight after, and the step really landed in the middle of the task (the task's
 own wall-clock start and end are an hour apart, less or more its duration).
-Runs on local (the lease clock of :mod:`sergeant_local._clock`) and redis
-(leases on the server's clock). Not on mongo: its leases are on the clock of
-the client that writes them, so processes whose clocks disagree by an hour do
-not agree on leases (see docs/wall-clock.md).
+Runs on local (the lease clock of :mod:`sergeant_local._clock`), redis
+(leases on the server's clock) and mongo (leases on the server's clock, which
+each client reads now and then and follows on its monotonic clock:
+:mod:`sergeant_mongo._clock`).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def in_flight(connector: sergeant.Connector, queue: str) -> int:
     return sum(row.in_flight for row in connector.queue_stats(queue))
 
 
-@pytest.mark.parametrize("backend", ["local", "redis"])
+@pytest.mark.parametrize("backend", ["local", "redis", "mongo"])
 @pytest.mark.parametrize("offset", [HOUR, -HOUR], ids=["forward", "backward"])
 def test_a_wall_clock_step_mid_task_neither_times_it_out_nor_hands_it_out_again(
     backend: str, offset: int, tmp_path: Path, request: pytest.FixtureRequest

@@ -1,6 +1,7 @@
 """Named locks in a node's ``locks`` collection, one owner token per acquisition.
 
-A lock document is ``{_id: name, name: name, t: token, exp: expiry}``. Taking it is one
+A lock document is ``{_id: name, name: name, t: token, exp: expiry}``, the expiry
+on the server's clock (:mod:`sergeant_mongo._clock`). Taking it is one
 upsert whose filter matches only an expired document: when a live one exists
 the upsert's insert collides on ``_id`` and the lock is held by someone else.
 A TTL index on ``exp`` removes old documents eventually; every read also checks
@@ -24,14 +25,19 @@ from sergeant_mongo._node import Db, Node
 __all__ = ["MongoLock"]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _now(node: Node, db: Db) -> dt.datetime:
+    """The time on ``node``'s server clock (:mod:`sergeant_mongo._clock`)."""
+    return dt.datetime.fromtimestamp(node.clock.now(db), dt.UTC)
 
 
 def _release(node: Node, name: str, token: str) -> bool:
     """Free lock ``name`` if ``token`` still holds it (and it has not expired)."""
-    held = {"_id": name, "t": token, "exp": {"$gt": _now()}}
-    return node.run(lambda db: db.locks.delete_one(held).deleted_count == 1)
+
+    def free(db: Db) -> bool:
+        held = {"_id": name, "t": token, "exp": {"$gt": _now(node, db)}}
+        return db.locks.delete_one(held).deleted_count == 1
+
+    return node.run(free)
 
 
 class MongoLock(TokenLock):
@@ -43,7 +49,7 @@ class MongoLock(TokenLock):
 
     def try_acquire(self, token: str, seconds: int) -> bool:
         def take(db: Db) -> bool:
-            now = _now()
+            now = _now(self._node, db)
             # "name" too: Sergeant 0.27.0 made locks.name a unique index in the
             # same default database; one document per name keeps it satisfied.
             hold = {"name": self.name, "t": token, "exp": now + dt.timedelta(seconds=seconds)}
@@ -59,7 +65,7 @@ class MongoLock(TokenLock):
 
     def extend(self, token: str, seconds: int) -> bool:
         def renew(db: Db) -> bool:
-            now = _now()
+            now = _now(self._node, db)
             held = {"_id": self.name, "t": token, "exp": {"$gt": now}}
             until = {"$set": {"exp": now + dt.timedelta(seconds=seconds)}}
             return db.locks.update_one(held, until).matched_count == 1
@@ -67,10 +73,15 @@ class MongoLock(TokenLock):
         return self._node.run(renew)
 
     def seconds_left(self) -> int | None:
-        now = _now()
-        live = {"_id": self.name, "exp": {"$gt": now}}
-        found = self._node.run(lambda db: db.locks.find_one(live, {"exp": 1}))
-        return None if found is None else max(1, math.ceil((found["exp"] - now).total_seconds()))
+        def left(db: Db) -> int | None:
+            now = _now(self._node, db)
+            found = db.locks.find_one({"_id": self.name, "exp": {"$gt": now}}, {"exp": 1})
+            if found is None:
+                return None
+            expiry: dt.datetime = found["exp"]
+            return max(1, math.ceil((expiry - now).total_seconds()))
+
+        return self._node.run(left)
 
     def token_releaser(self) -> Callable[[str], bool]:
         return functools.partial(_release, self._node, self.name)

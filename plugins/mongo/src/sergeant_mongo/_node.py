@@ -27,6 +27,7 @@ from sergeant.nodes import Backoff, Health
 from sergeant.redaction import redact
 from sergeant.validation import bracketed
 
+from sergeant_mongo._clock import ServerClock
 from sergeant_mongo._params import ENCODE, MongoParams
 from sergeant_mongo._replica import ensure_replica_set
 
@@ -56,6 +57,7 @@ class Node:
         self._db: Db | None = None
         self._closed = False
         self.health = Health(Backoff(params.retry_down_after, params.retry_down_after * 10))
+        self.clock = ServerClock()
 
     def run(self, operation: Callable[[Db], T]) -> T:
         """Run ``operation`` on this node's database, translating driver errors: the
@@ -100,6 +102,7 @@ class Node:
                         [("q", 1), ("p", 1), ("at", 1), ("_id", 1)], name=READY_INDEX
                     )
                     db.locks.create_index("exp", name=LOCK_EXPIRY_INDEX, expireAfterSeconds=0)
+                    self.clock.sync(db)
                 except BaseException:
                     client.close()
                     raise

@@ -1,7 +1,7 @@
 """One queue on one node: its documents in the node's ``queues`` collection.
 
 One document per item: ``q`` queue name, ``p`` priority rank (0 HIGH, 1 NORMAL),
-``at`` epoch seconds from which it may be handed out, ``n`` deliveries so far,
+``at`` epoch seconds on the server's clock from which it may be handed out, ``n`` deliveries so far,
 ``item`` the bytes, and ``r`` the claim token while reserved. A reserved item's
 ``at`` is the end of its lease, so an expired lease is simply ready again: pops
 and reserves reclaim it with no extra step. Every pop and reserve walks the
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +27,8 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from sergeant.connector import Delivery
+
+from sergeant_mongo._clock import READY_SLACK
 
 __all__ = ["Queue", "group_receipts"]
 
@@ -62,11 +63,13 @@ def group_receipts(receipts: Iterable[str], nodes: int) -> dict[int, Claims]:
 
 @attrs.frozen(slots=True)
 class Queue:
-    """Queue ``name`` in collection ``col`` of node number ``node``."""
+    """Queue ``name`` in collection ``col`` of node number ``node``, whose server's
+    time is ``now()`` (:mod:`sergeant_mongo._clock`)."""
 
     col: Collection[Document]
     name: str
     node: int
+    now: Callable[[], float]
 
     def _ready(self, now: float) -> Document:
         return {"q": self.name, "at": {"$lte": now}}
@@ -78,7 +81,7 @@ class Queue:
     def push(self, items: Sequence[bytes], priority: str, consumable_from: float | None) -> None:
         """Insert ``items`` in order, ready at ``consumable_from`` (else now, never clamped:
         a clock stepping back must not hide items); one ``insert_many`` per :data:`CHUNK`."""
-        at = time.time() if consumable_from is None else consumable_from
+        at = self.now() - READY_SLACK if consumable_from is None else consumable_from
         for start in range(0, len(items), CHUNK):
             docs = [
                 {"q": self.name, "p": RANK[priority], "at": at, "n": 0, "item": item}
@@ -90,7 +93,7 @@ class Queue:
         """Remove up to ``want`` ready items, in order (bulk: find, claim, delete)."""
         if want == 1:
             doc = self.col.find_one_and_delete(
-                self._ready(time.time()), sort=_ORDER, projection={"item": 1, "_id": 0}
+                self._ready(self.now()), sort=_ORDER, projection={"item": 1, "_id": 0}
             )
             return [] if doc is None else [bytes(doc["item"])]
 
@@ -108,7 +111,7 @@ class Queue:
     def reserve(self, want: int, lease: float) -> list[Delivery]:
         """Lease up to ``want`` ready items, in order (bulk: find ids, claim, read them)."""
         if want == 1:
-            now, token = time.time(), secrets.token_hex(12)
+            now, token = self.now(), secrets.token_hex(12)
             doc = self.col.find_one_and_update(
                 self._ready(now),
                 {"$set": {"at": now + lease, "r": token}, "$inc": {"n": 1}},
@@ -140,7 +143,7 @@ class Queue:
         a fresh token, and ``settle(candidates, token, all_claimed)``."""
         out: list[T] = []
         for _ in range(MAX_ROUNDS):
-            now = time.time()
+            now = self.now()
             ready = self._ready(now)
             found = list(self.col.find(ready, projection, sort=_ORDER, limit=want - len(out)))
             if not found:
@@ -158,7 +161,7 @@ class Queue:
 
     def peek(self, want: int) -> list[bytes]:
         """Up to ``want`` ready items in hand-out order, left as they are."""
-        found = self.col.find(self._ready(time.time()), {"item": 1}, sort=_ORDER, limit=want)
+        found = self.col.find(self._ready(self.now()), {"item": 1}, sort=_ORDER, limit=want)
         return [bytes(doc["item"]) for doc in found]
 
     def _leased(self, claims: Claims, now: float) -> Document:
@@ -171,32 +174,32 @@ class Queue:
 
     def ack(self, claims: Claims) -> int:
         """Delete items whose lease under these claims is still live."""
-        return self.col.delete_many(self._leased(claims, time.time())).deleted_count
+        return self.col.delete_many(self._leased(claims, self.now())).deleted_count
 
     def release(self, claims: Claims, consumable_from: float | None) -> int:
         """Put leased items back, ready at ``consumable_from`` (else now)."""
-        now = time.time()
+        now = self.now()
         back = {
-            "$set": {"at": now if consumable_from is None else consumable_from},
+            "$set": {"at": now - READY_SLACK if consumable_from is None else consumable_from},
             "$unset": {"r": ""},
         }
         return self.col.update_many(self._leased(claims, now), back).modified_count
 
     def extend(self, claims: Claims, lease: float) -> int:
         """Renew live leases to ``lease`` seconds from now."""
-        now = time.time()
+        now = self.now()
         renew = {"$set": {"at": now + lease}}
         return self.col.update_many(self._leased(claims, now), renew).matched_count
 
     def count(self, include_delayed: bool) -> int:
         """Ready items (expired leases included); with ``include_delayed``, delayed ones too."""
-        now = time.time()
+        now = self.now()
         unleased = {"q": self.name, "$or": [{"at": {"$lte": now}}, {"r": {"$exists": False}}]}
         return self.col.count_documents(unleased if include_delayed else self._ready(now))
 
     def stats(self) -> tuple[int, int, int]:
         """(ready, delayed, in flight) in one aggregation."""
-        now = time.time()
+        now = self.now()
         leased = {"$and": [{"$gt": ["$at", now]}, {"$ne": [{"$type": "$r"}, "missing"]}]}
         group = {
             "_id": None,

@@ -11,6 +11,7 @@ clear error. Receipts carry the index of the node that issued them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from pymongo.errors import DuplicateKeyError
@@ -85,7 +86,9 @@ class MongoConnector(Connector):
 
     def _on(self, queue_name: str, call: Callable[[Queue], T]) -> Callable[[Node], T]:
         """``call`` on queue ``queue_name`` of a node, for :mod:`sergeant.nodes` to run."""
-        return lambda node: node.run(lambda db: call(Queue(db.queues, queue_name, node.index)))
+        return lambda node: node.run(
+            lambda db: call(Queue(db.queues, queue_name, node.index, partial(node.clock.now, db)))
+        )
 
     def _fill(self, queue_name: str, count: int, take: Callable[[Queue, int], list[T]]) -> list[T]:
         """Up to ``count`` results of ``take(queue, still_wanted)``, node by node from the

@@ -391,6 +391,11 @@ class Node:
                     f"server's certificate) and {self.where}.ssl_check_hostname"
                 )
             return NodeUnavailableError(self, reason)
+        if isinstance(exc, redis.exceptions.InvalidResponse):
+            return StorageError(
+                f"redis node {self.label} does not answer in the Redis protocol ({_reason(exc)}); "
+                f"check that {self.where}.host and {self.where}.port name a Redis server"
+            )
         return StorageError(f"redis node {self.label} failed: {_reason(exc)}")
 
     def _refused(self, what: str, fix: str) -> StorageError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -78,10 +79,18 @@ class Queue:
         receipt = f"{self.node}.{token}.{doc['_id']}"
         return Delivery(item=bytes(doc["item"]), receipt=receipt, deliveries=int(doc["n"]))
 
+    def _ready_at(self, now: float, consumable_from: float | None) -> float:
+        """When an item is ready on the server's clock: ``consumable_from``, a date on
+        this client's wall clock, means the delay it is from now here (never clamped);
+        no date means now, less :data:`~sergeant_mongo._clock.READY_SLACK`."""
+        if consumable_from is None:
+            return now - READY_SLACK
+        return now + (consumable_from - time.time())
+
     def push(self, items: Sequence[bytes], priority: str, consumable_from: float | None) -> None:
-        """Insert ``items`` in order, ready at ``consumable_from`` (else now, never clamped:
-        a clock stepping back must not hide items); one ``insert_many`` per :data:`CHUNK`."""
-        at = self.now() - READY_SLACK if consumable_from is None else consumable_from
+        """Insert ``items`` in order, ready at ``consumable_from`` (else now); one
+        ``insert_many`` per :data:`CHUNK`."""
+        at = self._ready_at(self.now(), consumable_from)
         for start in range(0, len(items), CHUNK):
             docs = [
                 {"q": self.name, "p": RANK[priority], "at": at, "n": 0, "item": item}
@@ -180,7 +189,7 @@ class Queue:
         """Put leased items back, ready at ``consumable_from`` (else now)."""
         now = self.now()
         back = {
-            "$set": {"at": now - READY_SLACK if consumable_from is None else consumable_from},
+            "$set": {"at": self._ready_at(now, consumable_from)},
             "$unset": {"r": ""},
         }
         return self.col.update_many(self._leased(claims, now), back).modified_count

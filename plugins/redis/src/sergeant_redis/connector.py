@@ -22,9 +22,10 @@ Key layout
 
 Time
     Leases, due times and lock expiry use the server's clock (``TIME`` inside
-    the scripts, key TTLs for locks). ``consumable_from`` is, by contract, an
-    epoch timestamp from the client: it is compared with the server's time, so
-    a client whose clock is off by ``d`` seconds sees its delays off by ``d``.
+    the scripts, key TTLs for locks). ``consumable_from``, a date on the
+    client's wall clock, is sent as the delay it means there and added to the
+    server's time by the script, so a retry's delay from a worker whose clock
+    is off still waits that long.
 
 Scripts
     Every multi-step operation is one Lua script call per node visited
@@ -215,8 +216,8 @@ class RedisConnector(Connector):
                 if consumable_from is None:
                     done = node.execute("RPUSH", ready, *chunk)
                 else:
-                    due = repr(consumable_from)
-                    done = node.script(scripts.PUSH_DELAYED, keys, due, letter, *chunk)
+                    delay = repr(consumable_from - time.time())
+                    done = node.script(scripts.PUSH_DELAYED, keys, delay, letter, *chunk)
                     queue.maintained_until[node.index] = 0.0  # ours may fall due soon
                 # not empty any more: our own pops should not put it last
                 queue.empty_until[node.index] = 0.0
@@ -423,7 +424,7 @@ class RedisConnector(Connector):
         return self._settle("ack", queue_name, receipts, scripts.ACK)
 
     def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
-        due = "" if consumable_from is None else repr(consumable_from)
+        due = "" if consumable_from is None else repr(consumable_from - time.time())
         if due:  # the released items may fall due before our bulk pops would look
             self._queue(queue_name).maintained_until[:] = [0.0] * len(self.nodes)
         return self._settle("release", queue_name, receipts, scripts.RELEASE, due)

@@ -1,10 +1,12 @@
 -- KEYS: the queue keys (scripts.KEY_PARTS).
--- ARGV: consumable_from, 'H' or 'N', items. Due items go straight to the list.
+-- ARGV: the delay in seconds (consumable_from less the pusher's clock), 'H' or
+-- 'N', items. Due items go straight to the list.
 -- include: _now.lua
 -- include: _due.lua
-local due, p = tonumber(ARGV[1]), ARGV[2]
+local t, p = now(), ARGV[2]
+local due = t + tonumber(ARGV[1])
 local n = #ARGV - 2
-if due <= now() then
+if due <= t then
   local key = p == 'H' and KEYS[2] or KEYS[4]
   for i = 3, #ARGV, 4000 do
     redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 3999, #ARGV)))

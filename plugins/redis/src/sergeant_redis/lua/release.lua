@@ -1,9 +1,11 @@
 -- KEYS: the queue keys (scripts.KEY_PARTS).
--- ARGV: consumable_from ('' for now), then as ack.lua. Returns how many were put back.
+-- ARGV: the delay in seconds ('' for none), then as ack.lua. Returns how many
+-- were put back.
 -- include: _lib.lua
 local t = now()
-local due = tonumber(ARGV[1])
-local later = due and due > t
+local delay = tonumber(ARGV[1])
+local due = delay and t + delay
+local later = delay and delay > 0
 return each_batch(2, function(token, first, last)
   local taken, a, b, c = take_live(t, token, first, last)
   local entries = {}

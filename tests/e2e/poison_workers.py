@@ -3,12 +3,15 @@
 :class:`HostileRecorder` is the e2e ``Recorder`` (it records each finished run on
 ``<queue>:ran`` and SIGKILLs its own process on a task with ``poison``) with the
 encoder's compressor and ``max_payload_bytes`` taken from the test's options, and
-one more way to die: a task with ``exit`` ends its process with ``os._exit(1)``.
+two more ways to die: a task with ``exit`` ends its process with ``os._exit(1)``,
+and one with ``sys_exit`` calls ``sys.exit(code)`` once it has run (as a click
+command run standalone does).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import sergeant
 from e2e_workers import Recorder, base_config, options
@@ -30,3 +33,5 @@ class HostileRecorder(Recorder):
         if task.kwargs.get("exit"):
             os._exit(1)
         super().work(task)
+        if "sys_exit" in task.kwargs:
+            sys.exit(task.kwargs["sys_exit"])

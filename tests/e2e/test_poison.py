@@ -11,6 +11,10 @@
 - A task that ends its own process (SIGKILL, or ``os._exit``) is, once its batch
   comes back, run alone after its neighbours: it alone reaches ``max_deliveries``
   and the dead-letter queue, and every neighbour runs exactly once.
+- A task that calls ``sys.exit(code)`` once done ends its process as Python
+  would, whatever the code: with 3 or 5 (a worker class not found, a stop, to
+  the supervisor) the supervisor used to stop every process. It is done (not
+  run again), a new process takes over, and the tasks behind it run once each.
 """
 
 from __future__ import annotations
@@ -179,4 +183,31 @@ def test_a_task_that_kills_its_process_is_dead_lettered_alone(
     assert deaths == 3, output
     marks = RunningMarks(connector, queue_name, logging.getLogger(__name__))
     assert connector.key_get(marks.key(letter.payload)) is None, "its running mark was left"
+    assert_nothing_left(connector, queue_name)
+
+
+@pytest.mark.parametrize("code", [3, 5])
+def test_a_task_calling_sys_exit_ends_only_its_process(
+    code: int, connector: sergeant.Connector, processes: Processes, queue_name: str
+) -> None:
+    broker = Broker(connector)
+    broker.push_task(queue_name, Task(kwargs={"id": "exits", "sys_exit": code}))
+    broker.push_tasks(queue_name, [Task(kwargs={"id": i}) for i in range(GOOD)])
+    supervisor = start(processes, tasks_per_transaction=1, lease_seconds=1.0, max_deliveries=3)
+    ran = Ran(connector, queue_name)
+
+    def drained() -> bool:
+        return set(ran.runs()) >= {*range(GOOD), "exits"} and not any(
+            row.ready or row.delayed or row.in_flight for row in connector.queue_stats(queue_name)
+        )
+
+    wait_until(drained, timeout=90, message="every task to run and the queue to drain")
+    output = finish(supervisor)
+    assert f"a task or hook raised SystemExit({code})" in output, output
+    assert "cannot load" not in output, output
+    assert "asked to stop" not in output, output
+    assert output.count("started worker process") == 2, output
+    assert ran.runs() == Counter([*range(GOOD), "exits"]), "a task ran twice"
+    assert len(ran.pids()) == 2
+    assert broker.dead_letters(queue_name) == []
     assert_nothing_left(connector, queue_name)

@@ -57,7 +57,7 @@ def load_worker_class(module: str, class_name: str) -> type[Any]:
         sys.modules[path.stem] = loaded
         try:
             spec.loader.exec_module(loaded)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a sys.exit() at import: its code is not ours
             raise WorkerLoadError(
                 ExitCode.MODULE_NOT_IMPORTABLE, f"importing {module} raised {exc!r}"
             ) from exc
@@ -74,7 +74,7 @@ def load_worker_class(module: str, class_name: str) -> type[Any]:
             raise WorkerLoadError(
                 ExitCode.MODULE_NOT_IMPORTABLE, f"importing {module} raised {exc!r}"
             ) from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a sys.exit() at import: its code is not ours
             raise WorkerLoadError(
                 ExitCode.MODULE_NOT_IMPORTABLE, f"importing {module} raised {exc!r}"
             ) from exc
@@ -119,6 +119,15 @@ def run(module: str, class_name: str) -> ExitCode:
         worker.close()
     except Exception:
         traceback.print_exc()
+        return ExitCode.CRASHED
+    except SystemExit as exc:
+        # Its code must not reach the supervisor: 2, 3 and 7 would read as a worker
+        # that cannot be loaded and 5 as a stop, and either would stop every process.
+        print(
+            f"sergeant worker: a task or hook raised {exc!r} (sys.exit), which ends this "
+            "process as it ends any Python program; the supervisor starts another",
+            file=sys.stderr,
+        )
         return ExitCode.CRASHED
     if summary["respawn"]:
         return ExitCode.RESPAWN

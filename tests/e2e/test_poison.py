@@ -12,9 +12,10 @@
   comes back, run alone after its neighbours: it alone reaches ``max_deliveries``
   and the dead-letter queue, and every neighbour runs exactly once.
 - A task that calls ``sys.exit(code)`` once done ends its process as Python
-  would, whatever the code: with 3 or 5 (a worker class not found, a stop, to
-  the supervisor) the supervisor used to stop every process. It is done (not
-  run again), a new process takes over, and the tasks behind it run once each.
+  would, whatever the code and on a task thread too (where it used to vanish
+  unseen): with 3 or 5 (a worker class not found, a stop, to the supervisor)
+  the supervisor used to stop every process. It is done (not run again), a new
+  process takes over, and the tasks behind it run once each.
 """
 
 from __future__ import annotations
@@ -186,14 +187,14 @@ def test_a_task_that_kills_its_process_is_dead_lettered_alone(
     assert_nothing_left(connector, queue_name)
 
 
-@pytest.mark.parametrize("code", [3, 5])
+@pytest.mark.parametrize(("code", "threads"), [(3, 1), (5, 3)], ids=["3, one thread", "5, threads"])
 def test_a_task_calling_sys_exit_ends_only_its_process(
-    code: int, connector: sergeant.Connector, processes: Processes, queue_name: str
+    code: int, threads: int, connector: sergeant.Connector, processes: Processes, queue_name: str
 ) -> None:
     broker = Broker(connector)
     broker.push_task(queue_name, Task(kwargs={"id": "exits", "sys_exit": code}))
     broker.push_tasks(queue_name, [Task(kwargs={"id": i}) for i in range(GOOD)])
-    supervisor = start(processes, tasks_per_transaction=1, lease_seconds=1.0, max_deliveries=3)
+    supervisor = start(processes, number_of_threads=threads, lease_seconds=1.0, max_deliveries=3)
     ran = Ran(connector, queue_name)
 
     def drained() -> bool:

@@ -105,6 +105,9 @@ class Runner:
         self.reliable = config.delivery == "at_least_once"
         self.counters = worker.counters
         self.interrupt: WorkerInterrupt | None = None
+        #: What a task thread raised past every handler (``sys.exit()``, ``KeyboardInterrupt``):
+        #: re-raised on the main thread, so it ends the process as it would on one thread.
+        self.escaped: BaseException | None = None
         self._acks: list[str] = []
         # The receipts of the last batches fetched, to ack a whole one by its handle.
         self._recent: collections.deque[Receipts] = collections.deque(maxlen=3)
@@ -206,11 +209,17 @@ class Runner:
             self._publish()
             if self.status is not None:
                 self.status.close()
+        if self.escaped is not None:
+            raise self.escaped
         if self.interrupt is not None:
             raise self.interrupt
 
     def _stopping(self) -> bool:
-        return self.interrupt is not None or self.worker.received_stop_signal
+        return (
+            self.interrupt is not None
+            or self.escaped is not None
+            or self.worker.received_stop_signal
+        )
 
     def _loop(self) -> None:
         try:
@@ -419,10 +428,9 @@ class Runner:
         if self._plain:
             self._run_plain(batch)
             return
-        worker = self.worker
         monotonic = time.monotonic
         for index, item in enumerate(batch):
-            if self.interrupt is not None or worker.received_stop_signal:
+            if self._stopping():
                 self._put_back(batch[index:])
                 return
             if self._undeliverable(item):
@@ -645,6 +653,9 @@ class Runner:
     def _execute_on_thread(self, item: Reserved) -> None:
         try:
             self._execute(item)
+        except BaseException as exc:  # else the pool's future would keep it, unseen
+            if self.escaped is None:
+                self.escaped = exc
         finally:
             self._slots.release()
 

@@ -87,6 +87,7 @@ JSON = Topic("A json serializer")
 MSGPACK_EXT = Topic("msgpack: tasks, tuples and datetimes in a form of our own")
 LOGSTASH = Topic("Logstash failures are reported once, on stderr")
 SUPERVISOR_EXIT = Topic("The supervisor exits 1 when it cannot load the worker")
+TASK_SYS_EXIT = Topic("A task's sys.exit() ends only its process")
 NOT_PROVIDED = Topic("Modules and names not provided")
 
 _SUMMARY_OK_STOP = {
@@ -318,6 +319,13 @@ DIFFERENCES: list[Difference] = [
             "ordered": True,
             "types": ["datetime", "datetime"],
         },
+    ),
+    Difference(
+        "supervisor.task_calling_sys_exit_3",
+        LOCAL,
+        TASK_SYS_EXIT,
+        {"exit_code": 0, "left": 2, "ran": [{"exit": 3}]},
+        {"exit_code": 0, "left": 0, "ran": [{"exit": 3}, {"n": 1}, {"n": 2}]},
     ),
     Difference(
         "supervisor.unknown_worker_module",

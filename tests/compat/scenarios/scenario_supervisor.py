@@ -16,6 +16,7 @@ from _harness import behaviour, main
 
 WORKER_MODULE = """
 import os
+import sys
 import time
 
 import sergeant
@@ -37,6 +38,8 @@ class Worker(sergeant.worker.Worker):
             ran.write(json.dumps([os.getpid(), task.kwargs]) + "\\n")
         if task.kwargs.get("stop"):
             self.stop()
+        if task.kwargs.get("exit"):
+            sys.exit(task.kwargs["exit"])
         if task.kwargs.get("hog"):
             hog = bytearray(task.kwargs["hog"])
             for _ in range(200):
@@ -134,6 +137,24 @@ def worker_over_max_worker_memory_usage_is_replaced(ctx):
         f"--max-worker-memory-usage={100 * 1024 * 1024}",
     )
     return {"exit_code": code, "ran": [kwargs for _, kwargs in runs]}
+
+
+@behaviour("local")
+def task_calling_sys_exit_3(ctx):
+    """3 is the code of "worker class not found" between a worker and its supervisor."""
+    code, runs, producer = _supervise(
+        ctx,
+        [{"exit": 3}, {"n": 1}, {"n": 2}],
+        0,
+        "--worker-module=consumer",
+        "--worker-class=Worker",
+        "--concurrent-workers=1",
+    )
+    return {
+        "exit_code": code,
+        "ran": [kwargs for _, kwargs in runs],
+        "left": producer.number_of_enqueued_tasks(include_delayed=True),
+    }
 
 
 @behaviour("local")

@@ -9,7 +9,7 @@ import pytest
 import sergeant
 from conftest import Processes, connector_json
 from sergeant.broker import Broker, dead_queue_name
-from sergeant.cli import main
+from sergeant.cli import main, push
 from sergeant.config import Connector
 
 
@@ -35,6 +35,32 @@ def test_push_then_stats_json(
     assert "(total)" in capsys.readouterr().out
     (task,) = Broker(connector).pop_tasks(queue_name, 1)
     assert task.kwargs == {"n": 1}
+
+
+def test_push_makes_copies_a_chunk_at_a_time_and_reports_json(
+    spec: str,
+    connector: sergeant.Connector,
+    queue_name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 7 a chunk rather than 10,000: mongoeco, the mongo test server, takes a
+    # minute to insert 5,000 documents in one call (a real mongod ~50 ms).
+    monkeypatch.setattr(push, "CHUNK", 7)
+    count = push.CHUNK + 1  # two kwargs: three chunks, the second one mixed
+    argv = ["push", queue_name, "--kwargs", '{"n": 0}', "--kwargs", '{"n": 1}']
+    assert main([*argv, "--count", str(count), "--json", "--connector", spec]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {
+        "queue": queue_name,
+        "pushed": 2 * count,
+        "priority": "NORMAL",
+        "consumable_from": None,
+    }
+    assert connector.queue_length(queue_name) == 2 * count
+    broker = Broker(connector)
+    assert [task.kwargs["n"] for task in broker.pop_tasks(queue_name, count)] == [0] * count
+    assert broker.pop_tasks(queue_name, 1)[0].kwargs == {"n": 1}
 
 
 def test_dead_list_requeue_purge(
@@ -90,6 +116,9 @@ def test_the_connector_can_come_from_a_config_file(
         (["stats", "q", "--connector", '{"type": "local", "params": {"nope": 1}}'], "'nope'"),
         (["stats", "q", "--connector", "no-such-type"], "unknown connector type"),
         (["push", "q", "--kwargs", "[1]"], "invalid --kwargs"),
+        (["push", "q", "--delay", "nan"], "invalid --delay: nan"),
+        (["push", "q", "--delay=-1"], "invalid --delay: -1.0"),
+        (["push", "q", "--file", "/nonexistent/tasks.jsonl"], "invalid --file"),
         (["worker", "no_colon_here"], "MODULE:CLASS"),
     ],
 )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from sergeant._connect import connect
 from sergeant.broker import Broker
@@ -27,7 +30,8 @@ def register(subparsers: Any) -> None:
         "push",
         help="push tasks onto a queue",
         description="Push tasks: --kwargs JSON (repeatable), --count copies, or JSON lines"
-        " from --file (- for stdin).",
+        " from --file (- for stdin). Every line is checked before the first push; the"
+        " copies are made and pushed 10,000 at a time, with progress on a terminal.",
     )
     parser.add_argument("queue", help="queue name (the worker's config name)")
     parser.add_argument(
@@ -40,8 +44,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--priority", choices=("NORMAL", "HIGH"), default="NORMAL")
     parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--trace-id", default=None)
+    parser.add_argument("--json", action="store_true", help="print a JSON summary for scripts")
     add_connector_options(parser, encoder=True)
     parser.set_defaults(handler=run)
+
+
+#: Tasks a push call carries (and the most held in memory at once).
+CHUNK = 10_000
 
 
 def _parse(text: str, where: str) -> dict[str, Any]:
@@ -54,30 +63,93 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _read_lines(path: str) -> list[dict[str, Any]]:
+    try:
+        handle = sys.stdin if path == "-" else open(path)  # noqa: SIM115
+        with handle:
+            return [
+                _parse(line, f"{path} line {number}")
+                for number, line in enumerate(handle, 1)
+                if line.strip()
+            ]
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError("--file", path, f"cannot be read ({reason})") from None
+
+
+def _checked_delay(delay: float) -> float:
+    if not math.isfinite(delay) or delay < 0:
+        raise ConfigError("--delay", delay, "expected seconds from now: a finite number >= 0")
+    return delay
+
+
+def _chunks(
+    kwargs_list: list[dict[str, Any]], count: int, trace_id: str | None
+) -> Iterator[list[Task]]:
+    """The tasks, ``count`` copies of each in order, :data:`CHUNK` at a time."""
+    now = time.time()
+    copies = (kwargs for kwargs in kwargs_list for _ in range(count))
+    while chunk := [
+        Task(kwargs=kwargs, trace_id=trace_id, date=now)
+        for kwargs in itertools.islice(copies, CHUNK)
+    ]:
+        yield chunk
+
+
+class _Progress:
+    """``pushed N of M tasks`` on one terminal line, redrawn."""
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self.stream, self.total, self.shown = stream, total, False
+
+    def __call__(self, pushed: int) -> None:
+        self.stream.write(f"\r\033[Kpushed {pushed:,} of {self.total:,} tasks")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     kwargs_list = [_parse(text, "--kwargs") for text in args.kwargs]
     if args.file:
-        handle = sys.stdin if args.file == "-" else open(args.file)  # noqa: SIM115
-        with handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    kwargs_list.append(_parse(line, f"{args.file} line {number}"))
+        kwargs_list += _read_lines(args.file)
     if not kwargs_list:
         kwargs_list = [{}]
     if args.count < 1:
         raise ConfigError("--count", args.count, "expected a whole number of at least 1")
-    now = time.time()
-    tasks = [
-        Task(kwargs=kwargs, trace_id=args.trace_id, date=now)
-        for kwargs in kwargs_list
-        for _ in range(args.count)
-    ]
-    consumable_from = now + args.delay if args.delay > 0 else None
+    delay = _checked_delay(args.delay)
+    total = len(kwargs_list) * args.count
+    consumable_from = time.time() + delay if delay > 0 else None
+    show = total > CHUNK and not args.json and sys.stderr.isatty()
+    progress = _Progress(sys.stderr, total) if show else None
+    pushed = 0
     with connect(connector_from_args(args)) as connector:
         broker = Broker(connector, encoder_from_args(args))
-        for start in range(0, len(tasks), 10_000):
-            broker.push_tasks(
-                args.queue, tasks[start : start + 10_000], args.priority, consumable_from
+        try:
+            for chunk in _chunks(kwargs_list, args.count, args.trace_id):
+                broker.push_tasks(args.queue, chunk, args.priority, consumable_from)
+                pushed += len(chunk)
+                if progress is not None:
+                    progress(pushed)
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress.clear()
+            print(
+                f"interrupted: {pushed:,} of {total:,} tasks pushed (and up to {CHUNK:,} more"
+                " if the call in progress landed)",
+                file=sys.stderr,
             )
-    print(f"pushed {counted(len(tasks), 'task')} to {args.queue!r}")
+            return 130
+        finally:
+            if progress is not None:
+                progress.clear()
+    if args.json:
+        summary = {"queue": args.queue, "pushed": pushed, "priority": args.priority}
+        print(json.dumps({**summary, "consumable_from": consumable_from}))
+    else:
+        print(f"pushed {counted(pushed, 'task')} to {args.queue!r}")
     return 0

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 from sergeant._connect import connect
 from sergeant.cli._connector_option import add_connector_options, connector_from_args
+from sergeant.cli._progress import line_progress
 from sergeant.errors import ConfigError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport, encoder_advice
 
@@ -49,22 +50,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-class _Progress:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.shown = False
-
-    def __call__(self, moved: int) -> None:
-        self.stream.write(f"\r\033[Kmoved {moved:,} items")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     if args.keys == "":
         raise ConfigError(
@@ -88,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(nothing)
             return 0
-        progress = None if args.json or not sys.stderr.isatty() else _Progress(sys.stderr)
+        progress = line_progress(lambda moved: f"moved {moved:,} items", not args.json)
         try:
             report = connector.migrate_legacy(
                 args.queues or None, keys=keys, dry_run=args.dry_run, progress=progress

@@ -9,7 +9,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any
 
 from sergeant._connect import connect
 from sergeant.broker import Broker
@@ -18,6 +18,7 @@ from sergeant.cli._connector_option import (
     connector_from_args,
     encoder_from_args,
 )
+from sergeant.cli._progress import line_progress
 from sergeant.cli._words import counted
 from sergeant.errors import ConfigError
 from sergeant.task import Task
@@ -96,23 +97,6 @@ def _chunks(
         yield chunk
 
 
-class _Progress:
-    """``pushed N of M tasks`` on one terminal line, redrawn."""
-
-    def __init__(self, stream: TextIO, total: int) -> None:
-        self.stream, self.total, self.shown = stream, total, False
-
-    def __call__(self, pushed: int) -> None:
-        self.stream.write(f"\r\033[Kpushed {pushed:,} of {self.total:,} tasks")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     kwargs_list = [_parse(text, "--kwargs") for text in args.kwargs]
     if args.file:
@@ -124,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
     delay = _checked_delay(args.delay)
     total = len(kwargs_list) * args.count
     consumable_from = time.time() + delay if delay > 0 else None
-    show = total > CHUNK and not args.json and sys.stderr.isatty()
-    progress = _Progress(sys.stderr, total) if show else None
+    progress = line_progress(
+        lambda pushed: f"pushed {pushed:,} of {total:,} tasks", total > CHUNK and not args.json
+    )
     pushed = 0
     with connect(connector_from_args(args)) as connector:
         broker = Broker(connector, encoder_from_args(args))

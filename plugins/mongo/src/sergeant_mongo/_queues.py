@@ -1,8 +1,9 @@
 """One queue on one node: its documents in the node's ``queues`` collection.
 
 One document per item: ``q`` queue name, ``p`` priority rank (0 HIGH, 1 NORMAL),
-``at`` epoch seconds on the server's clock from which it may be handed out, ``n`` deliveries so far,
-``item`` the bytes, and ``r`` the claim token while reserved. A reserved item's
+``at`` epoch seconds on the server's clock from which it may be handed out,
+``n`` deliveries so far, ``item`` the bytes, and ``r`` the claim token while
+reserved. A reserved item's
 ``at`` is the end of its lease, so an expired lease is simply ready again: pops
 and reserves reclaim it with no extra step. Every pop and reserve walks the
 ``(q, p, at, _id)`` index in order; ``_id`` is the client-made ObjectId, which

@@ -63,6 +63,25 @@ def test_push_makes_copies_a_chunk_at_a_time_and_reports_json(
     assert broker.pop_tasks(queue_name, 1)[0].kwargs == {"n": 1}
 
 
+def test_stored_text_cannot_drive_the_terminal(
+    spec: str, connector: sergeant.Connector, queue_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queue name and a dead letter's reason (a task's exception message, made of
+    the payload it choked on) holding escape sequences print as escapes."""
+    hostile = f"{queue_name}\x1b[2J"
+    connector.queue_push(hostile, b"x")
+    broker = Broker(connector)
+    payload = broker.encoder.encode_task(sergeant.Task({"n": 1}))
+    broker.dead_letter(queue_name, payload, "bad url \x1b]52;c;aGk=\x07 \x1b[31m", 1)
+    assert main(["stats", "--connector", spec]) == 0
+    assert main(["dead", "list", queue_name, "--connector", spec]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert f"{queue_name}\\x1b[2J" in out
+    assert "bad url \\x1b]52;c;aGk=\\x07 \\x1b[31m" in out
+
+
 def test_dead_list_requeue_purge(
     spec: str, connector: sergeant.Connector, queue_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from sergeant.cli._version import VersionAction
+from sergeant.cli._words import printable
 from sergeant.errors import SergeantError
 
 __all__ = ["main"]
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SergeantError as exc:
-        print(f"sergeant: error: {exc}", file=sys.stderr)
+        print(f"sergeant: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -14,7 +14,7 @@ from sergeant.cli._connector_option import (
     connector_from_args,
     encoder_from_args,
 )
-from sergeant.cli._words import counted
+from sergeant.cli._words import counted, printable
 from sergeant.errors import ConfigError, TaskDecodeError
 
 __all__ = ["register"]
@@ -81,5 +81,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"no dead letters for {args.queue!r}")
     for entry in entries:
         what = entry["kwargs"] or f"{entry['payload_size']} bytes 0x{entry['payload_hex']}"
-        print(f"{entry['date']}  deliveries={entry['deliveries']}  {entry['reason']}\n    {what}")
+        reason = printable(entry["reason"])
+        print(f"{entry['date']}  deliveries={entry['deliveries']}  {reason}\n    {what}")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 from sergeant._connect import connect
 from sergeant.cli._connector_option import add_connector_options, connector_from_args
 from sergeant.cli._progress import line_progress
+from sergeant.cli._words import printable
 from sergeant.errors import ConfigError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport, encoder_advice
 
@@ -94,10 +95,11 @@ def _print(report: LegacyReport, dry_run: bool) -> None:
         print("nothing to migrate: no Sergeant 0.27.0 queues or keys found")
     for queue in report.queues:
         high = f" ({queue.high} HIGH)" if queue.high else ""
-        print(f"{queue.name}: {verb} {queue.ready} ready{high} and {queue.delayed} delayed tasks")
+        name = printable(queue.name)
+        print(f"{name}: {verb} {queue.ready} ready{high} and {queue.delayed} delayed tasks")
     if report.keys:
         print(f"keys: {verb} {report.keys}")
     for name in report.key_conflicts:
         print(f"key {name!r} left in the old layout: ours holds a different value under it")
     for line in (*report.notes, *encoder_advice(report.samples)):
-        print(f"note: {line}")
+        print(f"note: {printable(line)}")

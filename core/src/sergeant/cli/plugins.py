@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from sergeant._connect import default_registry
+from sergeant.cli._words import printable
 
 __all__ = ["register"]
 
@@ -51,13 +52,17 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    table = [("TYPE", "DISTRIBUTION", "VERSION", "MODULE", "STATUS")]
+    table: list[tuple[str, ...]] = [("TYPE", "DISTRIBUTION", "VERSION", "MODULE", "STATUS")]
     table += [
-        (r.type, r.distribution or "-", r.version or "-", r.module or "-", r.status) for r in rows
+        tuple(
+            printable(cell)
+            for cell in (r.type, r.distribution or "-", r.version or "-", r.module or "-", r.status)
+        )
+        for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for index, row in enumerate(table):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
         for line in notes[index - 1] if index else ():
-            print(f"    {line}")
+            print(f"    {printable(line)}")
     return 0

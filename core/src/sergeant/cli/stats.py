@@ -17,6 +17,7 @@ from sergeant._connect import connect
 from sergeant._legacy_check import legacy_counts, legacy_warning
 from sergeant.broker import dead_queue_name
 from sergeant.cli._connector_option import add_connector_options, connector_from_args
+from sergeant.cli._words import printable
 
 __all__ = ["register"]
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             }
         for queue, count in legacy_counts(connector, args.queues).items():
             report[queue]["legacy"] = count
-            print(f"warning: {legacy_warning(queue, count)}", file=sys.stderr)
+            print(f"warning: {printable(legacy_warning(queue, count))}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -77,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         for node in entry["nodes"]:
             rows.append(
                 (
-                    queue,
-                    node["node"],
+                    printable(queue),
+                    printable(node["node"]),
                     str(node["ready"]),
                     str(node["delayed"]),
                     str(node["in_flight"]),
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             )
         rows.append(
             (
-                queue,
+                printable(queue),
                 "(total)",
                 str(entry["ready"]),
                 str(entry["delayed"]),

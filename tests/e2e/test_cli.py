@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,32 @@ def test_the_connector_can_come_from_a_config_file(
     with sergeant.connect(Connector(type="local", params={"file_path": "from-toml.sqlite3"})) as c:
         assert c.queue_length("q") == 2
     assert main(["stats", "q", "--config", "missing.toml"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda path: path.write_bytes(b"\xff\xfe[connector]"), "not valid TOML"),
+        (lambda path: path.mkdir(), "cannot read it: Is a directory"),
+    ],
+    ids=["not UTF-8", "a folder"],
+)
+def test_a_sergeant_toml_that_cannot_be_read_is_a_one_line_error(
+    make: Callable[[Path], object],
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not a traceback, and not silently the default local file instead."""
+    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
+    monkeypatch.delenv("SERGEANT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path / "sergeant.toml")
+    assert main(["stats"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sergeant: error: invalid --config: 'sergeant.toml'")
+    assert said in err
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def _from_mapping(value: Any, source: str) -> Connector:
 def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
     path = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
     if path is None:
-        if not Path(DEFAULT_CONFIG).is_file():
+        if not Path(DEFAULT_CONFIG).exists():  # a folder of that name is an error, below
             return None
         path = DEFAULT_CONFIG
     try:
@@ -110,7 +110,7 @@ def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
             return tomllib.load(handle), path
     except OSError as exc:
         raise ConfigError("--config", path, f"cannot read it: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("--config", path, f"not valid TOML: {exc}") from exc
 
 

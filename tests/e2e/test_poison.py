@@ -207,8 +207,9 @@ def test_a_task_calling_sys_exit_ends_only_its_process(
     assert f"a task or hook raised SystemExit({code})" in output, output
     assert "cannot load" not in output, output
     assert "asked to stop" not in output, output
+    # one replacement; with threads the first process may also have run some of the
+    # good tasks before the exit reached its main thread, so their pids are not counted
     assert output.count("started worker process") == 2, output
     assert ran.runs() == Counter([*range(GOOD), "exits"]), "a task ran twice"
-    assert len(ran.pids()) == 2
     assert broker.dead_letters(queue_name) == []
     assert_nothing_left(connector, queue_name)

@@ -424,10 +424,10 @@ class RedisConnector(Connector):
         return self._settle("ack", queue_name, receipts, scripts.ACK)
 
     def do_release(self, queue_name: str, receipts: Receipts, consumable_from: float | None) -> int:
-        due = "" if consumable_from is None else repr(consumable_from - time.time())
-        if due:  # the released items may fall due before our bulk pops would look
+        delay = "" if consumable_from is None else repr(consumable_from - time.time())
+        if delay:  # the released items may fall due before our bulk pops would look
             self._queue(queue_name).maintained_until[:] = [0.0] * len(self.nodes)
-        return self._settle("release", queue_name, receipts, scripts.RELEASE, due)
+        return self._settle("release", queue_name, receipts, scripts.RELEASE, delay)
 
     def do_extend(self, queue_name: str, receipts: Receipts, lease_seconds: float) -> int:
         return self._settle("extend", queue_name, receipts, scripts.EXTEND, repr(lease_seconds))

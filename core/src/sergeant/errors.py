@@ -14,6 +14,7 @@ __all__ = [
     "DuplicateConnectorTypeError",
     "EncodeError",
     "ItemTooLargeError",
+    "PartialPushError",
     "PluginLoadError",
     "PluginPinError",
     "SergeantError",
@@ -93,6 +94,33 @@ class StorageGoneError(StorageError):
     too. Make a new connector; a worker process ends, so its supervisor starts a
     new one.
     """
+
+
+class PartialPushError(StorageError):
+    """A bulk push failed after storing its first :attr:`stored` items, in order;
+    the rest were refused or not confirmed. Push ``items[stored:]`` again, not
+    all of them (which would store the first ones twice). The storage's own
+    error is the ``__cause__``.
+    """
+
+    def __init__(self, reason: str, stored: int, total: int) -> None:
+        self.stored = stored
+        self.total = total
+        super().__init__(
+            f"{reason}; the first {stored:,} of the {total:,} items were stored, the rest "
+            f"were not confirmed: push items[{stored}:] again, not all of them"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _rebuilt, (type(self), self.args, self.stored, self.total)
+
+
+def _rebuilt(cls: type[PartialPushError], args: tuple[str], stored: int, total: int) -> object:
+    """A pickled :class:`PartialPushError` back (its message is already whole)."""
+    error = cls.__new__(cls)
+    StorageError.__init__(error, *args)
+    error.stored, error.total = stored, total
+    return error
 
 
 class ConnectorUnavailableError(StorageError, ConnectionError):

@@ -84,6 +84,7 @@ from sergeant.connector._capabilities import (
     PREFETCH,
     check_declared,
 )
+from sergeant.connector._chunks import push_in_chunks
 from sergeant.connector._collected import (
     CollectedRelease,
     release_when_collected,
@@ -123,6 +124,7 @@ __all__ = [
     "Receipts",
     "TokenLock",
     "deliveries_of",
+    "push_in_chunks",
     "release_when_collected",
     "settle_collected",
     "wait_collected_released",

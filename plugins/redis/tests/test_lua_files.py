@@ -69,3 +69,17 @@ def test_an_include_cycle_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert scripts.lua_source("c.lua") == "local x = 1\nx = x + 1\nreturn x\n"
     with pytest.raises(ValueError, match=r"a\.lua -> b\.lua -> a\.lua"):
         scripts.lua_source("a.lua")
+
+
+DRAINING = {"reserve", "ack", "ack_reserve", "release", "extend", "pop", "pop_one", "maintain"}
+GROWING = {"push_delayed", "legacy_move_queue", "legacy_move_key"}
+
+
+def test_scripts_that_drain_a_queue_run_on_a_full_server_and_those_that_grow_it_do_not() -> None:
+    """``allow-oom`` (a first-line flag) lets workers drain a server at
+    ``maxmemory``; scripts that add items stay refused (tests/test_full_server.py)."""
+    flagged = {s.name for s in all_scripts() if s.source.startswith("#!lua flags=allow-oom\n")}
+    assert flagged >= DRAINING
+    assert not GROWING & flagged
+    for script in all_scripts():
+        assert "#!" not in script.source[1:], f"{script.name}: a flag line only comes first"

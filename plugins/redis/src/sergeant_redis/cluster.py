@@ -76,7 +76,7 @@ from sergeant.nodes import Health, Rotation
 from sergeant_redis import scripts
 from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
-from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError
+from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError, full
 from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, read_probe
 from sergeant_redis.replication import (
     ReplicationError,
@@ -355,6 +355,10 @@ class _Cluster:
             return StorageError(
                 f"redis cluster: the ACL user of cluster.username may not do this ({reason}); "
                 "allow the key pattern ~sergeant:* and the commands in sergeant-redis's README"
+            )
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return StorageError(
+                f"redis cluster {'' if shard is None else shard.label + ' '}{full(exc)}"
             )
         if isinstance(exc, _UNAVAILABLE):
             if shard is None:

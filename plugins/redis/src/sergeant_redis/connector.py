@@ -64,6 +64,7 @@ from sergeant.connector import (
     NodeStats,
     Priority,
     Receipts,
+    push_in_chunks,
 )
 from sergeant.errors import ConnectorUnavailableError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
@@ -209,30 +210,31 @@ class RedisConnector(Connector):
         keys = queue.keys
         letter = priority[0]
         ready = keys[1] if letter == "H" else keys[3]
-        for start in range(0, len(items), PUSH_CHUNK):
-            chunk = items[start : start + PUSH_CHUNK]
 
-            def push(node: Node, chunk: list[bytes] = chunk) -> object:
-                if consumable_from is None:
-                    done = node.execute("RPUSH", ready, *chunk)
-                else:
-                    delay = repr(consumable_from - time.time())
-                    done = node.script(scripts.PUSH_DELAYED, keys, delay, letter, *chunk)
-                    queue.maintained_until[node.index] = 0.0  # ours may fall due soon
-                # not empty any more: our own pops should not put it last
-                queue.empty_until[node.index] = 0.0
-                return done
+        def push(node: Node, chunk: list[bytes]) -> object:
+            if consumable_from is None:
+                done = node.execute("RPUSH", ready, *chunk)
+            else:
+                delay = repr(consumable_from - time.time())
+                done = node.script(scripts.PUSH_DELAYED, keys, delay, letter, *chunk)
+                queue.maintained_until[node.index] = 0.0  # ours may fall due soon
+            # not empty any more: our own pops should not put it last
+            queue.empty_until[node.index] = 0.0
+            return done
 
+        def push_chunk(chunk: list[bytes]) -> None:
             # The next node in turn takes the chunk; if it is down, the first that answers.
             node = self._turns.next()
             if not node.health.is_down():
                 try:
-                    push(node)
-                    continue
+                    push(node, chunk)
+                    return
                 except NodeUnavailableError:
                     pass
-            for _ in self._visit("push", push, self._rotation()):
+            for _ in self._visit("push", functools.partial(push, chunk=chunk), self._rotation()):
                 break
+
+        push_in_chunks(items, PUSH_CHUNK, push_chunk)
 
     def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         queue = self._queue(queue_name)

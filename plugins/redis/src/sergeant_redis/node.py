@@ -57,7 +57,7 @@ from sergeant_redis.replication import (
 from sergeant_redis.scripts import Script
 from sergeant_redis.sentinel import sentinel_pool
 
-__all__ = ["BACKOFF", "Node", "NodeUnavailableError"]
+__all__ = ["BACKOFF", "Node", "NodeUnavailableError", "full"]
 
 #: How long a node that failed is skipped.
 BACKOFF = Backoff(first=0.25, limit=5.0)
@@ -391,6 +391,8 @@ class Node:
                     f"server's certificate) and {self.where}.ssl_check_hostname"
                 )
             return NodeUnavailableError(self, reason)
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return StorageError(f"redis node {self.label} {full(exc)}")
         if isinstance(exc, redis.exceptions.InvalidResponse):
             return StorageError(
                 f"redis node {self.label} does not answer in the Redis protocol ({_reason(exc)}); "
@@ -464,6 +466,15 @@ class _Reply:
 _GRANT = "grant the commands listed under 'A least-privilege ACL user' in sergeant-redis's README"
 #: How Redis words a refusal by the ACL inside a script (outside one: ``NOPERM``).
 _NO_PERMISSION = "can't run this command"
+
+
+def full(exc: BaseException) -> str:
+    """What a server at ``maxmemory`` (with ``noeviction``) refused, and what to do."""
+    return (
+        f"is full and refuses writes that need memory ({_reason(exc)}); workers can still "
+        "take, ack and release tasks, so let them drain the queues, or raise the server's "
+        "maxmemory"
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,8 +12,8 @@ What each key holds, and the keys the scripts reach without KEYS, is the key
 layout in the plugin's README ("Key layout"; ``tests/test_key_layout.py``
 checks it against a server). Time is the server's (``redis.call('TIME')``):
 leases, delays and the "is it due" checks never depend on client clocks.
-``consumable_from`` arrives as the client's epoch seconds and is compared
-against that server time.
+``consumable_from`` arrives as the delay it means on the client's clock
+(``consumable_from - time.time()``) and is added to that server time.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: per batch: token, k, k item numbers (or token, -k for all k items of
 -- the call). Returns how many were live and are gone.

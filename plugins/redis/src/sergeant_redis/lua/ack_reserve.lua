@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count, lease seconds, token, copy (as reserve.lua), then as ack.lua.
 -- Acks, then reserves: returns {acked, items, {n, deliveries, ...}, copied}.

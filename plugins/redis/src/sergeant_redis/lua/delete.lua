@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns how many items the queue held (reserved ones included),
 -- after deleting every key of the queue.

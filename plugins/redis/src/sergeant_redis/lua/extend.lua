@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: lease seconds, then as ack.lua. Returns how many leases were live and renewed.
 -- A group whose items are all renewed keeps its name; renewed items of a group

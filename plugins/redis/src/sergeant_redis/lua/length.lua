@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: '1' to include delayed items. Items of expired leases count as ready.
 -- include: _lib.lua

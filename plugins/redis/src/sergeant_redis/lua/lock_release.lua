@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: lock key. ARGV: owner token. Deletes only the owner's lock.
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

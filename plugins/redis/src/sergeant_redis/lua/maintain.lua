@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count. Moves due delayed items and expired leases back to the lists;
 -- the bulk pop pipelines it with a native LMPOP (the items never cross into Lua).

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count. Returns up to count items, HIGH before NORMAL, destructively.
 -- LMPOP takes from the first non-empty list: retry_high, high, retry_normal, normal.

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns the next item (or nil), HIGH before NORMAL, destructively.
 local count = 1

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: the delay in seconds ('' for none), then as ack.lua. Returns how many
 -- were put back.

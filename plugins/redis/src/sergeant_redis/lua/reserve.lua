@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- ARGV: count, lease seconds, token, copy ('1': fresh items may be copied by
 -- SORT .. STORE and left for the caller's LRANGE). Returns {items, {n,

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- KEYS: the queue keys (scripts.KEY_PARTS).
 -- No ARGV. Returns ready, delayed, in flight (items, not leases).
 -- include: _lib.lua

@@ -1,0 +1,77 @@
+"""A Redis server at ``maxmemory`` with ``noeviction`` (the policy a queue needs).
+
+The usual way there: workers are down while producers keep pushing. The server
+then refuses every write that needs memory. Pushes must fail with an error that
+says so, a bulk push must say how much of it was stored, and the workers, once
+back, must be able to drain the queue (reserve, ack, release, extend, pop): if
+they could not, the server would stay full for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sergeant.connector import Connector
+from sergeant.errors import PartialPushError, StorageError
+from sergeant_redis.connector import PUSH_CHUNK
+from sergeant_test_support.redis_fixtures import RedisServer
+
+FULL = ("maxmemory 3mb", "maxmemory-policy noeviction")
+PAYLOAD = 100
+
+
+def fill(connector: Connector, queue: str) -> tuple[list[bytes], StorageError]:
+    """Push chunks of 1,000 items until the server refuses one: what it stored, and the refusal."""
+    stored: list[bytes] = []
+    for chunk in range(10_000):
+        items = [b"%08d" % (chunk * 1000 + i) + b"x" * PAYLOAD for i in range(1000)]
+        try:
+            connector.queue_push_bulk(queue, items)
+        except StorageError as exc:
+            return stored, exc
+        stored.extend(items)
+    raise AssertionError("the server never filled up")
+
+
+def test_workers_drain_a_full_server(
+    redis_server_factory: Callable[..., RedisServer],
+    connectors: Callable[..., Connector],
+) -> None:
+    connector = connectors([redis_server_factory(extra_config=FULL)])
+    stored, refusal = fill(connector, "q")
+    assert "is full" in str(refusal)
+    assert "maxmemory" in str(refusal)
+    assert not isinstance(refusal, PartialPushError), "1,000 items are one slice"
+
+    # Released, extended and popped while full; then everything else drained.
+    held = connector.queue_reserve("q", 10, 30.0)
+    assert connector.queue_extend("q", [d.receipt for d in held[:5]], 60.0) == 5
+    assert connector.queue_release("q", [d.receipt for d in held]) == 10
+    got = [connector.queue_pop("q")]
+    while True:
+        batch = connector.queue_reserve("q", 500, 30.0)
+        if not batch:
+            break
+        got.extend(d.item for d in batch)
+        assert connector.queue_ack("q", [d.receipt for d in batch]) == len(batch)
+    assert sorted(got) == sorted(stored)
+    assert connector.queue_length("q", include_delayed=True) == 0
+    connector.queue_push("q", b"room again")
+
+
+def test_a_bulk_push_cut_short_says_how_much_was_stored(
+    redis_server_factory: Callable[..., RedisServer],
+    connectors: Callable[..., Connector],
+) -> None:
+    connector = connectors([redis_server_factory(extra_config=FULL)])
+    items = [b"%08d" % i + b"x" * PAYLOAD for i in range(PUSH_CHUNK * 20)]
+    with pytest.raises(PartialPushError) as caught:
+        connector.queue_push_bulk("q", items)
+    error = caught.value
+    assert error.total == len(items)
+    assert 0 < error.stored < len(items)
+    assert error.stored % PUSH_CHUNK == 0
+    assert f"push items[{error.stored}:] again" in str(error)
+    assert "is full" in str(error)
+    assert connector.queue_peek("q", error.stored + 1) == items[: error.stored]

@@ -88,16 +88,17 @@ class Queue:
             return now - READY_SLACK
         return now + (consumable_from - time.time())
 
-    def push(self, items: Sequence[bytes], priority: str, consumable_from: float | None) -> None:
-        """Insert ``items`` in order, ready at ``consumable_from`` (else now); one
-        ``insert_many`` per :data:`CHUNK`."""
-        at = self._ready_at(self.now(), consumable_from)
-        for start in range(0, len(items), CHUNK):
-            docs = [
-                {"q": self.name, "p": RANK[priority], "at": at, "n": 0, "item": item}
-                for item in items[start : start + CHUNK]
-            ]
-            self.col.insert_many(docs, ordered=True)
+    def ready_at(self, consumable_from: float | None) -> float:
+        """When an item pushed now with ``consumable_from`` is ready, on the server's clock."""
+        return self._ready_at(self.now(), consumable_from)
+
+    def push(self, items: Sequence[bytes], priority: str, at: float) -> None:
+        """Insert ``items`` in order, ready at ``at`` (:meth:`ready_at`), in one
+        ordered ``insert_many``."""
+        docs = [
+            {"q": self.name, "p": RANK[priority], "at": at, "n": 0, "item": item} for item in items
+        ]
+        self.col.insert_many(docs, ordered=True)
 
     def pop(self, want: int) -> list[bytes]:
         """Remove up to ``want`` ready items, in order (bulk: find, claim, delete)."""

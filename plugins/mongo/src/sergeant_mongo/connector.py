@@ -24,6 +24,7 @@ from sergeant.connector import (
     NodeStats,
     Priority,
     Receipts,
+    push_in_chunks,
 )
 from sergeant.errors import AuthenticationError, ConnectorUnavailableError
 from sergeant.nodes import Rotation, gather, node_names, rendezvous, visit
@@ -32,7 +33,7 @@ from sergeant.validation import build_params
 from sergeant_mongo._lock import MongoLock
 from sergeant_mongo._node import Db, Node
 from sergeant_mongo._params import MongoParams
-from sergeant_mongo._queues import Claims, Queue, group_receipts
+from sergeant_mongo._queues import CHUNK, Claims, Queue, group_receipts
 
 __all__ = ["MongoConnector"]
 
@@ -127,8 +128,22 @@ class MongoConnector(Connector):
     def do_push(
         self, queue_name: str, items: list[bytes], priority: Priority, consumable_from: float | None
     ) -> None:
-        push = self._on(queue_name, lambda queue: queue.push(items, priority, consumable_from))
-        next(visit(self._turns.order(), push, error=_unreachable))
+        order = self._turns.order()
+        # One ready time per node for the whole push: its slices keep their order.
+        ready_at: dict[int, float] = {}
+
+        def push(queue: Queue, chunk: list[bytes]) -> None:
+            if queue.node not in ready_at:
+                ready_at[queue.node] = queue.ready_at(consumable_from)
+            queue.push(chunk, priority, ready_at[queue.node])
+
+        push_in_chunks(
+            items,
+            CHUNK,
+            lambda chunk: next(
+                visit(order, self._on(queue_name, partial(push, chunk=chunk)), error=_unreachable)
+            ),
+        )
 
     def do_pop(self, queue_name: str, count: int) -> list[bytes]:
         return self._fill(queue_name, count, Queue.pop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sergeant
@@ -187,3 +188,23 @@ def test_worker_command_prints_progress_and_a_summary(
     assert "summary: 50 tasks" in result.stdout
     assert "done 50  failed 0  retried 0  dead 0" in result.stdout
     assert "started worker process" in result.stderr
+
+
+def test_push_cut_short_by_a_full_server_says_how_many_landed(
+    redis_server_factory: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Redis server at ``maxmemory`` (``noeviction``) refuses the push part-way:
+    the one-line error says how many tasks are in the queue, and that many are."""
+    server = redis_server_factory(extra_config=("maxmemory 3mb", "maxmemory-policy noeviction"))
+    config = Connector(type="redis", params={"nodes": [server.node()]})
+    kwargs = json.dumps({"pad": "x" * 200})
+    argv = ["push", "q", "--kwargs", kwargs, "--count", "100000", "--connector"]
+    assert main([*argv, connector_json(config)]) == 2
+    error = capsys.readouterr().err
+    assert "is full" in error
+    assert "tasks were pushed before it, the rest were not" in error
+    landed = int(
+        error.split(" of 100,000 tasks were pushed")[0].rsplit("; ", 1)[1].replace(",", "")
+    )
+    with sergeant.connect(config) as connector:
+        assert 0 < landed == connector.queue_length("q")

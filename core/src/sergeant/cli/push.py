@@ -20,7 +20,7 @@ from sergeant.cli._connector_option import (
 )
 from sergeant.cli._progress import line_progress
 from sergeant.cli._words import counted
-from sergeant.errors import ConfigError
+from sergeant.errors import ConfigError, PartialPushError, StorageError
 from sergeant.task import Task
 
 __all__ = ["register"]
@@ -129,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
+        except StorageError as exc:
+            landed = pushed + (exc.stored if isinstance(exc, PartialPushError) else 0)
+            if not landed:
+                raise
+            reason = exc.__cause__ if isinstance(exc, PartialPushError) else exc
+            raise StorageError(
+                f"{reason}; {landed:,} of {total:,} tasks were pushed before it, the rest were not"
+            ) from exc
         finally:
             if progress is not None:
                 progress.clear()

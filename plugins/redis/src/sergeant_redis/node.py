@@ -46,7 +46,7 @@ from sergeant.errors import AuthenticationError, ConnectorUnavailableError, Stor
 from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams, SentinelNodeParams
-from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, read_probe
+from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, READ_ONLY, read_probe, unusable
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -202,10 +202,14 @@ class Node:
     def _check_permissions(self) -> None:
         token = secrets.token_hex(8)
         keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z", "t")]
-        needed, native_copy = read_probe(self._script(PROBE, keys))
-        if needed:
-            raise self._refused(f"run {', '.join(needed)}, which sergeant's scripts need", _GRANT)
-        self.native_copy = native_copy
+        probe = read_probe(self._script(PROBE, keys))
+        reason = unusable(probe)
+        if reason is not None:
+            raise StorageError(f"redis node {self.label} {reason}")
+        if probe.refused:
+            names = ", ".join(probe.refused)
+            raise self._refused(f"run {names}, which sergeant's scripts need", _GRANT)
+        self.native_copy = probe.native_copy
         self._permitted = True
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
@@ -391,6 +395,14 @@ class Node:
                     f"server's certificate) and {self.where}.ssl_check_hostname"
                 )
             return NodeUnavailableError(self, reason)
+        if isinstance(exc, redis.exceptions.ReadOnlyError):
+            return StorageError(f"redis node {self.label} {READ_ONLY}")
+        if "DB index is out of range" in str(exc):
+            return StorageError(
+                f"redis node {self.label} has no database {self.params.database} "
+                f"({self.where}.database): its 'databases' setting allows 0 up to one "
+                "less than its value (16 by default); pick one in that range"
+            )
         if isinstance(exc, redis.exceptions.OutOfMemoryError):
             return StorageError(f"redis node {self.label} {full(exc)}")
         if isinstance(exc, redis.exceptions.InvalidResponse):

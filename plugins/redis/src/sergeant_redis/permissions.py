@@ -17,9 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from sergeant_redis.scripts import Script
 
-__all__ = ["OPTIONAL", "PROBE", "PROBED", "PROBE_KEY_PREFIX", "read_probe"]
+__all__ = [
+    "OPTIONAL",
+    "PROBE",
+    "PROBED",
+    "PROBE_KEY_PREFIX",
+    "READ_ONLY",
+    "Probe",
+    "read_probe",
+    "unusable",
+]
 
 PROBE_KEY_PREFIX = "sergeant:probe:"
 
@@ -77,6 +88,7 @@ def _probe_source() -> str:
         "  if type(reply) == 'table' and reply.err and not seen[cmd] then",
         "    seen[cmd] = true",
         "    refused[#refused + 1] = cmd",
+        "    refused[#refused + 1] = reply.err",
         "  end",
         "end",
     ]
@@ -86,12 +98,56 @@ def _probe_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_probe(reply: Sequence[Any]) -> tuple[list[str], bool]:
-    """The probe's reply (refused command names, bytes or str): the refused
-    commands the scripts need, and whether every :data:`OPTIONAL` one is allowed."""
-    refused = [r.decode() if isinstance(r, bytes) else str(r) for r in reply]
-    return [name for name in refused if name not in OPTIONAL], not OPTIONAL.intersection(refused)
+_ACL_ERR = "can't run this command"
 
 
-#: KEYS: five probe keys (string, list, hash, zset, set). Returns the refused commands.
+@attrs.frozen
+class Probe:
+    """What the probe found: ``refused``, needed commands the ACL user may not
+    run; ``missing``, needed commands the server does not know (older than
+    Redis 7.0); ``read_only``, the server is a replica that takes no writes;
+    ``native_copy``, every :data:`OPTIONAL` command is allowed."""
+
+    refused: list[str]
+    missing: list[str]
+    read_only: bool
+    native_copy: bool
+
+
+def read_probe(reply: Sequence[Any]) -> Probe:
+    """The probe's reply: pairs of a failed command's name and its error (bytes
+    or str). Other failures (``OOM`` on a server at ``maxmemory``) say nothing
+    of what the user may run."""
+    text = [r.decode(errors="replace") if isinstance(r, bytes) else str(r) for r in reply]
+    failed = list(zip(text[::2], text[1::2], strict=True))
+    # Redis 7.0 words an ACL refusal inside a script as an ERR, later ones as NOPERM.
+    acl = [name for name, error in failed if error.startswith("NOPERM") or _ACL_ERR in error]
+    unknown = [name for name, error in failed if "unknown command" in error.lower()]
+    return Probe(
+        refused=[name for name in acl if name not in OPTIONAL],
+        missing=[name for name in unknown if name not in OPTIONAL],
+        read_only=any(error.startswith("READONLY") for _, error in failed),
+        native_copy=not OPTIONAL.intersection(acl + unknown),
+    )
+
+
+#: Why a replica cannot serve as a node, and the fix.
+READ_ONLY = (
+    "is a read-only replica; list its primary instead (or the Sentinel service that "
+    "names the primary: README, 'Independent nodes, Sentinel or Cluster')"
+)
+
+
+def unusable(probe: Probe) -> str | None:
+    """Why the probed server cannot serve sergeant other than its ACL (which
+    the caller words with its own field names), or None."""
+    if probe.read_only:
+        return READ_ONLY
+    if probe.missing:
+        return f"does not know {', '.join(probe.missing)}: sergeant-redis needs Redis 7.0 or later"
+    return None
+
+
+#: KEYS: five probe keys (string, list, hash, zset, set). Returns each failed
+#: command's name and error, one after the other.
 PROBE = Script("probe", _probe_source())

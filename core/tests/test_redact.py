@@ -100,6 +100,29 @@ def test_text_without_userinfo_is_left_alone(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "mongodb://db:27017/?tls=true&tlsCertificateKeyFilePassword=KEYPW1",
+            "mongodb://db:27017/?tls=true&tlsCertificateKeyFilePassword=***",
+        ),
+        (
+            "mongodb://db/?authMechanism=MONGODB-AWS&authMechanismProperties="
+            "SERVICE_NAME:x,AWS_SESSION_TOKEN:TOKEN2",
+            "mongodb://db/?authMechanism=MONGODB-AWS&authMechanismProperties=***",
+        ),
+        ("redis://h:6379/0?password=PW3&ssl=true", "redis://h:6379/0?password=***&ssl=true"),
+        ("mongodb://db/?replicaSet=rs0&w=majority", "mongodb://db/?replicaSet=rs0&w=majority"),
+    ],
+)
+def test_secret_query_parameters_are_hidden_and_others_kept(text: str, shown: str) -> None:
+    assert redact_text(text) == shown
+    config = sergeant.config.Connector(type="some-plugin", params={"nodes": [{"uri": text}]})
+    for secret in ("KEYPW1", "TOKEN2", "PW3"):
+        assert secret not in repr(config)
+
+
+@pytest.mark.parametrize(
     "key",
     [
         *sorted(SECRET_KEYS),

@@ -13,7 +13,9 @@ passwords. Pass it through :func:`redact` first::
 secret-looking names (:func:`is_secret_key`: ``password``, ``pwd``,
 ``api_token``, ``sslPassword``, misspellings included) and the whole userinfo
 of anything URL-shaped (:func:`redact_text`: ``redis://user:pw@host`` becomes
-``redis://***@host``, also when ``://`` is mistyped or missing). It returns a
+``redis://***@host``, also when ``://`` is mistyped or missing) and the values
+of query parameters that are secrets (``?tlsCertificateKeyFilePassword=***``,
+``authMechanismProperties=***`` holding ``AWS_SESSION_TOKEN:...``). It returns a
 copy; the value given is left untouched. A repr that must stay correct for
 values of any shape can use it as ``repr(redact(params))``.
 
@@ -65,8 +67,24 @@ def is_secret_key(key: str) -> bool:
     return key.lower() in SECRET_KEYS or _SECRET_NAME.search(key) is not None
 
 
+#: A query parameter (``?name=value``, ``&name=value``, ``;name=value``).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s'\"]+)=([^&;#\s'\"]*)")
+
+
+def _query_param(match: re.Match[str]) -> str:
+    """A query parameter with its value hidden when it is a secret: under a
+    secret-looking name (``tlsCertificateKeyFilePassword``), or holding one as
+    ``NAME:value`` pairs (``authMechanismProperties=AWS_SESSION_TOKEN:...``)."""
+    sep, name, value = match.groups()
+    pairs = [part.split(":", 1)[0] for part in value.split(",") if ":" in part]
+    if is_secret_key(name) or any(is_secret_key(pair) for pair in pairs):
+        return f"{sep}{name}={REDACTED}"
+    return match[0]
+
+
 def redact_text(text: str) -> str:
-    """``text`` with the userinfo of every URL in it replaced by ``***``.
+    """``text`` with the userinfo of every URL in it replaced by ``***``, and
+    the values of secret query parameters (:func:`_query_param`).
 
     The userinfo is taken to be everything between ``scheme://`` and the LAST
     ``@`` after it, whatever characters lie between: an unencoded ``/``, ``#``,
@@ -76,6 +94,8 @@ def redact_text(text: str) -> str:
     secret (:data:`_USERINFO_START`). Hiding a host, or text, that happens to come
     before a later ``@`` is the price of that.
     """
+    if "=" in text:
+        text = _QUERY_PARAM.sub(_query_param, text)
     found = _USERINFO_START.search(text)
     if found is None:
         return text

@@ -59,6 +59,10 @@ class LocalConnector(Connector):
     """
 
     type_name: ClassVar[str] = "local"
+    #: SQLite's default limit on a value and on a whole row (SQLITE_MAX_LENGTH,
+    #: 10**9 bytes), less room for the other columns of the lease row an item
+    #: moves into when reserved: an item push takes can always be reserved.
+    max_item_bytes: ClassVar[int | None] = 10**9 - 2**16
     capabilities: ClassVar[frozenset[str]] = BASIC | {ACK_AND_RESERVE, PEEK, MIGRATE_LEGACY}
 
     def __init__(self, **params: Any) -> None:

@@ -9,6 +9,7 @@ after that.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -24,11 +25,11 @@ from sergeant.errors import (
     StorageError,
 )
 from sergeant.nodes import Backoff, Health
-from sergeant.redaction import redact
+from sergeant.redaction import is_secret_key, redact
 from sergeant.validation import bracketed
 
 from sergeant_mongo._clock import ServerClock
-from sergeant_mongo._params import ENCODE, MongoParams
+from sergeant_mongo._params import ENCODE, MongoParams, NodeParams
 from sergeant_mongo._replica import ensure_replica_set
 
 __all__ = ["Node"]
@@ -164,6 +165,8 @@ class Node:
             # cut at an unencoded '/', '#' or '@'): for a uri it is never shown.
             fix = f"pymongo cannot parse the uri; {ENCODE}" if p.uri else redact(str(exc))
             raise ConfigError(f"nodes[{self.index}]", "<redacted>", fix, show_value=False) from None
+        except OSError as exc:  # a TLS file missing, unreadable, or not PEM (ssl.SSLError)
+            raise _tls_file_error(self.index, p, exc) from None
 
     def close(self) -> None:
         """Close the client; the node refuses further work."""
@@ -172,3 +175,27 @@ class Node:
             db, self._db = self._db, None
         if db is not None:
             db.client.close()
+
+
+def _tls_file_error(index: int, p: NodeParams, exc: OSError) -> ConfigError:
+    """The TLS file pymongo could not load, named by its field where there is one."""
+    if p.uri is not None:
+        fix = (
+            f"a TLS file its options name cannot be used ({exc.strerror or exc}); check that "
+            "tlsCAFile and tlsCertificateKeyFile name PEM files this process can read"
+        )
+        return ConfigError("uri", "<redacted>", fix, show_value=False)
+    for name in ("tls_ca_file", "tls_certificate_key_file"):
+        path = getattr(p, name)
+        if path and not os.access(path, os.R_OK):
+            fix = "no file this process can read is there; give the path of a PEM file"
+            return ConfigError(
+                f"nodes[{index}].{name}", path, fix, show_value=not is_secret_key(name)
+            )
+    fix = (
+        f"they are not PEM files ssl can load ({exc}); give a CA certificate, and a "
+        "certificate with its key"
+    )
+    return ConfigError(
+        f"nodes[{index}].tls_ca_file or tls_certificate_key_file", None, fix, shown="as given"
+    )

@@ -134,6 +134,12 @@ def _read_uri(uri: str) -> dict[str, Any]:
         read = parse_uri(f"mongodb://{seed}", default_port=None, warn=True, normalize=False)
         read["options"] = split_options(query, warn=True, normalize=False) if query else {}
         return read
+    except OSError as exc:  # a tlsCAFile or tlsCertificateKeyFile that cannot be read
+        fix = (
+            f"a TLS file its options name cannot be read ({exc.strerror or exc}); check that "
+            "tlsCAFile and tlsCertificateKeyFile name PEM files this process can read"
+        )
+        raise ConfigError("uri", "<redacted>", fix, show_value=False) from None
     except (PyMongoError, ValueError):  # a bad port is a ValueError
         fix = (
             "pymongo cannot parse the uri (its message is not shown: it may quote the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -82,3 +83,21 @@ def test_a_long_foreign_write_transaction_gives_a_clear_error(tmp_path: Path) ->
             holder.close()
         assert connector.queue_push("q", b"through") is True
         assert connector.queue_pop("q") == b"through"
+
+
+def test_a_call_waits_busy_timeout_seconds_once_not_twice(tmp_path: Path) -> None:
+    """SQLite's busy handler waits the timeout, then the retries used to wait it
+    again from the start: 2 s configured, 4 s waited. The bound is generous
+    (3.5 s) so a loaded machine's late wake-ups cannot fail it."""
+    path = str(tmp_path / "db.sqlite3")
+    with LocalConnector(file_path=path, busy_timeout_seconds=2) as connector:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            with pytest.raises(ConnectorUnavailableError, match="stayed locked for 2s"):
+                connector.queue_push("q", b"blocked")
+            waited = time.monotonic() - started
+        finally:
+            holder.close()
+    assert 2.0 <= waited < 3.5

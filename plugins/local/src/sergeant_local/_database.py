@@ -175,14 +175,15 @@ class Database:
 
     def _run(self, op: Callable[[sqlite3.Connection], T], wrote: bool) -> T:
         """Every call's hot path: ``op`` on this thread's connection, busy retried."""
-        if _monotonic() >= self._check_at:
+        started = _monotonic()
+        if started >= self._check_at:
             self._check_file()
         conn = self._local.conn or self._thread_connection()
         with conn.in_use:
             try:
                 result = op(conn)
             except sqlite3.Error as exc:
-                result = self._retry(exc, op, conn)
+                result = self._retry(exc, op, conn, started)
         if wrote:
             self._check_file()  # a write that went to a deleted file must fail, not vanish
         return result
@@ -219,9 +220,15 @@ class Database:
         )
 
     def _retry(
-        self, exc: sqlite3.Error, op: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection
+        self,
+        exc: sqlite3.Error,
+        op: Callable[[sqlite3.Connection], T],
+        conn: sqlite3.Connection,
+        started: float,
     ) -> T:
-        deadline = time.monotonic() + self._busy_timeout
+        """``op`` again until it gets past ``SQLITE_BUSY``, within ``busy_timeout``
+        of ``started`` (SQLite's busy handler may have waited most of it already)."""
+        deadline = started + self._busy_timeout
         delay = 0.0005
         while True:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY_CODES:
@@ -279,10 +286,11 @@ class Database:
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         try:
+            started = time.monotonic()
             try:
                 self._prepare(conn)
             except sqlite3.Error as exc:
-                self._retry(exc, self._prepare, conn)
+                self._retry(exc, self._prepare, conn, started)
         except BaseException:
             conn.close()
             raise

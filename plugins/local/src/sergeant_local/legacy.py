@@ -42,15 +42,27 @@ __all__ = ["BATCH", "migrate"]
 #: Items (or keys) per transaction.
 BATCH = 1000
 
+#: Rows Sergeant 0.27.0 could have written have a number for priority and a
+#: value (the WHERE clauses below). Others (written by something else) stay in
+#: the old table and are reported; a TEXT value moves as its bytes.
 _TAKE = (
-    "DELETE FROM task_queue WHERE rowid IN (SELECT rowid FROM task_queue"
-    " WHERE queue_name = ? ORDER BY priority, rowid LIMIT ?) RETURNING rowid, priority, value"
+    "DELETE FROM task_queue WHERE rowid IN (SELECT rowid FROM task_queue WHERE queue_name = ?"
+    " AND typeof(priority) IN ('real', 'integer') AND typeof(value) IN ('blob', 'text')"
+    " ORDER BY priority, rowid LIMIT ?) RETURNING rowid, priority, CAST(value AS BLOB)"
 )
 _COUNT = (
     "SELECT coalesce(sum(priority = 0.0), 0), coalesce(sum(priority = 1.0), 0),"
     " coalesce(sum(priority NOT IN (0.0, 1.0)), 0) FROM task_queue WHERE queue_name = ?"
+    " AND typeof(priority) IN ('real', 'integer') AND typeof(value) IN ('blob', 'text')"
 )
-_SAMPLE = "SELECT value FROM task_queue WHERE queue_name = ? LIMIT 1"
+_MALFORMED = (
+    "SELECT count(*) FROM task_queue WHERE queue_name = ?"
+    " AND NOT (typeof(priority) IN ('real', 'integer') AND typeof(value) IN ('blob', 'text'))"
+)
+_SAMPLE = (
+    "SELECT CAST(value AS BLOB) FROM task_queue WHERE queue_name = ?"
+    " AND typeof(value) IN ('blob', 'text') LIMIT 1"
+)
 _QUEUES = "SELECT DISTINCT queue_name FROM task_queue"
 _KEYS = "SELECT rowid, name, value FROM keys WHERE rowid > ? AND name GLOB ? ORDER BY rowid LIMIT ?"
 _KEY_DROP = "DELETE FROM keys WHERE rowid = ?"
@@ -74,6 +86,7 @@ def migrate(
     moved: list[LegacyQueue] = []
     samples: list[bytes] = []
     refused: list[str] = []
+    malformed = 0
     if "task_queue" in tables:
         if queues is not None:
             names = list(queues)
@@ -81,6 +94,7 @@ def migrate(
             names, refused = usable_queue_names(r[0] for r in db.rows(_QUEUES, ()))
         done = 0
         for name in names:
+            malformed += int(db.rows(_MALFORMED, (name,))[0][0])
             sample = db.rows(_SAMPLE, (name,))
             samples.extend(row[0] for row in sample)
             high, normal, delayed = map(int, db.rows(_COUNT, (name,))[0])
@@ -102,7 +116,7 @@ def migrate(
         conflicts,
         locks,
         tuple(samples),
-        held_locks_notes(locks) + refused_names_note(refused),
+        held_locks_notes(locks) + refused_names_note(refused) + _malformed_note(malformed),
     )
 
 
@@ -163,3 +177,13 @@ def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[st
         moved += count
         conflicts += clashes
     return moved, tuple(conflicts)
+
+
+def _malformed_note(count: int) -> tuple[str, ...]:
+    """The report's note for rows left in ``task_queue``: not written by Sergeant."""
+    if not count:
+        return ()
+    return (
+        f"rows left in task_queue: {count:,} (their priority is not a number or their value "
+        "is missing, so Sergeant 0.27.0 did not write them); look at them with sqlite3",
+    )

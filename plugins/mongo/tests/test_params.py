@@ -50,6 +50,8 @@ def test_no_params_mean_one_local_server() -> None:
         ({"nodes": [{"uri": "mongodb://a", "host": "b"}]}, r"nodes\[0\]\.uri.*either uri or host"),
         ({"nodes": [{"host": "a"}, {"host": "a"}]}, r"nodes\[1\].*only once"),
         ({"nodes": [{"host": "a"}], "database": "no.dots"}, r"database.*'no.dots'"),
+        ({"nodes": [{"host": "a"}], "database": "d" * 64}, r"database.*under 64 bytes"),
+        ({"nodes": [{"host": "a"}], "database": "é" * 32}, r"database.*under 64 bytes"),
         ({"nodes": [{"host": "a"}], "connect_timeout": 0}, r"connect_timeout"),
         ({"nodes": [{"host": "a"}], "databse": "x"}, r"'databse'.*did you mean 'database'"),
     ],

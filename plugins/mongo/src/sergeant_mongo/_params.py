@@ -168,6 +168,13 @@ def _database(_inst: object, _attribute: attrs.Attribute[Any], value: Any) -> No
     if not isinstance(value, str) or not value or set('/\\. "$\x00') & set(value):
         fix = 'expected a MongoDB database name (no spaces, dots or / \\ " $)'
         raise ConfigError("database", value, fix)
+    if len(value.encode()) >= _MAX_DATABASE_BYTES:
+        fix = f"MongoDB database names are under {_MAX_DATABASE_BYTES} bytes; use a shorter one"
+        raise ConfigError("database", value[:40] + "...", fix)
+
+
+#: MongoDB's limit on a database name's length.
+_MAX_DATABASE_BYTES = 64
 
 
 @attrs.frozen(slots=True)

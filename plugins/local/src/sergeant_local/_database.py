@@ -45,6 +45,12 @@ __all__ = ["CHECK_FILE_EVERY", "Database", "resolve_path"]
 T = TypeVar("T")
 
 _monotonic = time.monotonic
+#: The tables of a file's schema, but SQLite's own.
+_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+)
+#: Sergeant 0.27.0's tables: a file holding them is migrated, not refused.
+_LEGACY_TABLES = frozenset({"task_queue", "keys", "locks"})
 _MIN_SQLITE = (3, 35, 0)
 #: Seconds between two checks that ``file_path`` is still the file the connector
 #: opened: calls in that window after a deletion still reach the unlinked file.
@@ -297,6 +303,9 @@ class Database:
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            self._refuse_foreign(conn, version)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StorageError(
@@ -307,10 +316,24 @@ class Database:
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             _transaction(conn, self._migrate)
 
+    def _refuse_foreign(self, conn: sqlite3.Connection, version: int) -> None:
+        """Raise if the file holds another application's tables (checked before
+        the file is changed at all, and again under the write lock)."""
+        tables = {row[0] for row in conn.execute(_TABLES)}
+        ours = {name for name in tables if name.startswith("sergeant_")}
+        foreign = sorted(tables - ours - _LEGACY_TABLES)
+        if foreign or (version and not ours):
+            shown = ", ".join(foreign[:5]) or f"user_version {version}, none of sergeant's"
+            raise StorageError(
+                f"sergeant-local database {self.path} holds another application's tables "
+                f"({shown}); point file_path at a file of sergeant's own"
+            )
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Bring the file to this schema version (read again under the write lock:
         another process may have just done it)."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_foreign(conn, version)
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"sergeant-local database {self.path} has schema version {version}, newer "

@@ -165,6 +165,7 @@ def test_uri_node_with_credentials(mongo_server_factory: Callable[..., MongoServ
     with pytest.raises(AuthenticationError) as caught:
         _connect({"nodes": [{"uri": wrong}], "connect_timeout": 2})
     assert SECRET not in str(caught.value)
+    assert "refused the uri's credentials: check the uri's user" in str(caught.value)
 
 
 def test_found_by_entry_point() -> None:

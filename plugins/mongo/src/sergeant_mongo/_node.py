@@ -75,10 +75,13 @@ class Node:
             ) from None
         except OperationFailure as exc:
             if exc.code in _AUTH_FAILED or "authentication failed" in str(exc).lower():
-                who = "the uri's credentials" if self.params.uri else repr(self.params.username)
+                if self.params.uri:
+                    whose, check = "the uri's credentials", "the uri's user, password and options"
+                else:
+                    whose = f"the credentials of user {self.params.username!r}"
+                    check = "username, password, auth_source and auth_mechanism"
                 raise AuthenticationError(
-                    f"{node} (nodes[{self.index}]) refused the credentials of user {who}: "
-                    "check username, password, auth_source and auth_mechanism"
+                    f"{node} (nodes[{self.index}]) refused {whose}: check {check}"
                 ) from None
             raise StorageError(f"{node} refused the operation: {redact(str(exc))[:300]}") from None
         except PyMongoError as exc:

@@ -477,11 +477,15 @@ class Runner:
             try:
                 work(task)
             except _HANDLED as exc:
-                current.item = None
-                self._failed(task, exc)
+                try:
+                    self._failed(task, exc)  # a retry that is not stored keeps the item
+                finally:
+                    current.item = None
                 self._settle(item)
-            except BaseException:
+            except BaseException as exc:
                 current.item = None
+                if isinstance(exc, KeyboardInterrupt):  # a second stop signal: cut short
+                    item.put_back = True
                 self._settle(item)
                 raise
             else:
@@ -694,6 +698,9 @@ class Runner:
                     worker.handle_success(task, returned_value)
         except WorkerInterrupt as exc:  # raised by a handler: the task itself has run
             self.interrupt = exc
+        except KeyboardInterrupt:  # a second stop signal: the task was cut short
+            item.put_back = True
+            raise
         finally:
             worker.current.item = None
             self._settle(item)

@@ -127,3 +127,12 @@ def test_params_that_cannot_be_copied_name_their_path() -> None:
 def test_worker_config_objects_name_the_bad_field(build: Any, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         build()
+
+
+@pytest.mark.parametrize("lease", [1e-300, 1e-6, 0.09])
+def test_a_lease_too_short_to_renew_is_refused(lease: float) -> None:
+    """A microsecond lease made the renewing thread spin and handed running
+    tasks out again and again (thousands of dead letters for five tasks)."""
+    with pytest.raises(ConfigError, match=r"WorkerConfig\.lease_seconds.*at least 0\.1 s"):
+        sergeant.config.WorkerConfig(name="q", lease_seconds=lease)
+    assert sergeant.config.WorkerConfig(name="q", lease_seconds=0.1).lease_seconds == 0.1

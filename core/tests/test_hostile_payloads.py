@@ -257,6 +257,15 @@ def test_each_compressors_bomb_is_refused_without_expanding_it(
     assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.0f} MiB traced while refusing a bomb"
 
 
+@pytest.mark.parametrize("compressor", sorted(DECOMPRESSORS))
+def test_a_limit_as_large_as_python_allows_means_no_limit(compressor: str) -> None:
+    """``sys.maxsize`` ("no limit") overflowed the C size gzip, bzip2 and lzma
+    take, and every compressed task went to the dead-letter queue."""
+    encoder = TaskEncoder(compressor=compressor, max_payload_bytes=sys.maxsize)
+    task = Task(kwargs={"n": 1})
+    assert encoder.decode_task(encoder.encode_task(task)).kwargs == {"n": 1}
+
+
 @pytest.mark.parametrize("compressor", ["gzip", "bzip2", "lzma"])
 def test_concatenated_streams_count_towards_one_limit(compressor: str) -> None:
     member = zeros_bomb(compressor, MiB)

@@ -29,6 +29,7 @@ from sergeant.config import (
 )
 from sergeant.encoder import TaskEncoder
 from sergeant.errors import TaskDecodeError
+from sergeant.worker_config import MIN_LEASE_SECONDS
 
 __all__ = ["ConfigCase", "config_cases", "run_config_case"]
 
@@ -72,7 +73,14 @@ FIELDS: dict[Callable[..., Any], dict[str, tuple[Any, ...]]] = {
         "starvation": (lambda v: v is None or isinstance(v, Starvation), 5),
         "delivery": (lambda v: v in ("at_least_once", "at_most_once"), "exactly_once", ""),
         "max_deliveries": (whole_at_least(1), 0, -1),
-        "lease_seconds": (positive_seconds, 0, -1, *NON_FINITE, "30"),
+        "lease_seconds": (
+            lambda v: positive_seconds(v) and v >= MIN_LEASE_SECONDS,
+            0,
+            0.05,
+            -1,
+            *NON_FINITE,
+            "30",
+        ),
     },
     Encoder: {
         "serializer": (lambda v: v in ("msgpack", "json", "pickle"), "yaml", "MSGPACK", ["json"]),
@@ -120,7 +128,7 @@ def _good_values() -> dict[Callable[..., Any], dict[str, st.SearchStrategy[Any]]
             "tasks_per_transaction": st.integers(1, 10**4),
             "number_of_threads": st.integers(1, 64),
             "max_deliveries": st.integers(1, 100),
-            "lease_seconds": st.floats(min_value=0.001, max_value=1e9),
+            "lease_seconds": st.floats(min_value=MIN_LEASE_SECONDS, max_value=1e9),
             "delivery": st.sampled_from(("at_least_once", "at_most_once")),
         },
         Timeouts: {

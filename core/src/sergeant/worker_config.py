@@ -20,6 +20,7 @@ from sergeant.errors import ConfigError
 from sergeant.validation import check_positive, check_unicode, instance_of
 
 __all__ = [
+    "MIN_LEASE_SECONDS",
     "Encoder",
     "Logging",
     "LoggingEvents",
@@ -38,6 +39,10 @@ def _whole(low: int, what: str) -> Any:
             )
 
     return check
+
+
+#: The shortest ``lease_seconds`` a worker takes.
+MIN_LEASE_SECONDS = 0.1
 
 
 def _seconds(allow_zero: bool, what: str) -> Any:
@@ -167,7 +172,8 @@ class WorkerConfig:
         of its batch, so a neighbour comes back at most twice with a task that
         kills its process: at 3 or more (default 5) only the killer is dead-lettered.
     :param lease_seconds: how long a reserved task stays invisible to other workers
-        before it is handed out again; renewed while the task runs.
+        before it is handed out again; renewed while the task runs. At least
+        :data:`MIN_LEASE_SECONDS` (0.1 s).
     :param prefetch_under: at-least-once on one thread, on a backend that acks
         and reserves in one call, when the last batch took less than this many
         seconds, the next batch is reserved before the current one runs (its lease
@@ -194,6 +200,17 @@ class WorkerConfig:
     delivery: Literal["at_least_once", "at_most_once"] = attrs.field(default="at_least_once")
     max_deliveries: int = attrs.field(default=5, validator=_whole(1, "WorkerConfig"))
     lease_seconds: float = attrs.field(default=30.0, validator=_seconds(False, "WorkerConfig"))
+
+    @lease_seconds.validator
+    def _check_lease(self, _attribute: Any, value: float) -> None:
+        if value < MIN_LEASE_SECONDS:
+            raise ConfigError(
+                "WorkerConfig.lease_seconds",
+                value,
+                f"use at least {MIN_LEASE_SECONDS} s: a shorter lease runs out before the "
+                "worker can renew it, and its tasks would be handed out again while they run",
+            )
+
     prefetch_under: float = attrs.field(default=0.5, validator=_seconds(True, "WorkerConfig"))
     max_payload_bytes: int = attrs.field(
         default=DEFAULT_MAX_PAYLOAD_BYTES, validator=_whole(1, "WorkerConfig")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,8 @@ def _streams(
     while True:
         engine = make()
         try:
-            part = engine.decompress(rest, limit - size + 1)
+            # at most sys.maxsize: a limit meaning "none" must not overflow the C size
+            part = engine.decompress(rest, min(limit - size, sys.maxsize - 1) + 1)
         except (OSError, lzma.LZMAError, zlib.error):
             if parts and lenient_tail:
                 break

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import sergeant
 from conftest import Processes, connector_json
-from sergeant.broker import Broker, dead_queue_name
+from sergeant.broker import Broker, DeadLetter, dead_queue_name
 from sergeant.cli import main, push
 from sergeant.config import Connector
 
@@ -208,3 +212,52 @@ def test_push_cut_short_by_a_full_server_says_how_many_landed(
     )
     with sergeant.connect(config) as connector:
         assert 0 < landed == connector.queue_length("q")
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
+    """``sergeant stats | head -1``: the reader goes away mid-output. No
+    BrokenPipeError traceback, whatever the command."""
+    path = tmp_path / "q.sqlite3"
+    with sergeant.connect(Connector(type="local", params={"file_path": str(path)})) as connector:
+        for n in range(3000):
+            connector.queue_push(f"queue-{n}", b"x")
+    spec = f"local:{path}"
+    for args in (["stats"], ["stats", "--json"]):
+        reader = subprocess.Popen(
+            ["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "sergeant", *args, "--connector", spec],
+            stdout=reader.stdin,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        assert reader.stdin is not None
+        reader.stdin.close()
+        reader.wait(60)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        assert result.stderr == "", (args, result.stderr)
+
+
+def test_a_dead_letter_with_a_date_no_clock_has_lists_as_malformed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anyone who can push to ``q:dead`` can write a date of NaN or 1e300: it
+    used to end the whole listing with a traceback."""
+    path = tmp_path / "q.sqlite3"
+    config = Connector(type="local", params={"file_path": str(path)})
+    good = DeadLetter("q", "boom", b"\x90", 2, 1.0).encode()
+    with sergeant.connect(config) as connector:
+        for date in (math.nan, 1e300, -1e300):
+            bad = msgpack.packb(
+                {"queue": "q", "reason": "r", "payload": b"", "deliveries": 1, "date": date}
+            )
+            connector.queue_push(dead_queue_name("q"), bad)
+        connector.queue_push(dead_queue_name("q"), good)
+    assert main(["dead", "list", "q", "--json", "--connector", f"local:{path}"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    entries = listed if isinstance(listed, list) else listed["entries"]
+    reasons = [entry["reason"] for entry in entries]
+    assert reasons.count("not a dead-letter entry") == 3
+    assert "boom" in reasons

@@ -8,6 +8,7 @@ decoded or kept killing their workers end up with the reason.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import operator
 import time
@@ -82,12 +83,14 @@ class DeadLetter:
         """Read an entry; bytes that are not one are shown as such rather than lost."""
         try:
             value = msgpack.unpackb(data, raw=False)
+            date = float(value["date"])
+            datetime.datetime.fromtimestamp(date, datetime.UTC)  # NaN, 1e300: not a date
             return cls(
                 queue=str(value["queue"]),
                 reason=str(value["reason"]),
                 payload=bytes(value["payload"]),
                 deliveries=int(value["deliveries"]),
-                date=float(value["date"]),
+                date=date,
             )
         except Exception:
             return cls(queue, "not a dead-letter entry", data, 0, 0.0)

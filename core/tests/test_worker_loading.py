@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sergeant.worker._child import ExitCode, WorkerLoadError, load_worker_class
+from sergeant.supervisor import _FATAL
+from sergeant.worker._child import ExitCode, WorkerLoadError, load_worker_class, run
 
 
 def _module(tmp_path: Path, name: str, source: str) -> str:
@@ -42,3 +43,21 @@ def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(WorkerLoadError) as raised:
         load_worker_class(str(tmp_path / "absent.py"), "W")
     assert raised.value.code == ExitCode.MODULE_NOT_FOUND
+
+
+def test_an_invalid_config_is_its_own_code_and_stops_the_supervisor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ConfigError from generate_config is the same in every process: it used
+    to read as a crash, and the supervisor started another process forever."""
+    source = (
+        "import sergeant\n"
+        "from sergeant.config import WorkerConfig\n"
+        "class W(sergeant.Worker):\n"
+        "    def generate_config(self):\n"
+        "        return WorkerConfig(name='q', max_retries=-1)\n"
+    )
+    path = _module(tmp_path, "loading_bad_config", source)
+    assert run(path, "W") == ExitCode.CONFIG_INVALID
+    assert "invalid WorkerConfig.max_retries: -1" in capsys.readouterr().err
+    assert ExitCode.CONFIG_INVALID in _FATAL

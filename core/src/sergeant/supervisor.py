@@ -40,7 +40,12 @@ _TICK = 0.2
 #: SIGTERM come from outside (an operator, the OOM killer, a deploy script; the
 #: supervisor's own kills set ``killed_for``). Such a process was not crashing.
 _KILLED_FROM_OUTSIDE = frozenset({-signal.SIGKILL, -signal.SIGTERM, -signal.SIGHUP})
-_FATAL = {ExitCode.MODULE_NOT_FOUND, ExitCode.CLASS_NOT_FOUND, ExitCode.MODULE_NOT_IMPORTABLE}
+_FATAL = {
+    ExitCode.MODULE_NOT_FOUND,
+    ExitCode.CLASS_NOT_FOUND,
+    ExitCode.MODULE_NOT_IMPORTABLE,
+    ExitCode.CONFIG_INVALID,
+}
 _REASONS = {
     ExitCode.FINISHED: "finished: max_tasks_per_run reached",
     ExitCode.CRASHED: "crashed (see its traceback above)",
@@ -50,6 +55,7 @@ _REASONS = {
     ExitCode.STOP: "asked to stop",
     ExitCode.EXECUTION_FAILURE: "initialize, the work loop or finalize failed",
     ExitCode.MODULE_NOT_IMPORTABLE: "importing the worker module raised",
+    ExitCode.CONFIG_INVALID: "its config is invalid (see the error above)",
 }
 
 

@@ -31,6 +31,8 @@ class ExitCode(enum.IntEnum):
     STOP = 5
     EXECUTION_FAILURE = 6
     MODULE_NOT_IMPORTABLE = 7
+    #: Ours: the worker's config is invalid (a ConfigError while it was set up).
+    CONFIG_INVALID = 8
 
 
 class WorkerLoadError(Exception):
@@ -99,6 +101,7 @@ def _die_with_parent() -> None:
 
 def run(module: str, class_name: str) -> ExitCode:
     """Load the worker class, run its loop once, and say how it ended."""
+    from sergeant.errors import ConfigError
     from sergeant.worker._worker import Worker
 
     try:
@@ -113,8 +116,12 @@ def run(module: str, class_name: str) -> ExitCode:
         )
         return ExitCode.CLASS_NOT_FOUND
     try:
-        worker = cls()
-        worker.init_worker()
+        try:
+            worker = cls()
+            worker.init_worker()
+        except ConfigError as exc:  # the same in every process: starting another cannot help
+            print(f"sergeant worker: {exc}", file=sys.stderr)
+            return ExitCode.CONFIG_INVALID
         summary = worker.work_loop()
         worker.close()
     except Exception:

@@ -161,6 +161,34 @@ def test_a_sergeant_toml_that_cannot_be_read_is_a_one_line_error(
 
 
 @pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ('serialiser = "json"', "invalid sergeant.toml [encoder] serialiser: 'json'; did you mean"),
+        ('serializer = ["json"]', "[encoder] serializer: ['json']; expected a name in quotes"),
+    ],
+)
+def test_a_bad_encoder_table_is_a_one_line_error(
+    table: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A misspelt key was ignored (msgpack pushed to JSON workers); a list crashed."""
+    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
+    monkeypatch.delenv("SERGEANT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sergeant.toml").write_text(
+        f'[connector]\ntype = "local"\nparams = {{file_path = "{tmp_path}/q.db"}}\n'
+        f"[encoder]\n{table}\n"
+    )
+    assert main(["push", "q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sergeant: error: ")
+    assert said in err
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["stats", "q", "--connector", "{bad json"], "invalid --connector"),

@@ -23,6 +23,7 @@ for a SQLite file, ``redis://`` / ``rediss://`` and ``mongodb://`` /
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import tomllib
@@ -129,12 +130,27 @@ def connector_from_args(args: argparse.Namespace, *, registry: Registry | None =
     return Connector(type="local", params={})
 
 
+_ENCODER_KEYS = ("serializer", "compressor")
+
+
 def encoder_from_args(args: argparse.Namespace) -> TaskEncoder:
     """The task encoder: flags, else the config file's ``[encoder]``, else msgpack."""
     table: dict[str, Any] = {}
     loaded = _config_file(args)
     if loaded is not None:
         table = loaded[0].get("encoder", {})
+        where = f"{loaded[1]} [encoder]"
+        if not isinstance(table, dict):
+            raise ConfigError(where, table, "expected a table: [encoder] with serializer = ...")
+        for key, value in table.items():
+            if key not in _ENCODER_KEYS:
+                close = difflib.get_close_matches(key, _ENCODER_KEYS, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    f"{where} {key}", value, f"{hint}its keys: serializer, compressor"
+                )
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} {key}", value, "expected a name in quotes")
     serializer = getattr(args, "serializer", None) or table.get("serializer", "msgpack")
     compressor = getattr(args, "compressor", None) or table.get("compressor")
     return TaskEncoder(serializer, compressor)

@@ -83,3 +83,32 @@ def test_a_task_cut_short_by_a_second_stop_signal_is_released(
         signal.signal(signal.SIGTERM, previous)
     assert not finished
     assert leftover(connector_config, queue_name) == (1, 0, 0)
+
+
+def test_a_hook_raising_an_exception_that_cannot_be_shown_does_not_end_the_loop(
+    connector_config: Connector, queue_name: str
+) -> None:
+    """Its ``str()`` raising inside the "handler has failed" log line ended the
+    work loop, and the tasks it held came back to crash the next process too."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    class Hooked(sergeant.Worker):
+        def generate_config(self) -> WorkerConfig:
+            return WorkerConfig(name=queue_name, connector=connector_config, max_tasks_per_run=3)
+
+        def work(self, task: sergeant.Task) -> None:
+            raise ValueError("failed")
+
+        def on_failure(self, task: sergeant.Task, exception: Exception) -> None:
+            raise Unprintable
+
+    worker = Hooked()
+    worker.init_broker()
+    worker.push_tasks([{"n": n} for n in range(3)])
+    summary = worker.work_loop()
+    assert summary["executor_exception"] is None
+    assert summary["counters"].failed == 3
+    assert leftover(connector_config, queue_name) == (0, 0, 0)

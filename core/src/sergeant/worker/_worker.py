@@ -325,7 +325,7 @@ class Worker:
     ) -> None:
         """Log that a user hook raised (the worker carries on)."""
         self.logger.error(
-            msg=f"{name} handler has failed: {exc}",
+            msg=f"{name} handler has failed: {_shown(exc)}",
             extra={"task": task} if extra is None else extra,
         )
 
@@ -494,3 +494,11 @@ class _CurrentTask:
 
     def __init__(self) -> None:
         self.item: Reserved | None = None
+
+
+def _shown(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception cannot say what it is."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose str() raised>"

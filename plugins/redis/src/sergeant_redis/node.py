@@ -4,9 +4,12 @@ Each thread talks to the server over its own redis-py ``Connection`` (made with
 the pool's connection kwargs, so auth, database, TLS and timeouts are as
 configured), re-created after a fork. Commands go straight to it
 (``send_command``/``read_response``): no pool checkout, no per-call retry
-wrapper. A connection error is retried once, on a fresh socket (a server
-restart leaves dead ones); a timeout never is: the command may have run (a push
-would be stored twice), and a node that stalls is better skipped for a while.
+wrapper. A connection idle for a while is checked before a call goes out on it
+and replaced if its server closed it (a restart leaves dead sockets). A call
+that fails while being sent is sent again once on a fresh socket; one that fails
+after it was sent (the reply lost, or a timeout) never is: the server may have
+run it (a pop would take more items, a push store twice, a ``SET NX`` report its
+own write as someone else's), and a node that stalls is better skipped a while.
 
 A node that fails to answer (refused, reset, timed out, still loading its data)
 is marked down and skipped by pushes, pops and reserves for a back-off
@@ -31,6 +34,8 @@ import functools
 import importlib
 import os
 import secrets
+import select
+import ssl
 import threading
 import time
 import weakref
@@ -58,6 +63,9 @@ from sergeant_redis.scripts import Script
 from sergeant_redis.sentinel import sentinel_pool
 
 __all__ = ["BACKOFF", "Node", "NodeUnavailableError", "full"]
+
+#: Idle seconds after which a connection is checked before use (see Node._drop_if_stale).
+IDLE_CHECK = 0.05
 
 #: How long a node that failed is skipped.
 BACKOFF = Backoff(first=0.25, limit=5.0)
@@ -132,9 +140,29 @@ def _send(conn: Connection, args: Sequence[Any], check_health: bool = True) -> N
         conn.send_command(*args, check_health=check_health)
 
 
+class ReplyLostError(redis.exceptions.ConnectionError):
+    """The connection failed after the call was sent: the server may have run it,
+    so it is not sent again (a pop would take more items, a push store twice)."""
+
+
+def _read(conn: Connection) -> Any:
+    try:
+        return conn.read_response()
+    except ReplyLostError:
+        raise
+    except redis.exceptions.ConnectionError as exc:
+        # A refusal the driver turned into a connection error (a demoted primary's
+        # READONLY, under Sentinel) did not run: it may be sent again.
+        if isinstance(exc, _NOT_RETRIED) or isinstance(
+            exc.__context__, redis.exceptions.ResponseError
+        ):
+            raise
+        raise ReplyLostError(f"{_reason(exc)}, after the call was sent (it may have run)") from exc
+
+
 def _command(conn: Connection, args: Sequence[Any]) -> Any:
     _send(conn, args)
-    return conn.read_response()
+    return _read(conn)
 
 
 def _pipeline(conn: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -145,10 +173,26 @@ def _pipeline(conn: Connection, commands: Sequence[Sequence[Any]]) -> list[Any]:
     results: list[Any] = []
     for _ in commands:
         try:
-            results.append(conn.read_response())
+            results.append(_read(conn))
         except redis.exceptions.ResponseError as exc:
             results.append(exc)
     return results
+
+
+def _stale(conn: Connection) -> bool:
+    """The idle connection's server closed it (a restart): EOF, a reset or stray
+    bytes wait on the socket. Unknown (False) for TLS, whose records cannot be
+    peeked at."""
+    sock = getattr(conn, "_sock", None)
+    if sock is None or isinstance(sock, ssl.SSLSocket):
+        return False
+    # poll, not recv(MSG_DONTWAIT): a socket with a timeout waits for it either way.
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))  # readable while idle: EOF, a reset or stray bytes
+    except (OSError, ValueError):
+        return True
 
 
 class Node:
@@ -341,6 +385,16 @@ class Node:
             )
         return results
 
+    def _drop_if_stale(self, conn: Connection) -> None:
+        """A connection idle for :data:`IDLE_CHECK` is checked before a call is
+        sent on it, and dropped if its server closed it (the call then goes on a
+        new one): a call that fails after it was sent is not sent again."""
+        local = self._local
+        now = time.monotonic()
+        if now - local.used > IDLE_CHECK and _stale(conn):
+            conn.disconnect()
+        local.used = now
+
     def _connection(self) -> Connection:
         """This thread's connection; a new one in a new thread or process."""
         local = self._local
@@ -349,6 +403,7 @@ class Node:
         if conn is None or local.pid != pid:
             conn = self._new_connection()
             local.conn, local.pid, local.pending = conn, pid, collections.deque()
+            local.used = time.monotonic()
             with self._opened_guard:
                 self._opened.add(conn)
         return conn
@@ -357,13 +412,15 @@ class Node:
         conn = self._connection()
         if self._local.pending:
             self._read_pending()
+        else:
+            self._drop_if_stale(conn)
         try:
             try:
                 result = run(conn, arg)
             except redis.exceptions.ConnectionError as exc:
-                if isinstance(exc, _NOT_RETRIED):
+                if isinstance(exc, (*_NOT_RETRIED, ReplyLostError)):
                     raise
-                conn.disconnect()
+                conn.disconnect()  # it failed before the call went out: send it again
                 time.sleep(RETRY_PAUSE)
                 result = run(conn, arg)
         except redis.exceptions.RedisError as exc:

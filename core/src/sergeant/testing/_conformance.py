@@ -254,6 +254,27 @@ class ConnectorConformance:
         redelivered = connector.queue_reserve(queue, 5, 30)
         assert [(d.item, d.deliveries) for d in redelivered] == [(batch[2].item, 2)]
 
+    def test_a_batch_changed_in_place_acks_what_it_holds_now(
+        self, connector: Connector, queue: str
+    ) -> None:
+        """An item of another batch put in the place of one of this batch's
+        (the same length): the ack settles the items the receipts name, not the
+        ones the batch was handed out with."""
+        _need(connector, "reserve")
+        connector.queue_push_bulk(queue, _items(4))
+        first = connector.queue_reserve(queue, 3, 30)
+        second = connector.queue_reserve(queue, 1, 30)
+        left_out = first[1]
+        first[1] = second[0]
+        assert connector.queue_ack(queue, first.receipts()) == 3
+        assert connector.queue_release(queue, [left_out.receipt]) == 1  # still held
+        assert connector.queue_release(queue, [second[0].receipt]) == 0  # acked
+        receipts = connector.queue_reserve(queue, 1, 30).receipts()
+        held = connector.queue_reserve(queue, 5, 30)
+        assert held == []
+        receipts[0] = receipts[0]  # changed in place, to the same value
+        assert connector.queue_ack(queue, receipts) == 1
+
     def test_peek_reads_ready_items_in_place(self, connector: Connector, queue: str) -> None:
         _need(connector, "peek", "reserve", "priority", "delay")
         connector.queue_push_bulk(queue, [b"n1", b"n2", b"n3"])

@@ -74,7 +74,7 @@ def add_call(
     for i in range(0, len(extra), 2):
         position = extra[i] - 1
         out[position] = Delivery(items[position], receipts[position], extra[i + 1])
-    batch.extend(out)
+    batch.grow(out)
     cast(Grouped, batch.handle).setdefault(index, {})[token] = numbers
 
 

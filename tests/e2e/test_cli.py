@@ -134,6 +134,15 @@ def test_the_connector_can_come_from_a_config_file(
     assert main(["stats", "q", "--config", "missing.toml"]) == 2
 
 
+@pytest.fixture
+def only_the_folders_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI runs in ``tmp_path`` with no connector or config file named by
+    the environment: it reads ``tmp_path/sergeant.toml``."""
+    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
+    monkeypatch.delenv("SERGEANT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("make", "said"),
     [
@@ -146,13 +155,10 @@ def test_a_sergeant_toml_that_cannot_be_read_is_a_one_line_error(
     make: Callable[[Path], object],
     said: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    only_the_folders_config: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Not a traceback, and not silently the default local file instead."""
-    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
-    monkeypatch.delenv("SERGEANT_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
     make(tmp_path / "sergeant.toml")
     assert main(["stats"]) == 2
     err = capsys.readouterr().err
@@ -171,13 +177,10 @@ def test_a_bad_encoder_table_is_a_one_line_error(
     table: str,
     said: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    only_the_folders_config: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A misspelt key was ignored (msgpack pushed to JSON workers); a list crashed."""
-    monkeypatch.delenv("SERGEANT_CONNECTOR", raising=False)
-    monkeypatch.delenv("SERGEANT_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "sergeant.toml").write_text(
         f'[connector]\ntype = "local"\nparams = {{file_path = "{tmp_path}/q.db"}}\n'
         f"[encoder]\n{table}\n"

@@ -77,7 +77,7 @@ from sergeant_redis import scripts
 from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
 from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError, full
-from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, read_probe, unusable
+from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, check_probe, read_probe
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -335,16 +335,15 @@ class _Cluster:
             token = secrets.token_hex(8)
             keys = [f"{PROBE_KEY_PREFIX}{{{token}}}:{kind}" for kind in ("s", "l", "h", "z", "t")]
             probe = read_probe(shard.run_script(PROBE, keys))
-            reason = unusable(probe)
-            if reason is not None:
-                raise StorageError(f"redis cluster {shard.label} {reason}")
-            if probe.refused:
-                names = ", ".join(probe.refused)
-                raise StorageError(
+            check_probe(
+                probe,
+                f"redis cluster {shard.label}",
+                lambda names: StorageError(
                     f"redis cluster: the ACL user of cluster.username may not run {names}, "
                     "which sergeant's scripts need; grant the commands listed under "
                     "'A least-privilege ACL user' in sergeant-redis's README"
-                )
+                ),
+            )
             self.native_copy = probe.native_copy
             self._permitted = True
 

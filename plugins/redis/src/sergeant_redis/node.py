@@ -51,7 +51,13 @@ from sergeant.errors import AuthenticationError, ConnectorUnavailableError, Stor
 from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams, SentinelNodeParams
-from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, READ_ONLY, read_probe, unusable
+from sergeant_redis.permissions import (
+    PROBE,
+    PROBE_KEY_PREFIX,
+    READ_ONLY,
+    check_probe,
+    read_probe,
+)
 from sergeant_redis.replication import (
     ReplicationError,
     command_writes,
@@ -247,12 +253,11 @@ class Node:
         token = secrets.token_hex(8)
         keys = [f"{PROBE_KEY_PREFIX}{token}:{kind}" for kind in ("s", "l", "h", "z", "t")]
         probe = read_probe(self._script(PROBE, keys))
-        reason = unusable(probe)
-        if reason is not None:
-            raise StorageError(f"redis node {self.label} {reason}")
-        if probe.refused:
-            names = ", ".join(probe.refused)
-            raise self._refused(f"run {names}, which sergeant's scripts need", _GRANT)
+        check_probe(
+            probe,
+            f"redis node {self.label}",
+            lambda names: self._refused(f"run {names}, which sergeant's scripts need", _GRANT),
+        )
         self.native_copy = probe.native_copy
         self._permitted = True
 

@@ -14,10 +14,11 @@ reserve passes its items through Lua instead of copying them natively.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+from sergeant.errors import StorageError
 
 from sergeant_redis.scripts import Script
 
@@ -28,8 +29,8 @@ __all__ = [
     "PROBE_KEY_PREFIX",
     "READ_ONLY",
     "Probe",
+    "check_probe",
     "read_probe",
-    "unusable",
 ]
 
 PROBE_KEY_PREFIX = "sergeant:probe:"
@@ -138,14 +139,19 @@ READ_ONLY = (
 )
 
 
-def unusable(probe: Probe) -> str | None:
-    """Why the probed server cannot serve sergeant other than its ACL (which
-    the caller words with its own field names), or None."""
+def check_probe(probe: Probe, who: str, refused: Callable[[str], StorageError]) -> None:
+    """Raise what keeps the probed server from serving sergeant: a read-only
+    replica or a server without Redis 7's commands (``who`` names it: "redis
+    node …"), else ACL refusals (``refused`` words them, given their names)."""
     if probe.read_only:
-        return READ_ONLY
+        raise StorageError(f"{who} {READ_ONLY}")
     if probe.missing:
-        return f"does not know {', '.join(probe.missing)}: sergeant-redis needs Redis 7.0 or later"
-    return None
+        missing = ", ".join(probe.missing)
+        raise StorageError(
+            f"{who} does not know {missing}: sergeant-redis needs Redis 7.0 or later"
+        )
+    if probe.refused:
+        raise refused(", ".join(probe.refused))
 
 
 #: KEYS: five probe keys (string, list, hash, zset, set). Returns each failed

@@ -137,8 +137,10 @@ def batch(rows: Sequence[Any], spans: Sequence[Span]) -> Batch:
         suffixes = itertools.chain(_SUFFIXES[: end - start], map(str, range(4096, end - start)))
         part = rows if end - start == len(rows) else rows[start:end]
         receipts = map(prefix.__add__, suffixes)
-        out += deliveries_of(
-            zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
+        out.grow(
+            deliveries_of(
+                zip(map(_ITEM_OF, part), receipts, map(_DELIVERIES_OF, part), strict=True)
+            )
         )
     return out
 

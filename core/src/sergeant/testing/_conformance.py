@@ -742,7 +742,9 @@ class ConnectorConformance:
             assert owner.set_ttl(100) is True
             ttl = stranger.get_ttl()
             assert ttl is not None
-            assert 30 < ttl <= 100
+            # Another client's estimate of the server's clock may differ from the
+            # owner's by part of a round trip, which rounding up can turn into a second.
+            assert 30 < ttl <= 101
             assert owner.release() is True
 
     def test_expired_lock_taken_by_another_is_not_ours(self, connector: Connector) -> None:

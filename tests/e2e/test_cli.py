@@ -202,6 +202,10 @@ def test_a_bad_encoder_table_is_a_one_line_error(
         (["push", "q", "--delay=-1"], "invalid --delay: -1.0"),
         (["push", "q", "--file", "/nonexistent/tasks.jsonl"], "invalid --file"),
         (["worker", "no_colon_here"], "MODULE:CLASS"),
+        (["push", "q", "--kwargs", '{"n": ' + "9" * 5000 + "}"], "pass it as a string"),
+        (["push", "q", "--kwargs", '{"n": ' + "[" * 100_000], "nested too deeply"),
+        (["worker", "m:C", "--stop-timeout", "nan"], "invalid stop_timeout: nan"),
+        (["worker", "m:C", "--max-worker-memory-usage=-1"], "invalid max_worker_memory_usage: -1"),
     ],
 )
 def test_bad_config_is_a_one_line_error(

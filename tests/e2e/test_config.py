@@ -56,6 +56,12 @@ def test_replace_returns_a_changed_copy() -> None:
         ("Timeouts.timeout", lambda: Timeouts(timeout=-1)),
         ("Timeouts.grace_period", lambda: Timeouts(grace_period="10")),
         ("Starvation.time_with_no_tasks", lambda: Starvation(time_with_no_tasks=0)),
+        # float(10**400) overflowed when the work loop started
+        ("Starvation.time_with_no_tasks", lambda: Starvation(time_with_no_tasks=10**400)),
+        (
+            "WorkerConfig.number_of_threads",
+            lambda: WorkerConfig(name="a", number_of_threads=2**40),
+        ),
         ("Logging.events", lambda: Logging(events=True)),
     ],
 )

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from sergeant._lease_block import LEASE_ENV, LeaseBlock
 from sergeant._lease_guard import LeaseGuard, worker_connector
 from sergeant._status import STATUS_ENV, Counters, StatusFile
+from sergeant.errors import ConfigError
+from sergeant.validation import check_count, check_timeout
 from sergeant.worker._child import ExitCode
 
 __all__ = ["Supervisor", "main"]
@@ -132,12 +134,15 @@ class Supervisor:
         on_tick: Callable[[Counters], None] | None = None,
         stop_timeout: float | None = None,
     ) -> None:
+        check_count("concurrent_workers", concurrent_workers)
+        if max_worker_memory_usage is not None:
+            check_count("max_worker_memory_usage", max_worker_memory_usage)
         self.worker_module_name = worker_module_name
         self.worker_class_name = worker_class_name
         self.concurrent_workers = concurrent_workers
         self.max_worker_memory_usage = max_worker_memory_usage
         self.on_tick = on_tick
-        self.stop_timeout = stop_timeout
+        self.stop_timeout = check_timeout(stop_timeout, "stop_timeout")
         self.logger = logger or _default_logger()
         self.children: list[_Child] = []
         self.finished = Counters()
@@ -357,14 +362,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="replace a worker process once its RSS exceeds this many bytes",
     )
     args = parser.parse_args(argv)
-    if args.concurrent_workers < 1:
-        parser.error("--concurrent-workers must be at least 1")
-    supervisor = Supervisor(
-        args.worker_module,
-        args.worker_class,
-        args.concurrent_workers,
-        max_worker_memory_usage=args.max_worker_memory_usage,
-    )
+    try:
+        supervisor = Supervisor(
+            args.worker_module,
+            args.worker_class,
+            args.concurrent_workers,
+            max_worker_memory_usage=args.max_worker_memory_usage,
+        )
+    except ConfigError as exc:
+        parser.error(str(exc))
     return supervisor.start()
 
 

@@ -17,9 +17,10 @@ import attrs
 from sergeant._connector_config import Connector
 from sergeant.encoder import COMPRESSORS, DEFAULT_MAX_PAYLOAD_BYTES, SERIALIZERS
 from sergeant.errors import ConfigError
-from sergeant.validation import check_positive, check_unicode, instance_of
+from sergeant.validation import MAX_SECONDS, check_positive, check_unicode, instance_of
 
 __all__ = [
+    "MAX_THREADS",
     "MIN_LEASE_SECONDS",
     "Encoder",
     "Logging",
@@ -31,14 +32,19 @@ __all__ = [
 ]
 
 
-def _whole(low: int, what: str) -> Any:
+def _whole(low: int, what: str, high: int | None = None) -> Any:
     def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        field = f"{what}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(
-                f"{what}.{attribute.name}", value, f"expected a whole number of at least {low}"
-            )
+            raise ConfigError(field, value, f"expected a whole number of at least {low}")
+        if high is not None and value > high:
+            raise ConfigError(field, value, f"expected at most {high:,}")
 
     return check
+
+
+#: The most threads a worker runs tasks on (each is an OS thread).
+MAX_THREADS = 10_000
 
 
 #: The shortest ``lease_seconds`` a worker takes.
@@ -146,7 +152,7 @@ class Timeouts:
 class Starvation:
     """``on_starvation`` runs once the queue has been empty this many seconds."""
 
-    time_with_no_tasks: int = attrs.field(validator=_whole(1, "Starvation"))
+    time_with_no_tasks: int = attrs.field(validator=_whole(1, "Starvation", MAX_SECONDS))
 
 
 def default_connector() -> Connector:
@@ -163,7 +169,8 @@ class WorkerConfig:
     :param max_retries: ``retry`` past this many runs calls ``on_max_retries`` and
         dead-letters the task; 0 retries without limit.
     :param tasks_per_transaction: tasks reserved (or popped) per round trip.
-    :param number_of_threads: tasks worked at once in the process.
+    :param number_of_threads: tasks worked at once in the process (at most
+        :data:`MAX_THREADS`).
     :param delivery: ``'at_least_once'`` (reserve, work, ack; a crash hands the task
         out again) or ``'at_most_once'`` (Sergeant's destructive pop).
     :param max_deliveries: a task handed out more times than this (its workers kept
@@ -192,7 +199,9 @@ class WorkerConfig:
     max_tasks_per_run: int = attrs.field(default=0, validator=_whole(0, "WorkerConfig"))
     max_retries: int = attrs.field(default=0, validator=_whole(0, "WorkerConfig"))
     tasks_per_transaction: int = attrs.field(default=1, validator=_whole(1, "WorkerConfig"))
-    number_of_threads: int = attrs.field(default=1, validator=_whole(1, "WorkerConfig"))
+    number_of_threads: int = attrs.field(
+        default=1, validator=_whole(1, "WorkerConfig", MAX_THREADS)
+    )
     encoder: Encoder = attrs.field(factory=Encoder)
     timeouts: Timeouts = attrs.field(factory=Timeouts)
     logging: Logging = attrs.field(factory=Logging)

@@ -59,6 +59,12 @@ def _parse(text: str, where: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(where, text[:60], f"not valid JSON ({exc.msg})") from exc
+    except ValueError:  # Python refuses to read an int of over 4,300 digits
+        raise ConfigError(
+            where, text[:60], "holds a number too long to read: pass it as a string"
+        ) from None
+    except RecursionError:
+        raise ConfigError(where, text[:60], "is nested too deeply to read") from None
     if not isinstance(value, dict):
         raise ConfigError(where, text[:60], "expected a JSON object of kwargs")
     return value

@@ -1,9 +1,13 @@
 """A task that did not finish, or whose retry was not stored, is never acked.
 
-- ``on_failure`` calling ``retry()`` whose push fails (here an ``EncodeError``:
-  the handler put the exception object in the kwargs) logged the failure and
-  then acked the task on the worker's usual path: it was gone, neither queued
-  nor dead-lettered. It is released now, as ``retry`` promises.
+- ``retry()`` refused for what it carries (an ``EncodeError``: the handler put
+  the exception object in the kwargs) acked the task when called from
+  ``on_failure``: it was gone, neither queued nor dead-lettered. Called from
+  ``work`` it released the task, which ran and failed the same way until
+  ``max_deliveries`` dead-lettered it as "its workers kept dying". Every run
+  would end the same way, so the task as stored is dead-lettered at once, with
+  the reason. (A retry the storage fails to take releases the task:
+  tests/e2e/test_worker.py.)
 - A second stop signal raises ``KeyboardInterrupt`` inside the running task to
   cut it short; the half-run task was acked. It is released now.
 """
@@ -27,26 +31,36 @@ def leftover(config: Connector, queue: str) -> tuple[int, int, int]:
     return sum(n.ready for n in stats), sum(n.in_flight for n in stats), dead
 
 
-def test_a_retry_that_cannot_be_stored_keeps_the_task(
-    connector_config: Connector, queue_name: str
+@pytest.mark.parametrize("retry_from", ["work", "on_failure"])
+def test_a_retry_that_cannot_be_encoded_dead_letters_the_task_with_the_reason(
+    connector_config: Connector, queue_name: str, retry_from: str
 ) -> None:
     class Retrying(sergeant.Worker):
         def generate_config(self) -> WorkerConfig:
             return WorkerConfig(name=queue_name, connector=connector_config, max_tasks_per_run=1)
 
         def work(self, task: sergeant.Task) -> None:
-            raise RuntimeError("transient")
+            error = RuntimeError("transient")
+            if retry_from == "work":
+                task.kwargs["error"] = error  # msgpack cannot encode it: retry raises
+                self.retry(task)
+            raise error
 
         def on_failure(self, task: sergeant.Task, exception: Exception) -> None:
-            task.kwargs["error"] = exception  # msgpack cannot encode it: retry raises
-            self.retry(task)
+            if retry_from == "on_failure":
+                task.kwargs["error"] = exception
+                self.retry(task)
 
     worker = Retrying()
     worker.init_broker()
     worker.push_task({"n": 1})
     summary = worker.work_loop()
     assert summary["counters"].processed == 1
-    assert leftover(connector_config, queue_name) == (1, 0, 0)
+    assert leftover(connector_config, queue_name) == (0, 0, 1)
+    (dead,) = worker.broker.dead_letters(queue_name)
+    assert "its retry was refused" in dead.reason
+    assert "cannot encode a RuntimeError" in dead.reason
+    assert worker.broker.encoder.decode_task(dead.payload).kwargs == {"n": 1}
 
 
 def test_a_task_cut_short_by_a_second_stop_signal_is_released(

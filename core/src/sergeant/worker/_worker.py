@@ -262,7 +262,12 @@ class Worker:
     def retry(
         self, task: Task, priority: Priority = "NORMAL", consumable_from: float | None = None
     ) -> None:
-        """Push the task again with ``run_count`` + 1 (past ``max_retries``: dead-letter it)."""
+        """Push the task again with ``run_count`` + 1 (past ``max_retries``: dead-letter it).
+
+        Refused for what it carries (a :class:`~sergeant.errors.ConfigError` such as
+        an ``EncodeError``), the task as stored is dead-lettered with the reason;
+        if the storage fails to take it, the task is released to run again.
+        """
         max_retries = self.config.max_retries
         if max_retries > 0 and task.run_count >= max_retries:
             raise WorkerMaxRetries()
@@ -273,6 +278,9 @@ class Worker:
                 priority=priority,
                 consumable_from=consumable_from,
             )
+        except ConfigError as exc:
+            self._dead_letter_current("retry", exc)
+            raise
         except SergeantError:
             self._keep_current()
             raise
@@ -289,6 +297,9 @@ class Worker:
                 priority=priority,
                 consumable_from=consumable_from,
             )
+        except ConfigError as exc:
+            self._dead_letter_current("requeue", exc)
+            raise
         except SergeantError:
             self._keep_current()
             raise
@@ -299,6 +310,22 @@ class Worker:
         item: Reserved | None = getattr(self.current, "item", None)
         if item is not None:
             item.put_back = True
+
+    def _dead_letter_current(self, action: str, error: ConfigError) -> None:
+        """The retry or requeue was refused for what it carries (kwargs it cannot
+        encode, a bad priority): every run would end the same way, so the task as
+        stored goes to the dead-letter queue with that reason instead."""
+        item: Reserved | None = getattr(self.current, "item", None)
+        if item is None:
+            return
+        reason = f"its {action} was refused: {error}"
+        try:
+            self.broker.dead_letter(self.config.name, item.payload, reason, item.deliveries)
+        except SergeantError as exc:
+            self.logger.error("could not dead-letter a task (it will run again): %s", exc)
+            item.put_back = True
+            return
+        self.count("dead")
 
     def stop(self) -> None:
         """End this process; the supervisor then stops every worker."""

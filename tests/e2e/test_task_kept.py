@@ -59,6 +59,7 @@ def test_a_retry_that_cannot_be_encoded_dead_letters_the_task_with_the_reason(
     assert leftover(connector_config, queue_name) == (0, 0, 1)
     (dead,) = worker.broker.dead_letters(queue_name)
     assert "its retry was refused" in dead.reason
+    assert "kwargs['error']" in dead.reason
     assert "cannot encode a RuntimeError" in dead.reason
     assert worker.broker.encoder.decode_task(dead.payload).kwargs == {"n": 1}
 

@@ -100,6 +100,8 @@ def _default_at(level: int) -> Callable[[Any], Any]:
             return msgpack.ExtType(_EXT_TUPLE, _DUMPS[level + 1](list(obj)))
         if isinstance(obj, datetime.datetime):
             return _datetime_ext(obj)
+        if isinstance(obj, int):
+            raise OverflowError("msgpack carries whole numbers of at most 64 bits")
         raise TypeError(f"msgpack cannot encode a {type(obj).__name__}")
 
     return default
@@ -251,7 +253,24 @@ class TaskEncoder:
             ) from exc
 
     def encode_task(self, task: Task) -> bytes:
-        """The bytes stored on the queue for ``task``."""
+        """The bytes stored on the queue for ``task``; an EncodeError names the
+        first of its kwargs the serializer cannot carry."""
+        try:
+            return self._encode_task(task)
+        except EncodeError as exc:
+            kwargs = task.kwargs if isinstance(task.kwargs, dict) else {}
+            for key, value in kwargs.items():
+                try:
+                    self.encode(value)
+                except EncodeError as inner:
+                    raise EncodeError(
+                        f"task kwargs[{key!r}]",
+                        type(value).__name__,
+                        f"{inner.__cause__}: pass plain data (str, numbers, lists, dicts)",
+                    ) from inner.__cause__
+            raise exc from exc.__cause__
+
+    def _encode_task(self, task: Task) -> bytes:
         if self.serializer == "msgpack":
             return self.encode([task.kwargs, task.trace_id, task.date, task.run_count])
         if self.serializer == "pickle":  # the object, as Sergeant 0.27.0 pickles it

@@ -13,62 +13,13 @@ on it.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 from sergeant.connector import Connector
 from sergeant.errors import ConnectorUnavailableError
+from sergeant_test_support.proxy import ResettingProxy
 from sergeant_test_support.redis_fixtures import RedisServer
-
-
-class ResettingProxy:
-    """Forwards loopback TCP to a server; :meth:`lose_next_reply` makes it reset
-    the client's connection when the next reply comes back, unforwarded (its
-    read meets the connection closed)."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._lose = threading.Event()
-        self.lost = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def lose_next_reply(self) -> None:
-        self.lost.clear()
-        self._lose.set()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if replies and self._lose.is_set():
-                    self._lose.clear()
-                    self.lost.set()  # first: the client's read fails at the shutdown
-                    # shutdown, not close: it also wakes the other pump blocked in recv
-                    for end in (sink, source):
-                        end.shutdown(socket.SHUT_RDWR)
-                    return
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                end.close()
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture

@@ -251,3 +251,18 @@ def test_large_reserves_copy_natively_on_every_shard(
         assert got == sorted(got), "each shard hands out in the order it was given"
     assert connector.queue_ack(name, batch.receipts()) == 120
     assert connector.queue_length(name, include_delayed=True) == 0
+
+
+def test_pushes_pass_over_a_shard_whose_primary_is_full(
+    connector: Connector, redis_cluster: RedisCluster
+) -> None:
+    queue = unique("full")
+    primary = redis_cluster.primaries()[0]
+    command(primary, "CONFIG", "SET", "maxmemory", "1")  # full at once (noeviction)
+    try:
+        for item in items(30):
+            connector.queue_push(queue, item)
+        assert connector.queue_length(queue) == 30
+    finally:
+        command(primary, "CONFIG", "SET", "maxmemory", "0")
+    assert sorted(connector.queue_pop_bulk(queue, 30)) == items(30)

@@ -9,11 +9,14 @@ they could not, the server would stay full for good.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import redis
 from sergeant.connector import Connector
-from sergeant.errors import PartialPushError, StorageError
+from sergeant.errors import ConnectorUnavailableError, PartialPushError, StorageError
 from sergeant_redis.connector import PUSH_CHUNK
 from sergeant_test_support.redis_fixtures import RedisServer
 
@@ -75,3 +78,68 @@ def test_a_bulk_push_cut_short_says_how_much_was_stored(
     assert f"push items[{error.stored}:] again" in str(error)
     assert "is full" in str(error)
     assert connector.queue_peek("q", error.stored + 1) == items[: error.stored]
+
+
+def rejected(server: RedisServer, command: str) -> int:
+    """How many times the server refused ``command`` (OOM, ACL...) before running it."""
+    client = redis.Redis(host=server.host, port=server.port, password=server.password)
+    stats: dict[str, Any] = client.info("commandstats")
+    client.close()
+    return int(stats.get(f"cmdstat_{command}", {}).get("rejected_calls", 0))
+
+
+def test_pushes_skip_a_full_node_while_another_has_room(
+    redis_server_factory: Callable[..., RedisServer],
+    connectors: Callable[..., Connector],
+) -> None:
+    full, roomy = redis_server_factory(extra_config=FULL), redis_server_factory()
+    alone = connectors([full])
+    stored, _ = fill(alone, "q")
+    for n in range(100_000):  # until it refuses even one small item
+        try:
+            alone.queue_push("q", b"top-up-%d" % n)
+        except StorageError:
+            break
+        stored.append(b"top-up-%d" % n)
+    connector = connectors([full, roomy])
+
+    singles = [b"single-%02d" % i for i in range(20)]
+    for item in singles:
+        connector.queue_push("q", item)
+    bulk = [b"bulk-%05d" % i for i in range(PUSH_CHUNK * 3)]
+    connector.queue_push_bulk("q", bulk)
+    connector.queue_push("q", b"later", consumable_from=time.time() + 3600)
+    assert connectors([roomy]).queue_length("q", include_delayed=True) >= len(bulk)
+    # Once refused, the full node is tried after the one with room, not at every push.
+    assert rejected(full, "rpush") <= 3
+
+    # Reserves and acks still reach the full node, so it drains.
+    got: list[bytes] = []
+    while batch := connector.queue_reserve("q", 1000, 30.0):
+        got.extend(d.item for d in batch)
+        assert connector.queue_ack("q", batch.receipts()) == len(batch)
+    assert sorted(got) == sorted(stored + singles + bulk)
+
+
+def test_a_push_fails_only_when_every_node_is_full(
+    redis_server_factory: Callable[..., RedisServer],
+    connectors: Callable[..., Connector],
+) -> None:
+    small = redis_server_factory(extra_config=FULL)
+    large = redis_server_factory(extra_config=("maxmemory 6mb", "maxmemory-policy noeviction"))
+    connector = connectors([small, large])
+    items = [b"%08d" % i + b"x" * PAYLOAD for i in range(PUSH_CHUNK * 40)]
+    with pytest.raises(PartialPushError) as caught:
+        connector.queue_push_bulk("q", items)
+    error = caught.value
+    lengths = [connectors([s]).queue_length("q", include_delayed=True) for s in (small, large)]
+    assert sum(lengths) == error.stored
+    assert lengths[1] > lengths[0] > 0, "the larger node took chunks after the smaller was full"
+
+    with pytest.raises(StorageError) as refused:
+        connector.queue_push("q", b"one more")
+    assert not isinstance(refused.value, ConnectorUnavailableError)
+    message = str(refused.value)
+    assert message.count("is full") == 2
+    assert small.address in message
+    assert large.address in message

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from sergeant.connector import Connector
-from sergeant.errors import ItemTooLargeError
+from sergeant.errors import ConnectorUnavailableError, ItemTooLargeError, StorageError
 from sergeant_redis.connector import MAX_ITEM_BYTES
 from sergeant_test_support.redis_fixtures import RedisServer
 
@@ -31,3 +31,24 @@ def test_an_item_over_512_mib_is_refused_by_name_and_the_node_stays_up(
     assert not any(node.health.is_down() for node in connector.nodes)  # type: ignore[attr-defined]
     connector.queue_push(queue, b"after")
     assert connector.queue_pop(queue) == b"after"
+
+
+def test_a_value_over_a_lower_proto_max_bulk_len_names_the_setting_on_every_node(
+    redis_server_factory: Callable[..., RedisServer], connectors: Callable[..., Connector]
+) -> None:
+    servers = [redis_server_factory(extra_config=("proto-max-bulk-len 1mb",)) for _ in range(2)]
+    connector = connectors(servers)
+    big = bytes(2 * 2**20)
+    calls: list[Callable[[], object]] = [
+        lambda: connector.queue_push("q", big),
+        lambda: connector.queue_push("q", big, consumable_from=0),
+        lambda: connector.key_set("k", big),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError) as caught:
+            call()
+        assert not isinstance(caught.value, ConnectorUnavailableError)
+        assert "proto-max-bulk-len" in str(caught.value)
+    assert not any(node.health.is_down() for node in connector.nodes)  # type: ignore[attr-defined]
+    connector.queue_push("q", b"after")
+    assert connector.queue_pop("q") == b"after"

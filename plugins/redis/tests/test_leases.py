@@ -350,3 +350,20 @@ def test_acking_a_whole_batch_counts_what_was_still_held(
     assert [row.in_flight for row in connector.queue_stats(queue)] == [0]
     connector.queue_pop_bulk(queue, 10)
     assert keys_of(redis_server, queue) == []
+
+
+def test_a_batch_from_more_nodes_acks_on_fewer_as_its_receipts_would(
+    redis_servers: list[RedisServer], connectors: Connectors
+) -> None:
+    both, first = connectors(redis_servers), connectors(redis_servers[:1])
+    queue = f"fewer-{uuid.uuid4().hex[:8]}"
+    for server in redis_servers:
+        connectors([server]).queue_push_bulk(queue, items(3))
+    batch = both.queue_reserve(queue, 6, 60)
+    on_first = sum(d.receipt.startswith("0:") for d in batch)
+    assert (len(batch), on_first) == (6, 3)
+    # nodes[1] is not one of this connector's: its receipts count as not acked
+    assert first.queue_ack(queue, batch.receipts()) == on_first
+    assert first.queue_ack_and_reserve(queue, batch.receipts(), 1, 60) == (0, [])
+    assert both.queue_ack(queue, batch.receipts()) == 3
+    assert both.queue_length(queue, include_delayed=True) == 0

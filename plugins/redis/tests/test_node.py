@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -132,3 +133,45 @@ def test_a_timeout_is_not_retried(
     )
     assert got == [b"first", b"once"]
     assert connector.queue_pop_bulk(queue, 10) == []
+
+
+def test_a_unix_socket_path_as_host(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    path = tmp_path / "redis.sock"
+    server = redis_server_factory(
+        password="s3cret", extra_config=(f"unixsocket {path}", "unixsocketperm 700")
+    )
+    connector = RedisConnector(nodes=[{"host": str(path), "password": "s3cret"}])
+    try:
+        connector.queue_push("q", b"over the socket")
+        batch = connector.queue_reserve("q", 5, 10.0)
+        assert [d.item for d in batch] == [b"over the socket"]
+        assert connector.queue_ack("q", batch.receipts()) == 1
+        assert connector.queue_stats("q")[0].node == str(path)
+        admin = redis.Redis(host=server.host, port=server.port, password=server.password)
+        ours = [c["addr"] for c in admin.client_list() if c["name"] == "sergeant"]
+        admin.close()
+        assert ours
+        assert all(addr.startswith(str(path)) for addr in ours), ours
+    finally:
+        connector.close()
+
+    missing = RedisConnector(nodes=[{"host": str(tmp_path / "absent.sock")}])
+    with pytest.raises(ConnectorUnavailableError, match=r"absent\.sock \(nodes\[0\]\)"):
+        missing.queue_push("q", b"x")
+    missing.close()
+
+
+def test_tls_to_a_plain_text_server_says_so(redis_server: RedisServer) -> None:
+    connector = RedisConnector(
+        nodes=[redis_server.node(ssl=True, ssl_cert_reqs="none", socket_connect_timeout=1.0)]
+    )
+    try:
+        with pytest.raises(ConnectorUnavailableError) as caught:
+            connector.queue_push("q", b"x")
+    finally:
+        connector.close()
+    message = str(caught.value)
+    assert "nodes[0].ssl is on" in message
+    assert "drop ssl" in message

@@ -53,6 +53,7 @@ def test_sergeant_docs_examples_construct() -> None:
         ([{"url": "redis://h/0?ssl=true"}], "nodes[0].url"),
         ([{"url": "redis://h:1/0", "port": 2}], "nodes[0].port"),
         ([{"host": "h", "port": 1}, {"host": "h", "port": 1}], "nodes[1]"),
+        ([{"host": "/tmp/redis.sock", "ssl": True}], "nodes[0].ssl"),
         ([], "nodes"),
     ],
 )
@@ -132,3 +133,28 @@ def test_an_ipv6_host_is_taken_with_or_without_brackets() -> None:
         assert "[::1]:1/0" in repr(connector)
     finally:
         connector.close()
+
+
+def test_a_unix_socket_is_a_host_path_and_a_unix_url_says_so() -> None:
+    (node,) = build({"host": "/run/redis/redis.sock", "port": 1234}).node_params
+    assert node.address == node.identity.rsplit("/", 1)[0] == "/run/redis/redis.sock"
+    with pytest.raises(ConfigError, match=r"'host': '/path/to/redis.sock'") as caught:
+        build("unix://:s3cret@/run/redis/redis.sock?db=0")
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://h:99999/0", "'redis://h:99999/0'; its port 99999 is not from 1 to 65535"),
+        ("redis://:s3cret@h:0/0", "'redis://***@h:0/0'; its port 0 is not from 1 to 65535"),
+        ("redis://:s3cret@[::1]:abc/0", "its port 'abc' is not a number from 1 to 65535"),
+        ("redis://user:s3cret", "<redacted>; its port is not a number from 1 to 65535"),
+    ],
+)
+def test_a_bad_port_in_a_url_is_named_with_the_range(url: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build({"url": url})
+    assert caught.value.field == "nodes[0].url"
+    assert says in str(caught.value)
+    assert "s3cret" not in str(caught.value)

@@ -6,10 +6,12 @@ the fix, not an ACL diagnosis or a bare server reply."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import sergeant
 from sergeant.connector import Connector
-from sergeant.errors import StorageError
+from sergeant.errors import ConfigError, StorageError
 from sergeant_redis.permissions import read_probe
 from sergeant_test_support.redis_fixtures import RedisServer
 
@@ -61,3 +63,45 @@ def test_the_probe_reads_acl_refusals_missing_commands_and_nothing_else() -> Non
     assert not probe.read_only
     assert not probe.native_copy
     assert read_probe([]).native_copy
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ({"host": "127.0.0.1"}, {"host": "localhost"}),
+        ({"host": "127.0.0.1"}, "url"),
+    ],
+    ids=["localhost", "url"],
+)
+def test_a_server_listed_twice_is_refused_naming_both_entries(
+    spellings: tuple[Any, Any], redis_server_factory: Callable[..., RedisServer]
+) -> None:
+    server = redis_server_factory(password="s3cret-pw")
+    nodes = [
+        f"redis://:{server.password}@localhost:{server.port}/0"
+        if entry == "url"
+        else server.node(**entry)
+        for entry in spellings
+    ]
+    connector = sergeant.connect(sergeant.config.Connector(type="redis", params={"nodes": nodes}))
+    try:
+        with pytest.raises(ConfigError) as caught:
+            connector.queue_stats("q")  # every node's first script call
+        message = str(caught.value)
+        assert "nodes[0]" in message
+        assert "nodes[1]" in message
+        assert "list each server once" in message
+        assert "s3cret-pw" not in message
+        with pytest.raises(ConfigError):
+            connector.queue_reserve("q", 10, 10.0)  # every visit, not only the first
+    finally:
+        connector.close()
+
+
+def test_one_server_may_serve_two_databases(redis_server: RedisServer) -> None:
+    nodes = [redis_server.node(), redis_server.node(host="localhost", database=1)]
+    two = sergeant.connect(sergeant.config.Connector(type="redis", params={"nodes": nodes}))
+    try:
+        assert len(two.queue_stats("q")) == 2
+    finally:
+        two.close()

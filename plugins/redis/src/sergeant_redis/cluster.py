@@ -76,7 +76,7 @@ from sergeant.nodes import Health, Rotation
 from sergeant_redis import scripts
 from sergeant_redis.cluster_params import ClusterParams, parse_cluster
 from sergeant_redis.connector import QUEUE_PREFIX, RedisConnector
-from sergeant_redis.node import BACKOFF, Node, NodeUnavailableError, full
+from sergeant_redis.node import BACKOFF, Node, NodeFullError, NodeUnavailableError, full
 from sergeant_redis.permissions import PROBE, PROBE_KEY_PREFIX, check_probe, read_probe
 from sergeant_redis.replication import (
     ReplicationError,
@@ -359,7 +359,7 @@ class _Cluster:
                 "allow the key pattern ~sergeant:* and the commands in sergeant-redis's README"
             )
         if isinstance(exc, redis.exceptions.OutOfMemoryError):
-            return StorageError(
+            return NodeFullError(
                 f"redis cluster {'' if shard is None else shard.label + ' '}{full(exc)}"
             )
         if isinstance(exc, _UNAVAILABLE):
@@ -398,6 +398,7 @@ class ClusterShard:
         self.index = index
         self.label = f"shard {index}"
         self.health = Health(BACKOFF)
+        self.room = Health(BACKOFF)  # as a Node's: down while its primary is full
         self._cluster = cluster
         self._keys = keys
 

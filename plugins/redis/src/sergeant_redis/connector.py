@@ -7,8 +7,9 @@ Nodes
     empty for the queue a moment ago (:data:`EMPTY_HINT`) is visited after the
     others, never skipped. ``queue_length`` sums over nodes. A node that is
     down is skipped until its back-off ends (see :mod:`sergeant_redis.node`);
-    when it returns its items are consumed again. If no node answers,
-    :class:`~sergeant.errors.ConnectorUnavailableError`. Keys and locks live on
+    when it returns its items are consumed again. Pushes pass over a full one
+    (``maxmemory``) too while another has room; pops and reserves drain it.
+    If no node answers, :class:`~sergeant.errors.ConnectorUnavailableError`. Keys and locks live on
     the node chosen by rendezvous hashing of their name over the nodes' names
     (``name``, else the position in ``nodes``: never the host as spelled); if
     that node is down they raise, naming it. Rotation, back-off, visits and
@@ -66,13 +67,13 @@ from sergeant.connector import (
     Receipts,
     push_in_chunks,
 )
-from sergeant.errors import ConnectorUnavailableError
+from sergeant.errors import ConnectorUnavailableError, StorageError
 from sergeant.legacy import MIGRATE_LEGACY, LegacyReport
 from sergeant.nodes import Rotation, gather, rendezvous, visit
 
 from sergeant_redis import legacy, scripts
 from sergeant_redis.lock import RedisLock
-from sergeant_redis.node import Node, NodeUnavailableError
+from sergeant_redis.node import Node, NodeFullError, NodeUnavailableError
 from sergeant_redis.params import NodeParams, node_names, parse_nodes
 from sergeant_redis.receipts import Grouped, add_call, batch_args, by_node, new_token
 
@@ -148,7 +149,8 @@ class RedisConnector(Connector):
 
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
-        self.nodes = [Node(index, node) for index, node in enumerate(self.node_params)]
+        servers: dict[tuple[bytes, int], Node] = {}
+        self.nodes = [Node(index, node, servers) for index, node in enumerate(self.node_params)]
         self._names = node_names(self.node_params)
         self._turns = Rotation(self.nodes)
         self._queues: dict[str, _Queue] = {}
@@ -211,28 +213,52 @@ class RedisConnector(Connector):
         letter = priority[0]
         ready = keys[1] if letter == "H" else keys[3]
 
-        def push(node: Node, chunk: list[bytes]) -> object:
-            if consumable_from is None:
-                done = node.execute("RPUSH", ready, *chunk)
-            else:
-                delay = repr(consumable_from - time.time())
-                done = node.script(scripts.PUSH_DELAYED, keys, delay, letter, *chunk)
-                queue.maintained_until[node.index] = 0.0  # ours may fall due soon
+        def push(node: Node, chunk: list[bytes]) -> None:
+            try:
+                if consumable_from is None:
+                    node.execute("RPUSH", ready, *chunk)
+                else:
+                    delay = repr(consumable_from - time.time())
+                    node.script(scripts.PUSH_DELAYED, keys, delay, letter, *chunk)
+                    queue.maintained_until[node.index] = 0.0  # ours may fall due soon
+            except NodeFullError:
+                node.room.failed()
+                raise
+            node.room.succeeded()
             # not empty any more: our own pops should not put it last
             queue.empty_until[node.index] = 0.0
-            return done
 
         def push_chunk(chunk: list[bytes]) -> None:
-            # The next node in turn takes the chunk; if it is down, the first that answers.
-            node = self._turns.next()
-            if not node.health.is_down():
+            # The next node in turn takes the chunk; if it is down or full, the
+            # first that takes it (full nodes after the others, down ones last).
+            down: list[NodeUnavailableError] = []
+            full: list[NodeFullError] = []
+
+            def took(node: Node) -> bool:
                 try:
                     push(node, chunk)
+                    return True
+                except NodeUnavailableError as exc:
+                    down.append(exc)
+                except NodeFullError as exc:
+                    full.append(exc)
+                return False
+
+            first, now = self._turns.next(), time.monotonic()
+            if not (first.health.is_down(now) or first.room.is_down(now)) and took(first):
+                return
+            # The first, if it failed, comes again last (a lost reply: a new
+            # connection may take it), unless it said it is full.
+            first_full = bool(full)
+            for node in self._turns.order(lambda node: node.room.is_down(now), now):
+                if not (node is first and first_full) and took(node):
                     return
-                except NodeUnavailableError:
-                    pass
-            for _ in self._visit("push", functools.partial(push, chunk=chunk), self._rotation()):
-                break
+            if not full:
+                raise _unavailable("push", down)
+            if len(full) == 1 and not down:
+                raise full[0]
+            reasons = "; ".join(map(str, [*full, *down]))
+            raise StorageError(f"no redis node took the push: {reasons}") from full[0]
 
         push_in_chunks(items, PUSH_CHUNK, push_chunk)
 

@@ -33,6 +33,7 @@ import collections
 import functools
 import importlib
 import os
+import re
 import secrets
 import select
 import ssl
@@ -47,7 +48,12 @@ import redis.backoff
 import redis.exceptions
 import redis.retry
 import redis.sentinel
-from sergeant.errors import AuthenticationError, ConnectorUnavailableError, StorageError
+from sergeant.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectorUnavailableError,
+    StorageError,
+)
 from sergeant.nodes import Backoff, Health
 
 from sergeant_redis.params import NodeParams, SentinelNodeParams
@@ -68,7 +74,7 @@ from sergeant_redis.replication import (
 from sergeant_redis.scripts import Script
 from sergeant_redis.sentinel import sentinel_pool
 
-__all__ = ["BACKOFF", "Node", "NodeUnavailableError", "full"]
+__all__ = ["BACKOFF", "Node", "NodeFullError", "NodeUnavailableError", "full"]
 
 #: Idle seconds after which a connection is checked before use (see Node._drop_if_stale).
 IDLE_CHECK = 0.05
@@ -90,6 +96,11 @@ class NodeUnavailableError(ConnectorUnavailableError):
         self.node = node
         self.reason = reason
         super().__init__(f"redis node {node.label} is unreachable: {reason}")
+
+
+class NodeFullError(StorageError):
+    """A node at ``maxmemory`` (``noeviction``) refused a write that needs memory:
+    pushes try the other nodes (see :class:`Node`'s ``room``)."""
 
 
 class Connection(Protocol):
@@ -121,6 +132,8 @@ def _pool_and_sentinel(
         "retry": retry,
         "health_check_interval": 30,
     }
+    if params.host.startswith("/"):
+        options["unix_socket_path"] = params.host
     if isinstance(params, SentinelNodeParams):
         return sentinel_pool(params, options)
     return redis.Redis(**options).connection_pool, None
@@ -204,9 +217,13 @@ def _stale(conn: Connection) -> bool:
 class Node:
     """The connections to one server, with its health."""
 
-    def __init__(self, index: int, params: NodeParams) -> None:
+    def __init__(
+        self, index: int, params: NodeParams, servers: dict[tuple[bytes, int], Node] | None = None
+    ) -> None:
         self.index = index
         self.params = params
+        #: The connector's nodes by server ``run_id`` and database, as each is first probed.
+        self._servers = {} if servers is None else servers
         #: How messages name the node's config: ``nodes[i]``, or ``sentinel``.
         self.where = params.where.format(index)
         self.label = f"{params.address} ({self.where})"
@@ -225,6 +242,8 @@ class Node:
         self._opened: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._opened_guard = threading.Lock()
         self.health = Health(BACKOFF)
+        #: Down while the server said it is full: pushes try it after the others.
+        self.room = Health(BACKOFF)
         self._permitted = False
         #: Reserves may copy items natively (known after the ACL probe).
         self.native_copy = False
@@ -258,8 +277,29 @@ class Node:
             f"redis node {self.label}",
             lambda names: self._refused(f"run {names}, which sergeant's scripts need", _GRANT),
         )
+        self._check_listed_once()
         self.native_copy = probe.native_copy
         self._permitted = True
+
+    def _check_listed_once(self) -> None:
+        """Refuse a server that another node of the connector reached under
+        another spelling (``localhost`` and ``127.0.0.1``): it would count
+        twice. Known by its ``run_id``; not checked where ``INFO`` is refused."""
+        try:
+            found = re.search(rb"run_id:(\w+)", self._call(_command, ("INFO", "server")))
+        except NodeUnavailableError:
+            raise
+        except StorageError:
+            return
+        other = self._servers.setdefault((found[1], self.params.database), self) if found else self
+        if other is not self:
+            raise ConfigError(
+                self.where,
+                None,
+                f"it is the redis-server (and database) of {other.where} "
+                f"({other.params.address}) under another name; list each server once",
+                shown=repr(self.params.address),
+            )
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -429,6 +469,19 @@ class Node:
                 time.sleep(RETRY_PAUSE)
                 result = run(conn, arg)
         except redis.exceptions.RedisError as exc:
+            longest = _longest(arg)
+            # A value over proto-max-bulk-len: the server answers that and drops the
+            # connection, often before the value is written (a reset, not the node down).
+            if "invalid bulk length" in str(exc) or (
+                "while writing" in str(exc) and longest > _MIN_BULK_LIMIT
+            ):
+                conn.disconnect()
+                raise StorageError(
+                    f"redis node {self.label} dropped a call carrying a value of {longest:,} "
+                    f"bytes ({_reason(exc)}), as it does with one longer than its "
+                    "proto-max-bulk-len; store big payloads elsewhere and push a reference, "
+                    "or raise the server's proto-max-bulk-len"
+                ) from exc
             raise self._translate(exc) from exc
         self.health.succeeded()
         return result
@@ -456,6 +509,12 @@ class Node:
                     f"; check {self.where}.ssl_ca_certs (the CA that signed the "
                     f"server's certificate) and {self.where}.ssl_check_hostname"
                 )
+            elif self.params.ssl and ("Timeout connecting" in reason or "[SSL" in reason):
+                reason += (
+                    f"; {self.where}.ssl is on: if the server speaks plain text on that port, "
+                    "the TLS handshake cannot complete, so drop ssl (a redis:// url) or give "
+                    "its tls-port"
+                )
             return NodeUnavailableError(self, reason)
         if isinstance(exc, redis.exceptions.ReadOnlyError):
             return StorageError(f"redis node {self.label} {READ_ONLY}")
@@ -466,7 +525,7 @@ class Node:
                 "less than its value (16 by default); pick one in that range"
             )
         if isinstance(exc, redis.exceptions.OutOfMemoryError):
-            return StorageError(f"redis node {self.label} {full(exc)}")
+            return NodeFullError(f"redis node {self.label} {full(exc)}")
         if isinstance(exc, redis.exceptions.InvalidResponse):
             return StorageError(
                 f"redis node {self.label} does not answer in the Redis protocol ({_reason(exc)}); "
@@ -549,6 +608,16 @@ def full(exc: BaseException) -> str:
         "take, ack and release tasks, so let them drain the queues, or raise the server's "
         "maxmemory"
     )
+
+
+#: The lowest ``proto-max-bulk-len`` redis-server accepts.
+_MIN_BULK_LIMIT = 2**20
+
+
+def _longest(arg: Any) -> int:
+    """The length of the longest bytes argument of a command, or of a pipeline's commands."""
+    values = [v for part in arg for v in (part if isinstance(part, tuple) else (part,))]
+    return max((len(v) for v in values if isinstance(v, bytes)), default=0)
 
 
 def _reason(exc: BaseException) -> str:

@@ -129,6 +129,11 @@ class NodeParams(ConnectionOptions):
     #: Seconds a write waits for ``min_replicas`` replicas.
     min_replicas_timeout: float = attrs.field(default=1.0, validator=positive_number)
 
+    def __attrs_post_init__(self) -> None:
+        if self.ssl and self.host.startswith("/"):
+            fix = "a unix socket (a host starting with '/') takes no TLS: drop ssl"
+            raise ConfigError("ssl", True, fix)
+
     @property
     def where(self) -> str:
         """How error messages name this node's config, with its index: ``nodes[{}]``."""
@@ -136,8 +141,9 @@ class NodeParams(ConnectionOptions):
 
     @property
     def address(self) -> str:
-        """``host:port``: how messages name this node (never with credentials)."""
-        return _host_port(self.host, self.port)
+        """``host:port``, or a unix socket's path: how messages name this node
+        (never with credentials)."""
+        return self.host if self.host.startswith("/") else _host_port(self.host, self.port)
 
     @property
     def identity(self) -> str:
@@ -272,7 +278,6 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     unsure = shown if "@" in url else "<redacted>"
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port
     except ValueError:  # its message may quote part of the password: never shown
         raise ConfigError(
             field,
@@ -281,8 +286,22 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
             "password (urllib.parse.quote(password, safe=''))",
             shown=unsure,
         ) from None
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        text = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        if text.isascii() and text.isdigit():
+            raise ConfigError(field, None, f"its port {text} is not from 1 to 65535", shown=shown)
+        if "@" in url:
+            fix = f"its port {text!r} is not a number from 1 to 65535"
+        else:  # the "port" may be a password given without its '@host'
+            fix = "its port is not a number from 1 to 65535 (not shown: it may be a password)"
+        raise ConfigError(field, None, fix, shown=unsure)
     if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(field, None, "use a redis:// or rediss:// url", shown=shown)
+        fix = "use a redis:// or rediss:// url (a unix socket: {'host': '/path/to/redis.sock'})"
+        raise ConfigError(field, None, fix, shown=shown)
     if not parts.hostname:
         fix = "the url needs a host, e.g. redis://localhost:6379/0"
         raise ConfigError(field, None, fix, shown=unsure)

@@ -80,13 +80,14 @@ def add_call(
 
 def by_node(receipts: Receipts, node_count: int) -> Grouped:
     """Valid-looking receipts grouped by node and token; others are left out
-    (they can name nothing live, so they count as not acked). The result is
-    only read, never changed."""
+    (they can name nothing live, so they count as not acked), such as those
+    naming a node past ``node_count`` (a batch reserved through a connector
+    with more nodes). The result is only read, never changed."""
     handle = cast("Grouped | None", receipts.handle)
-    if handle is not None and len(receipts) == sum(
-        len(numbers) for calls in handle.values() for numbers in calls.values()
-    ):
-        return handle  # a whole batch's receipts: no parsing
+    if handle is not None and all(index < node_count for index in handle):
+        held = sum(len(numbers) for calls in handle.values() for numbers in calls.values())
+        if len(receipts) == held:
+            return handle  # a whole batch's receipts: no parsing
     grouped: Grouped = {}
     heads: dict[str, list[str] | None] = {}
     for receipt in receipts:

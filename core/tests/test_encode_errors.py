@@ -20,6 +20,7 @@ def test_the_first_kwarg_that_cannot_be_encoded_is_named(serializer: str) -> Non
         TaskEncoder(serializer=serializer).encode_task(task)
     message = str(caught.value)
     assert "kwargs['error']" in message
+    assert f"{serializer} cannot encode it" in message
     assert "RuntimeError" in message
     assert "plain data" in message
 

@@ -266,7 +266,8 @@ class TaskEncoder:
                     raise EncodeError(
                         f"task kwargs[{key!r}]",
                         type(value).__name__,
-                        f"{inner.__cause__}: pass plain data (str, numbers, lists, dicts)",
+                        f"{self.serializer} cannot encode it ({inner.__cause__}); pass plain"
+                        " data (str, numbers, lists, dicts)",
                     ) from inner.__cause__
             raise exc from exc.__cause__
 

@@ -105,3 +105,26 @@ def test_one_server_may_serve_two_databases(redis_server: RedisServer) -> None:
         assert len(two.queue_stats("q")) == 2
     finally:
         two.close()
+
+
+def test_connectors_sharing_a_server_are_not_taken_for_one_listing_it_twice(
+    redis_servers: list[RedisServer],
+) -> None:
+    """Each connector's nodes write its own mark: another connector's index on
+    the same server (here nodes[1] of the first, nodes[0] of the second) is
+    never read as a duplicate."""
+    first = sergeant.connect(
+        sergeant.config.Connector(
+            type="redis", params={"nodes": [redis_servers[1].node(), redis_servers[0].node()]}
+        )
+    )
+    second = sergeant.connect(
+        sergeant.config.Connector(type="redis", params={"nodes": [redis_servers[0].node()]})
+    )
+    try:
+        for _ in range(2):
+            assert len(first.queue_stats("q")) == 2
+            assert len(second.queue_stats("q")) == 1
+    finally:
+        first.close()
+        second.close()

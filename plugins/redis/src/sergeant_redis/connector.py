@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -73,7 +74,7 @@ from sergeant.nodes import Rotation, gather, rendezvous, visit
 
 from sergeant_redis import legacy, scripts
 from sergeant_redis.lock import RedisLock
-from sergeant_redis.node import Node, NodeFullError, NodeUnavailableError
+from sergeant_redis.node import Node, NodeFullError, NodeUnavailableError, Roster
 from sergeant_redis.params import NodeParams, node_names, parse_nodes
 from sergeant_redis.receipts import Grouped, add_call, batch_args, by_node, new_token
 
@@ -149,8 +150,8 @@ class RedisConnector(Connector):
 
     def __init__(self, **params: Any) -> None:
         self.node_params: tuple[NodeParams, ...] = parse_nodes(params)
-        servers: dict[tuple[bytes, int], Node] = {}
-        self.nodes = [Node(index, node, servers) for index, node in enumerate(self.node_params)]
+        roster = Roster(secrets.token_hex(8), self.node_params)
+        self.nodes = [Node(index, node, roster) for index, node in enumerate(self.node_params)]
         self._names = node_names(self.node_params)
         self._turns = Rotation(self.nodes)
         self._queues: dict[str, _Queue] = {}

@@ -33,7 +33,6 @@ import collections
 import functools
 import importlib
 import os
-import re
 import secrets
 import select
 import ssl
@@ -41,7 +40,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import redis
 import redis.backoff
@@ -74,7 +73,7 @@ from sergeant_redis.replication import (
 from sergeant_redis.scripts import Script
 from sergeant_redis.sentinel import sentinel_pool
 
-__all__ = ["BACKOFF", "Node", "NodeFullError", "NodeUnavailableError", "full"]
+__all__ = ["BACKOFF", "Node", "NodeFullError", "NodeUnavailableError", "Roster", "full"]
 
 #: Idle seconds after which a connection is checked before use (see Node._drop_if_stale).
 IDLE_CHECK = 0.05
@@ -96,6 +95,20 @@ class NodeUnavailableError(ConnectorUnavailableError):
         self.node = node
         self.reason = reason
         super().__init__(f"redis node {node.label} is unreachable: {reason}")
+
+
+#: The key each node's probe writes its connector's mark and its index to, and
+#: how long it lives (ms).
+LISTED_KEY = f"{PROBE_KEY_PREFIX}listed"
+LISTED_MS = 3_600_000
+
+
+class Roster(NamedTuple):
+    """A connector's nodes, for telling one server listed twice: ``mark`` names
+    the connector's key (random), ``nodes`` are its entries."""
+
+    mark: str
+    nodes: Sequence[NodeParams]
 
 
 class NodeFullError(StorageError):
@@ -217,13 +230,12 @@ def _stale(conn: Connection) -> bool:
 class Node:
     """The connections to one server, with its health."""
 
-    def __init__(
-        self, index: int, params: NodeParams, servers: dict[tuple[bytes, int], Node] | None = None
-    ) -> None:
+    def __init__(self, index: int, params: NodeParams, roster: Roster | None = None) -> None:
         self.index = index
         self.params = params
-        #: The connector's nodes by server ``run_id`` and database, as each is first probed.
-        self._servers = {} if servers is None else servers
+        self._roster = roster
+        #: '' once the probe found this node's keyspace listed once; else why not
+        self._listed_twice: str | None = None
         #: How messages name the node's config: ``nodes[i]``, or ``sentinel``.
         self.where = params.where.format(index)
         self.label = f"{params.address} ({self.where})"
@@ -282,24 +294,32 @@ class Node:
         self._permitted = True
 
     def _check_listed_once(self) -> None:
-        """Refuse a server that another node of the connector reached under
-        another spelling (``localhost`` and ``127.0.0.1``): it would count
-        twice. Known by its ``run_id``; not checked where ``INFO`` is refused."""
-        try:
-            found = re.search(rb"run_id:(\w+)", self._call(_command, ("INFO", "server")))
-        except NodeUnavailableError:
-            raise
-        except StorageError:
+        """Refuse a server and database that another node of the connector
+        reached under another spelling (``localhost`` and ``127.0.0.1``): it
+        would count twice. Each node writes ``<connector mark>:<index>`` to one
+        key of the server and reads what it replaces; its own connector's mark
+        with another index means the same keyspace. (Another connector writing
+        in between can hide a duplicate, never make one up.)"""
+        if self._roster is None:
             return
-        other = self._servers.setdefault((found[1], self.params.database), self) if found else self
-        if other is not self:
-            raise ConfigError(
-                self.where,
-                None,
-                f"it is the redis-server (and database) of {other.where} "
-                f"({other.params.address}) under another name; list each server once",
-                shown=repr(self.params.address),
-            )
+        if self._listed_twice is None:  # once found, the key holds our own index
+            self._listed_twice = self._other_listing(self._roster)
+        if self._listed_twice:
+            fix = f"{self._listed_twice} under another name; list each server once"
+            raise ConfigError(self.where, None, fix, shown=repr(self.params.address))
+
+    def _other_listing(self, roster: Roster) -> str:
+        """The other entry of ``roster`` whose keyspace this node reached too, or ''."""
+        mark = roster.mark
+        command = ("SET", LISTED_KEY, f"{mark}:{self.index}", "GET", "PX", LISTED_MS)
+        before = self._call(_command, command)
+        found = before.decode("ascii", "replace") if isinstance(before, bytes) else ""
+        owner, _, index = found.partition(":")
+        if owner != mark or not index.isdigit() or int(index) == self.index:
+            return ""
+        first = int(index)
+        address = roster.nodes[first].address if first < len(roster.nodes) else "?"
+        return f"it is the redis-server and database of nodes[{first}] ({address})"
 
     def _script(self, script: Script, keys: Sequence[str], *args: Any) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)

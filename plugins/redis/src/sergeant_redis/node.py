@@ -99,7 +99,7 @@ class NodeUnavailableError(ConnectorUnavailableError):
 
 #: The key each node's probe writes its connector's mark and its index to, and
 #: how long it lives (ms).
-LISTED_KEY = f"{PROBE_KEY_PREFIX}listed"
+LISTED_KEY = "sergeant:listed"
 LISTED_MS = 3_600_000
 
 
@@ -312,7 +312,10 @@ class Node:
         """The other entry of ``roster`` whose keyspace this node reached too, or ''."""
         mark = roster.mark
         command = ("SET", LISTED_KEY, f"{mark}:{self.index}", "GET", "PX", LISTED_MS)
-        before = self._call(_command, command)
+        try:
+            before = self._call(_command, command)
+        except NodeFullError:  # a full server refuses the write: unchecked, it can still drain
+            return ""
         found = before.decode("ascii", "replace") if isinstance(before, bytes) else ""
         owner, _, index = found.partition(":")
         if owner != mark or not index.isdigit() or int(index) == self.index:

@@ -150,6 +150,10 @@ def test_a_unix_socket_is_a_host_path_and_a_unix_url_says_so() -> None:
         ("redis://:s3cret@h:0/0", "'redis://***@h:0/0'; its port 0 is not from 1 to 65535"),
         ("redis://:s3cret@[::1]:abc/0", "its port 'abc' is not a number from 1 to 65535"),
         ("redis://user:s3cret", "<redacted>; its port is not a number from 1 to 65535"),
+        # a password holding '/' ends the netloc inside it: its tail is no port
+        ("redis://:Ab:s3cret/x@127.0.0.1:1/0", "'redis://***@127.0.0.1:1/0'; its port is not"),
+        ("redis://:Ab:s3cret/x@h/0", "(not shown: it may be part of a password"),
+        ("redis://:s3cret:99999/0", "<redacted>; its port is not a number"),
     ],
 )
 def test_a_bad_port_in_a_url_is_named_with_the_range(url: str, says: str) -> None:

@@ -291,13 +291,18 @@ def _from_url(index: int, url: str) -> dict[str, Any]:
     except ValueError:
         port = -1
     if port is not None and not 0 < port < 65536:
-        text = parts.netloc.rpartition("@")[2].rpartition(":")[2]
-        if text.isascii() and text.isdigit():
-            raise ConfigError(field, None, f"its port {text} is not from 1 to 65535", shown=shown)
-        if "@" in url:
-            fix = f"its port {text!r} is not a number from 1 to 65535"
-        else:  # the "port" may be a password given without its '@host'
-            fix = "its port is not a number from 1 to 65535 (not shown: it may be a password)"
+        host_port = parts.netloc.rpartition("@")[2]
+        text = host_port.rpartition(":")[2]
+        # Only what follows a parsed '@', or a lone host:port, is surely a port: a
+        # password holding '/' or ':' ends the url's netloc inside itself.
+        if "@" in parts.netloc or (host_port.count(":") == 1 and text.isdigit()):
+            what = f"{text} is not" if text.isdigit() else f"{text!r} is not a number"
+            raise ConfigError(field, None, f"its port {what} from 1 to 65535", shown=shown)
+        fix = (
+            "its port is not a number from 1 to 65535 (not shown: it may be part of a "
+            "password; quote one holding '/', ':' or '@' with urllib.parse.quote(password, "
+            "safe=''))"
+        )
         raise ConfigError(field, None, fix, shown=unsure)
     if parts.scheme not in ("redis", "rediss"):
         fix = "use a redis:// or rediss:// url (a unix socket: {'host': '/path/to/redis.sock'})"

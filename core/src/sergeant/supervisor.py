@@ -38,6 +38,9 @@ from sergeant.worker._child import ExitCode
 __all__ = ["Supervisor", "main"]
 
 _TICK = 0.2
+#: A limit under this many bytes would kill every worker process as it starts
+#: (an interpreter with sergeant loaded holds more): refused as a unit mistake.
+_MIN_MEMORY_USAGE = 16 * 2**20
 #: Deaths by a signal no code of a supervised worker sends itself: SIGKILL and
 #: SIGTERM come from outside (an operator, the OOM killer, a deploy script; the
 #: supervisor's own kills set ``killed_for``). Such a process was not crashing.
@@ -118,6 +121,8 @@ class Supervisor:
     """Keeps ``concurrent_workers`` processes of one worker class running.
 
     :param worker_module_name: dotted module name, or a path to a ``.py`` file.
+    :param max_worker_memory_usage: bytes of resident memory past which a worker
+        process is killed and replaced (None: no limit); at least 16 MiB.
     :param on_tick: called about five times a second with the summed counters of
         every process so far (for a progress line).
     :param stop_timeout: seconds to wait for workers after a stop before killing
@@ -137,6 +142,14 @@ class Supervisor:
         check_count("concurrent_workers", concurrent_workers)
         if max_worker_memory_usage is not None:
             check_count("max_worker_memory_usage", max_worker_memory_usage)
+            if max_worker_memory_usage < _MIN_MEMORY_USAGE:  # every process killed at once
+                raise ConfigError(
+                    "max_worker_memory_usage",
+                    max_worker_memory_usage,
+                    f"expected bytes, at least {_MIN_MEMORY_USAGE} (16 MiB): a worker process"
+                    " uses more as it starts, so each would be killed before its first task;"
+                    f" {max_worker_memory_usage} MiB is {max_worker_memory_usage * 2**20}",
+                )
         self.worker_module_name = worker_module_name
         self.worker_class_name = worker_class_name
         self.concurrent_workers = concurrent_workers

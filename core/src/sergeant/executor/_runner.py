@@ -439,7 +439,11 @@ class Runner:
                 self._run_redelivered(batch[index:])
                 return
             if self.pool is None:
-                self._execute(item)
+                try:
+                    self._execute(item)
+                except BaseException:  # it ends the loop: the rest have not started
+                    self._put_back(batch[index + 1 :])
+                    raise
             else:
                 self._slots.acquire()
                 if self._stopping():
@@ -479,14 +483,18 @@ class Runner:
             except _HANDLED as exc:
                 try:
                     self._failed(task, exc)  # a retry that is not stored keeps the item
+                except BaseException as escaped:
+                    _cut_short(item, escaped)
+                    self._put_back(batch[index + 1 :])
+                    raise
                 finally:
                     current.item = None
-                self._settle(item)
+                    self._settle(item)
             except BaseException as exc:
                 current.item = None
-                if isinstance(exc, KeyboardInterrupt):  # a second stop signal: cut short
-                    item.put_back = True
+                _cut_short(item, exc)
                 self._settle(item)
+                self._put_back(batch[index + 1 :])
                 raise
             else:
                 current.item = None
@@ -508,9 +516,13 @@ class Runner:
         would come back with their ``deliveries`` one higher."""
         self._drop_prefetched()
         fresh = [item for item in items if item.deliveries == 1]
-        if fresh:
-            self._run_batch(fresh)
         again = [item for item in items if item.deliveries > 1]
+        if fresh:
+            try:
+                self._run_batch(fresh)
+            except BaseException:  # it ends the loop: the rest have not started
+                self._put_back(again)
+                raise
         self._wait_for_threads()
         self.flush_acks()
         marks = RunningMarks(self.worker.broker.connector, self.queue, self.worker.logger)
@@ -522,18 +534,23 @@ class Runner:
             if self._undeliverable(item):
                 marks.clear(item.payload)
             elif marks.mark(item.payload):
-                self._run_alone(item, marks)
+                self._run_alone(item, marks, again[index + 1 :] + culprits)
             else:
                 culprits.append(item)
         for index, item in enumerate(culprits):
             if self._stopping():
                 self._put_back(culprits[index:])
                 return
-            self._run_alone(item, marks)
+            self._run_alone(item, marks, culprits[index + 1 :])
 
-    def _run_alone(self, item: Reserved, marks: RunningMarks) -> None:
-        """Run a marked task on this thread while no other runs, ack it, clear its mark."""
-        self._execute(item)
+    def _run_alone(self, item: Reserved, marks: RunningMarks, rest: list[Reserved]) -> None:
+        """Run a marked task on this thread while no other runs, ack it, clear its
+        mark; hand back ``rest`` (not started) if what it raises ends the loop."""
+        try:
+            self._execute(item)
+        except BaseException:
+            self._put_back(rest)
+            raise
         self.flush_acks()
         marks.clear(item.payload)
 
@@ -674,6 +691,12 @@ class Runner:
             if self._pre_work is not None:
                 try:
                     self._pre_work(task)
+                except WorkerInterrupt:  # stop() or respawn(): the task has not run, so
+                    item.put_back = True  # it goes back rather than being acked unrun
+                    raise
+                except (WorkerRetry, WorkerRequeue, WorkerMaxRetries) as action:
+                    self._failed(task, action)  # handled as if work had called it
+                    return
                 except Exception as exc:
                     worker.hook_failed("pre_work", exc, task)
             try:
@@ -698,8 +721,8 @@ class Runner:
                     worker.handle_success(task, returned_value)
         except WorkerInterrupt as exc:  # raised by a handler: the task itself has run
             self.interrupt = exc
-        except KeyboardInterrupt:  # a second stop signal: the task was cut short
-            item.put_back = True
+        except BaseException as exc:
+            _cut_short(item, exc)
             raise
         finally:
             worker.current.item = None
@@ -738,6 +761,18 @@ class Runner:
         self._last_publish = time.monotonic()
         if self.status is not None:
             self.status.write(self.counters, self._kill_after)
+
+
+def _cut_short(item: Reserved, exc: BaseException) -> None:
+    """``exc`` escaped a task or its handlers, so they did not all run: a second
+    stop signal (``KeyboardInterrupt``), a ``BaseException`` no handler takes
+    (``asyncio.CancelledError``, ``GeneratorExit``, the user's own), or an error
+    of the worker's own handling (a log handler that raises). The task is
+    released to run again, never acked. Only ``sys.exit()`` is the task's own
+    wish to end its process: it is done (as is a task whose ``retry`` or
+    ``requeue``, raised where no handler takes it, already stored its next run)."""
+    if not isinstance(exc, SystemExit | WorkerRetry | WorkerRequeue):
+        item.put_back = True
 
 
 def _freeze_heap() -> bool:

@@ -124,9 +124,6 @@ def run(module: str, class_name: str) -> ExitCode:
             return ExitCode.CONFIG_INVALID
         summary = worker.work_loop()
         worker.close()
-    except Exception:
-        traceback.print_exc()
-        return ExitCode.CRASHED
     except SystemExit as exc:
         # Its code must not reach the supervisor: 2, 3 and 7 would read as a worker
         # that cannot be loaded and 5 as a stop, and either would stop every process.
@@ -135,6 +132,19 @@ def run(module: str, class_name: str) -> ExitCode:
             "process as it ends any Python program; the supervisor starts another",
             file=sys.stderr,
         )
+        return ExitCode.CRASHED
+    except KeyboardInterrupt:  # a second SIGTERM: the worker's way to end at once
+        print(
+            "sergeant worker: a second stop signal ended this process at once (a task it"
+            " was running goes back to the queue)",
+            file=sys.stderr,
+        )
+        return ExitCode.CRASHED
+    except BaseException:
+        # Any other (asyncio.CancelledError, GeneratorExit, the user's own): left
+        # to escape main(), it would skip os._exit and a user's non-daemon thread
+        # would keep this process alive, idle, forever.
+        traceback.print_exc()
         return ExitCode.CRASHED
     if summary["respawn"]:
         return ExitCode.RESPAWN

@@ -271,6 +271,7 @@ class Worker:
         max_retries = self.config.max_retries
         if max_retries > 0 and task.run_count >= max_retries:
             raise WorkerMaxRetries()
+        self._check_next_run("retry")
         try:
             self.broker.retry(
                 task_name=self.config.name,
@@ -284,12 +285,14 @@ class Worker:
         except SergeantError:
             self._keep_current()
             raise
+        self._next_run_stored()
         raise WorkerRetry()
 
     def requeue(
         self, task: Task, priority: Priority = "NORMAL", consumable_from: float | None = None
     ) -> None:
         """Push the task again unchanged."""
+        self._check_next_run("requeue")
         try:
             self.broker.requeue(
                 task_name=self.config.name,
@@ -303,7 +306,22 @@ class Worker:
         except SergeantError:
             self._keep_current()
             raise
+        self._next_run_stored()
         raise WorkerRequeue()
+
+    def _check_next_run(self, action: str) -> None:
+        """Refuse a second retry or requeue of the running task: each would queue one
+        more copy (an ``on_retry`` that retries again queued hundreds, each doing
+        the same when it ran)."""
+        item: Reserved | None = getattr(self.current, "item", None)
+        if item is not None and getattr(self.current, "stored", None) is item:
+            raise RuntimeError(
+                f"{action}() called again for the running task: its next run is already"
+                " queued (call retry or requeue once per run, e.g. not from on_retry)"
+            )
+
+    def _next_run_stored(self) -> None:
+        self.current.stored = getattr(self.current, "item", None)
 
     def _keep_current(self) -> None:
         """The retry or requeue was not stored: release the reserved task instead of acking it."""
@@ -434,7 +452,15 @@ class Worker:
     def handle_max_retries(self, task: Task) -> None:
         """``retry`` past ``max_retries``: call :meth:`on_max_retries`, then dead-letter it."""
         self._log_event("on_max_retries", "error", "task has reached max retries", task)
-        self._dispatch_actions("on_max_retries", task, lambda: self.on_max_retries(task=task))
+        try:
+            self._dispatch_actions("on_max_retries", task, lambda: self.on_max_retries(task=task))
+        except WorkerInterrupt:  # stop() or respawn(): the task is dead-lettered first
+            self._dead_letter_max_retries(task)
+            raise
+        self._dead_letter_max_retries(task)
+
+    def _dead_letter_max_retries(self, task: Task) -> None:
+        """Keep ``task`` in the dead-letter queue; if the storage refuses, release it."""
         item: Reserved | None = getattr(self.current, "item", None)
         reason = f"max_retries ({self.config.max_retries}) exceeded after {task.run_count} runs"
         try:
@@ -517,10 +543,12 @@ class Worker:
 class _CurrentTask:
     """What ``Worker.current`` holds when tasks run on the one main thread."""
 
-    __slots__ = ("item",)
+    __slots__ = ("item", "stored")
 
     def __init__(self) -> None:
         self.item: Reserved | None = None
+        #: The item whose retry or requeue was stored (one a run).
+        self.stored: Reserved | None = None
 
 
 def _shown(exc: BaseException) -> str:

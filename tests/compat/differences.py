@@ -88,6 +88,7 @@ MSGPACK_EXT = Topic("msgpack: tasks, tuples and datetimes in a form of our own")
 LOGSTASH = Topic("Logstash failures are reported once, on stderr")
 SUPERVISOR_EXIT = Topic("The supervisor exits 1 when it cannot load the worker")
 TASK_SYS_EXIT = Topic("A task's sys.exit() ends only its process")
+SECOND_RETRY = Topic("A second retry of one run is refused")
 NOT_PROVIDED = Topic("Modules and names not provided")
 
 _SUMMARY_OK_STOP = {
@@ -326,6 +327,32 @@ DIFFERENCES: list[Difference] = [
         TASK_SYS_EXIT,
         {"exit_code": 0, "left": 2, "ran": [{"exit": 3}]},
         {"exit_code": 0, "left": 0, "ran": [{"exit": 3}, {"n": 1}, {"n": 2}]},
+    ),
+    Difference(
+        "worker.retry_again_from_on_retry",
+        LOCAL,
+        SECOND_RETRY,
+        {
+            "ended_by": "WorkerRetry",
+            "events": [
+                ["initialize"],
+                ["pre_work", {"n": 1}],
+                ["post_work", {"n": 1}, False, "WorkerRetry"],
+                ["on_retry", 1],
+            ],
+            "queued": 2,
+        },
+        {
+            "ended_by": None,
+            "events": [
+                ["initialize"],
+                ["pre_work", {"n": 1}],
+                ["post_work", {"n": 1}, False, "WorkerRetry"],
+                ["on_retry", 1],
+                ["finalize"],
+            ],
+            "queued": 1,
+        },
     ),
     Difference(
         "supervisor.unknown_worker_module",

@@ -317,6 +317,27 @@ def retry_from_work(ctx):
     return {"events": worker.events, "summary": summary, "left": _left(worker)}
 
 
+@behaviour("local")
+def retry_again_from_on_retry(ctx):
+    """``on_retry`` calling ``retry`` again for the run it is told about."""
+
+    class Worker(_recording(ctx, max_tasks_per_run=1)):
+        def work(self, task):
+            self.retry(task=task)
+
+        def on_retry(self, task):
+            self.events.append(["on_retry", task.run_count])
+            self.retry(task=task)
+
+    worker = _make(Worker, {"n": 1})
+    try:
+        run_worker(worker)
+        ended_by = None
+    except BaseException as exc:  # Sergeant: the second WorkerRetry ends work_loop
+        ended_by = type(exc).__name__
+    return {"queued": _left(worker), "ended_by": ended_by, "events": worker.events}
+
+
 @behaviour()
 def retry_caught_inside_work(ctx):
     class Worker(_recording(ctx, max_tasks_per_run=2)):

@@ -52,8 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader went away (``sergeant stats | head -1``): say nothing more,
-        # and keep Python's exit-time flush of stdout from raising again.
+    except OSError as exc:
+        # The reader went away (``sergeant stats | head -1``): say nothing more.
+        # Output on a full disk (``> /dev/full``): one line, not a traceback. Either
+        # way, keep Python's exit-time flush of stdout from raising again.
+        if not isinstance(exc, BrokenPipeError):
+            print(f"sergeant: error: {printable(str(exc))}", file=sys.stderr)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -42,6 +42,8 @@ __all__ = ["add_connector_options", "connector_from_args", "encoder_from_args"]
 CONNECTOR_ENV = "SERGEANT_CONNECTOR"
 CONFIG_ENV = "SERGEANT_CONFIG"
 DEFAULT_CONFIG = "sergeant.toml"
+#: The largest config file read: one holds a few small tables.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def add_connector_options(parser: argparse.ArgumentParser, *, encoder: bool = False) -> None:
@@ -70,14 +72,12 @@ def _from_spec(spec: str, source: str, registry: Registry | None) -> Connector:
     if spec.startswith("{"):
         try:
             value = json.loads(spec)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             # the text may hold a password: never echo it
-            raise ConfigError(
-                source,
-                None,
-                f"not valid JSON ({exc.msg} at character {exc.pos})",
-                show_value=False,
-            ) from exc
+            why = _unreadable(exc)
+            if isinstance(exc, json.JSONDecodeError):
+                why = f"{exc.msg} at character {exc.pos}"
+            raise ConfigError(source, None, f"not valid JSON ({why})", show_value=False) from None
         return _from_mapping(value, source)
     kind, _, rest = spec.partition(":")
     if rest:
@@ -97,7 +97,11 @@ def _from_mapping(value: Any, source: str) -> Connector:
     params = value.get("params", {})
     if not isinstance(params, dict):
         raise ConfigError(f"{source}.params", type(params).__name__, "expected a table")
-    return Connector(type=value.get("type", "local"), params=params)
+    try:
+        return Connector(type=value.get("type", "local"), params=params)
+    except RecursionError:  # within the parser's depth, past the config copy's
+        fix = "is nested too deeply: expected a table of plain values"
+        raise ConfigError(f"{source}.params", None, fix, show_value=False) from None
 
 
 def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
@@ -107,12 +111,26 @@ def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
             return None
         path = DEFAULT_CONFIG
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle), path
+        with open(path, "rb") as handle:  # read no more than a config can hold (/dev/zero)
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) <= MAX_CONFIG_BYTES:
+            return tomllib.loads(data.decode("utf-8-sig")), path  # Notepad writes a BOM
     except OSError as exc:
         raise ConfigError("--config", path, f"cannot read it: {exc.strerror}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("--config", path, f"not valid TOML: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError too
+        why = _unreadable(exc)
+        if isinstance(exc, tomllib.TOMLDecodeError | UnicodeDecodeError):
+            why = str(exc)
+        raise ConfigError("--config", path, f"not valid TOML: {why}") from None
+    fix = f"is over {MAX_CONFIG_BYTES:,} bytes, too large for a config file: check the path"
+    raise ConfigError("--config", path, fix)
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why well-formed JSON or TOML could not be read: one of Python's limits."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return "holds a number too long to read: pass it as a string"
 
 
 def connector_from_args(args: argparse.Namespace, *, registry: Registry | None = None) -> Connector:

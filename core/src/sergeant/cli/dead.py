@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 from typing import Any
 
 from sergeant._connect import connect
-from sergeant.broker import Broker, DeadLetter
+from sergeant.broker import Broker, DeadLetter, dead_queue_name
 from sergeant.cli._connector_option import (
     add_connector_options,
     connector_from_args,
     encoder_from_args,
 )
+from sergeant.cli._progress import line_progress
 from sergeant.cli._words import counted, printable
 from sergeant.errors import ConfigError, TaskDecodeError
 
@@ -59,6 +61,32 @@ def _describe(broker: Broker, entry: DeadLetter) -> dict[str, Any]:
     }
 
 
+#: Dead letters requeued between two redraws of the progress line.
+STEP = 10_000
+
+
+def _requeue(broker: Broker, queue: str, limit: int | None) -> int:
+    """:meth:`Broker.requeue_dead`, :data:`STEP` at a time, with progress on a terminal."""
+    total = broker.connector.queue_length(dead_queue_name(queue), include_delayed=True)
+    total = total if limit is None else min(limit, total)  # None: what is there now
+    progress = line_progress(lambda n: f"requeued {n:,} of {total:,} dead letters", total > STEP)
+    moved = 0
+    try:
+        while moved < total and (step := broker.requeue_dead(queue, min(STEP, total - moved))):
+            moved += step
+            if progress is not None:
+                progress(moved)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.clear()
+        print(f"interrupted: {moved:,} of {total:,} dead letters requeued", file=sys.stderr)
+        raise
+    finally:
+        if progress is not None:
+            progress.clear()
+    return moved
+
+
 def run(args: argparse.Namespace) -> int:
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
@@ -69,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"purged the dead letters of {args.queue!r}")
             return 0
         if args.action == "requeue":
-            moved = Broker(connector).requeue_dead(args.queue, args.limit)
+            moved = _requeue(Broker(connector), args.queue, args.limit)
             print(f"requeued {counted(moved, 'dead letter')} onto {args.queue!r}")
             return 0
         broker = Broker(connector, encoder_from_args(args))

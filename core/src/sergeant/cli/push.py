@@ -22,6 +22,7 @@ from sergeant.cli._progress import line_progress
 from sergeant.cli._words import counted
 from sergeant.errors import ConfigError, PartialPushError, StorageError
 from sergeant.task import Task
+from sergeant.validation import MAX_EPOCH
 
 __all__ = ["register"]
 
@@ -70,13 +71,19 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return value
 
 
+#: Characters a ``--file`` line may hold: a file with no newline (``/dev/zero``)
+#: must not be read into memory whole.
+MAX_LINE = 64 * 1024 * 1024
+
+
 def _read_lines(path: str) -> list[dict[str, Any]]:
     try:
         handle = sys.stdin if path == "-" else open(path)  # noqa: SIM115
         with handle:
+            lines = enumerate(iter(lambda: handle.readline(MAX_LINE + 1), ""), 1)
             return [
-                _parse(line, f"{path} line {number}")
-                for number, line in enumerate(handle, 1)
+                _parse(_bounded(line, path, number), f"{path} line {number}")
+                for number, line in lines
                 if line.strip()
             ]
     except (OSError, UnicodeDecodeError) as exc:
@@ -84,9 +91,17 @@ def _read_lines(path: str) -> list[dict[str, Any]]:
         raise ConfigError("--file", path, f"cannot be read ({reason})") from None
 
 
+def _bounded(line: str, path: str, number: int) -> str:
+    if len(line) > MAX_LINE:
+        fix = f"is over {MAX_LINE:,} characters: expected one kwargs JSON object a line"
+        raise ConfigError(f"{path} line {number}", line[:60], fix)
+    return line
+
+
 def _checked_delay(delay: float) -> float:
-    if not math.isfinite(delay) or delay < 0:
-        raise ConfigError("--delay", delay, "expected seconds from now: a finite number >= 0")
+    if not math.isfinite(delay) or delay < 0 or time.time() + delay > MAX_EPOCH:
+        fix = "expected seconds from now: a finite number >= 0 ending before year 10000"
+        raise ConfigError("--delay", delay, fix)
     return delay
 
 
@@ -112,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise ConfigError("--count", args.count, "expected a whole number of at least 1")
     delay = _checked_delay(args.delay)
+    try:  # bytes of another encoding in argv arrive as lone surrogates
+        (args.trace_id or "").encode()
+    except UnicodeEncodeError:
+        raise ConfigError("--trace-id", args.trace_id, "expected UTF-8 text") from None
     total = len(kwargs_list) * args.count
     consumable_from = time.time() + delay if delay > 0 else None
     progress = line_progress(

@@ -47,10 +47,16 @@ T = TypeVar("T")
 _monotonic = time.monotonic
 #: The tables of a file's schema, but SQLite's own.
 _TABLES = (
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    "SELECT name, (SELECT group_concat(name) FROM pragma_table_info(m.name)) FROM sqlite_master m"
+    " WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
 )
-#: Sergeant 0.27.0's tables: a file holding them is migrated, not refused.
-_LEGACY_TABLES = frozenset({"task_queue", "keys", "locks"})
+#: Sergeant 0.27.0's tables and their columns: a file holding them is migrated, not
+#: refused (a ``keys`` table of other columns is another application's).
+_LEGACY_TABLES = {
+    "task_queue": {"queue_name", "priority", "value"},
+    "keys": {"name", "value"},
+    "locks": {"name", "expireAt"},
+}
 _MIN_SQLITE = (3, 35, 0)
 #: Seconds between two checks that ``file_path`` is still the file the connector
 #: opened: calls in that window after a deletion still reach the unlinked file.
@@ -67,6 +73,9 @@ _HINTS = {
     sqlite3.SQLITE_PERM: "cannot be accessed; check the file's permissions",
     sqlite3.SQLITE_FULL: "cannot grow: the disk is full; free space or move file_path",
     sqlite3.SQLITE_IOERR: "failed with an I/O error; check the disk and the filesystem",
+    sqlite3.SQLITE_IOERR_SHORT_READ: "cannot be read whole: was its -wal file deleted while "
+    "a process had it open? Stop every process using it (the last to close writes its data "
+    "back), then start them again",
     sqlite3.SQLITE_TOOBIG: "refused a value larger than SQLite's limit (1 GB); store "
     "large payloads elsewhere and queue a reference",
 }
@@ -106,7 +115,11 @@ if hasattr(os, "register_at_fork"):
 def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
     """The absolute database path for the ``file_path`` param, or ConfigError saying why not."""
     given = default_file_path() if file_path is None else os.fspath(file_path)
-    path = Path(os.path.abspath(os.path.expanduser(given)))
+    try:
+        path = Path(os.path.abspath(os.path.expanduser(given)))
+    except OSError:  # os.getcwd() fails once the current folder is deleted
+        fix = "is relative and the current folder was deleted; give an absolute path"
+        raise ConfigError("file_path", given, fix) from None
     if file_path is None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +132,10 @@ def resolve_path(file_path: str | os.PathLike[str] | None) -> str:
     try:
         if path.is_dir():
             problem = f"{path} is a folder; name a file inside it, e.g. {path / 'sergeant.sqlite3'}"
+        elif given.endswith(("/", os.sep)):
+            problem = f"names a folder (a trailing slash); name a file in it: {path / 'q.sqlite3'}"
+        elif path.exists() and not path.is_file():
+            problem = f"{path} is a device, FIFO or socket, not a file; name a database file"
         elif not parent.exists():
             problem = (
                 f"the folder {parent} does not exist; create it (mkdir -p {parent}) "
@@ -255,7 +272,8 @@ class Database:
     def _error(self, exc: sqlite3.Error) -> StorageError:
         if isinstance(exc, sqlite3.ProgrammingError) and self._closed:
             return self._closed_error()
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        code = getattr(exc, "sqlite_errorcode", 0)
+        code = code if code in _HINTS else code & 0xFF
         hint = f"{_HINTS[code]} (sqlite: {exc})" if code in _HINTS else f"failed (sqlite: {exc})"
         return StorageError(f"sergeant-local database {self.path} {hint}")
 
@@ -319,9 +337,10 @@ class Database:
     def _refuse_foreign(self, conn: sqlite3.Connection, version: int) -> None:
         """Raise if the file holds another application's tables (checked before
         the file is changed at all, and again under the write lock)."""
-        tables = {row[0] for row in conn.execute(_TABLES)}
+        tables = {name: set(str(columns).split(",")) for name, columns in conn.execute(_TABLES)}
         ours = {name for name in tables if name.startswith("sergeant_")}
-        foreign = sorted(tables - ours - _LEGACY_TABLES)
+        legacy = {name for name, columns in tables.items() if _LEGACY_TABLES.get(name) == columns}
+        foreign = sorted(tables.keys() - ours - legacy)
         if foreign or (version and not ours):
             shown = ", ".join(foreign[:5]) or f"user_version {version}, none of sergeant's"
             raise StorageError(

@@ -64,7 +64,15 @@ _SAMPLE = (
     " AND typeof(value) IN ('blob', 'text') LIMIT 1"
 )
 _QUEUES = "SELECT DISTINCT queue_name FROM task_queue"
-_KEYS = "SELECT rowid, name, value FROM keys WHERE rowid > ? AND name GLOB ? ORDER BY rowid LIMIT ?"
+#: Keys as Sergeant 0.27.0 wrote them: a text name and a value (TEXT moves as its bytes).
+_KEYS = (
+    "SELECT rowid, name, CAST(value AS BLOB) FROM keys WHERE rowid > ? AND name GLOB ?"
+    " AND typeof(name) = 'text' AND typeof(value) IN ('blob', 'text') ORDER BY rowid LIMIT ?"
+)
+_KEYS_MALFORMED = (
+    "SELECT count(*) FROM keys"
+    " WHERE NOT (typeof(name) = 'text' AND typeof(value) IN ('blob', 'text'))"
+)
 _KEY_DROP = "DELETE FROM keys WHERE rowid = ?"
 _LOCKS = "SELECT count(*) FROM locks WHERE expireAt > ?"
 _TABLES = (
@@ -107,8 +115,10 @@ def migrate(
                 done += found.total
     key_count = 0
     conflicts: tuple[str, ...] = ()
+    malformed_keys = 0
     if "keys" in tables and keys is not False:
         key_count, conflicts = _move_keys(db, "*" if keys is True else keys, dry_run)
+        malformed_keys = int(db.rows(_KEYS_MALFORMED, ())[0][0])
     locks = int(db.rows(_LOCKS, (time.time(),))[0][0]) if "locks" in tables else 0
     return LegacyReport(
         merge_queues(moved),
@@ -116,7 +126,10 @@ def migrate(
         conflicts,
         locks,
         tuple(samples),
-        held_locks_notes(locks) + refused_names_note(refused) + _malformed_note(malformed),
+        held_locks_notes(locks)
+        + refused_names_note(refused)
+        + _malformed_note(malformed)
+        + _malformed_note(malformed_keys, "keys", "name is not text or their value not bytes"),
     )
 
 
@@ -179,11 +192,15 @@ def _move_keys(db: Database, pattern: str, dry_run: bool) -> tuple[int, tuple[st
     return moved, tuple(conflicts)
 
 
-def _malformed_note(count: int) -> tuple[str, ...]:
-    """The report's note for rows left in ``task_queue``: not written by Sergeant."""
+def _malformed_note(
+    count: int,
+    table: str = "task_queue",
+    why: str = "priority is not a number or their value is missing",
+) -> tuple[str, ...]:
+    """The report's note for rows left in ``table``: not written by Sergeant."""
     if not count:
         return ()
     return (
-        f"rows left in task_queue: {count:,} (their priority is not a number or their value "
-        "is missing, so Sergeant 0.27.0 did not write them); look at them with sqlite3",
+        f"rows left in {table}: {count:,} (their {why}, so Sergeant 0.27.0 did not write them);"
+        " look at them with sqlite3",
     )

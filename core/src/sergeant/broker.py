@@ -85,11 +85,15 @@ class DeadLetter:
             value = msgpack.unpackb(data, raw=False)
             date = float(value["date"])
             datetime.datetime.fromtimestamp(date, datetime.UTC)  # NaN, 1e300: not a date
+            payload, deliveries = value["payload"], value["deliveries"]
+            # bytes(10**8) would be 100 MB of zeros
+            if not isinstance(payload, bytes) or type(deliveries) is not int:
+                raise TypeError("not an entry's payload and delivery count")
             return cls(
                 queue=str(value["queue"]),
                 reason=str(value["reason"]),
-                payload=bytes(value["payload"]),
-                deliveries=int(value["deliveries"]),
+                payload=payload,
+                deliveries=deliveries,
                 date=date,
             )
         except Exception:

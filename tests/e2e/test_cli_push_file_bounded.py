@@ -5,6 +5,7 @@ instead of being read into memory whole (a MemoryError traceback, or the OOM kil
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,9 +38,12 @@ def test_output_on_a_full_disk_is_a_one_line_error(tmp_path: Path, args: list[st
     """``sergeant push q > out.txt`` on a full disk: the tasks are pushed, then the
     summary cannot be written; that used to end in a traceback."""
     spec = f"local:{tmp_path / 'queue.sqlite3'}"
+    # stdout block-buffered, as in a redirect: the write fails only when flushed
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     with open("/dev/full", "w") as full:
         result = subprocess.run(
             [sys.executable, "-m", "sergeant", *args, "--connector", spec],
+            env=env,
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,

@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; errors from sergeant print one line (no traceback) and exit 2."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # an output error (a full disk) shows here, not at exit
+        return code
     except SergeantError as exc:
         print(f"sergeant: error: {printable(str(exc))}", file=sys.stderr)
         return 2

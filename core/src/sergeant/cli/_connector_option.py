@@ -37,7 +37,7 @@ from sergeant.errors import ConfigError
 from sergeant.redaction import redact
 from sergeant.registry import Registry
 
-__all__ = ["add_connector_options", "connector_from_args", "encoder_from_args"]
+__all__ = ["add_connector_options", "connector_from_args", "encoder_from_args", "unreadable"]
 
 CONNECTOR_ENV = "SERGEANT_CONNECTOR"
 CONFIG_ENV = "SERGEANT_CONFIG"
@@ -74,7 +74,7 @@ def _from_spec(spec: str, source: str, registry: Registry | None) -> Connector:
             value = json.loads(spec)
         except (ValueError, RecursionError) as exc:
             # the text may hold a password: never echo it
-            why = _unreadable(exc)
+            why = unreadable(exc)
             if isinstance(exc, json.JSONDecodeError):
                 why = f"{exc.msg} at character {exc.pos}"
             raise ConfigError(source, None, f"not valid JSON ({why})", show_value=False) from None
@@ -118,7 +118,7 @@ def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
     except OSError as exc:
         raise ConfigError("--config", path, f"cannot read it: {exc.strerror}") from exc
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError too
-        why = _unreadable(exc)
+        why = unreadable(exc)
         if isinstance(exc, tomllib.TOMLDecodeError | UnicodeDecodeError):
             why = str(exc)
         raise ConfigError("--config", path, f"not valid TOML: {why}") from None
@@ -126,7 +126,7 @@ def _config_file(args: argparse.Namespace) -> tuple[dict[str, Any], str] | None:
     raise ConfigError("--config", path, fix)
 
 
-def _unreadable(exc: Exception) -> str:
+def unreadable(exc: Exception) -> str:
     """Why well-formed JSON or TOML could not be read: one of Python's limits."""
     if isinstance(exc, RecursionError):
         return "nested too deeply to read"

@@ -17,6 +17,7 @@ from sergeant.cli._connector_option import (
     add_connector_options,
     connector_from_args,
     encoder_from_args,
+    unreadable,
 )
 from sergeant.cli._progress import line_progress
 from sergeant.cli._words import counted
@@ -60,12 +61,8 @@ def _parse(text: str, where: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(where, text[:60], f"not valid JSON ({exc.msg})") from exc
-    except ValueError:  # Python refuses to read an int of over 4,300 digits
-        raise ConfigError(
-            where, text[:60], "holds a number too long to read: pass it as a string"
-        ) from None
-    except RecursionError:
-        raise ConfigError(where, text[:60], "is nested too deeply to read") from None
+    except (ValueError, RecursionError) as exc:  # an int over 4,300 digits, deep nesting
+        raise ConfigError(where, text[:60], unreadable(exc)) from None
     if not isinstance(value, dict):
         raise ConfigError(where, text[:60], "expected a JSON object of kwargs")
     return value

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 from sergeant._connect import connect
@@ -336,12 +337,17 @@ class Worker:
         item: Reserved | None = getattr(self.current, "item", None)
         if item is None:
             return
-        reason = f"its {action} was refused: {error}"
+        stored = item.payload
+        self._dead_letter(lambda: stored, f"its {action} was refused: {error}", item.deliveries)
+
+    def _dead_letter(self, payload: Callable[[], bytes], reason: str, deliveries: int) -> None:
+        """Keep the running task in the dead-letter queue with ``reason``; if the
+        payload cannot be made or stored, release it (it runs again)."""
         try:
-            self.broker.dead_letter(self.config.name, item.payload, reason, item.deliveries)
+            self.broker.dead_letter(self.config.name, payload(), reason, deliveries)
         except SergeantError as exc:
             self.logger.error("could not dead-letter a task (it will run again): %s", exc)
-            item.put_back = True
+            self._keep_current()
             return
         self.count("dead")
 
@@ -462,18 +468,11 @@ class Worker:
     def _dead_letter_max_retries(self, task: Task) -> None:
         """Keep ``task`` in the dead-letter queue; if the storage refuses, release it."""
         item: Reserved | None = getattr(self.current, "item", None)
-        reason = f"max_retries ({self.config.max_retries}) exceeded after {task.run_count} runs"
-        try:
-            self.broker.dead_letter(
-                self.config.name,
-                self.broker.encoder.encode_task(task),
-                reason,
-                item.deliveries if item is not None else 1,
-            )
-            self.count("dead")
-        except SergeantError as exc:
-            self.logger.error("could not dead-letter a task (it will run again): %s", exc)
-            self._keep_current()
+        self._dead_letter(
+            lambda: self.broker.encoder.encode_task(task),
+            f"max_retries ({self.config.max_retries}) exceeded after {task.run_count} runs",
+            item.deliveries if item is not None else 1,
+        )
 
     def handle_starvation(self, time_with_no_tasks: int) -> None:
         """The queue has been empty a while: log, call :meth:`on_starvation`."""
